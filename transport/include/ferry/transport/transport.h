@@ -1,0 +1,167 @@
+// ferry/transport/transport.h — the narrow transport interface every layer above uses.
+//
+// A Transport connects this rank to every rank of the job and offers:
+//   * active messages (AM): send(dst, handler_id, payload) -> Future<void>; the
+//     receiver's handler for that id runs on a progress context with a view of
+//     the payload that is valid only during the call. AMs from one sender to
+//     one receiver are delivered to handlers in send order (any size).
+//   * memory registration: register_memory(base, len) returns a MemoryRegion
+//     with a packed remote key; peers unpack_key() it once and then get()
+//     bytes from it one-sided (UCX: ucp_get_nbx = RDMA READ on IB, CMA/shm on
+//     one node; TCP backend: served by the holder's progress thread).
+//   * failure reporting: a peer-failure callback (once per peer; SIGKILL, EOF,
+//     heartbeat timeout) and an error callback for asynchronous protocol errors
+//     (unknown handler id, malformed frame). After a peer failed, all pending
+//     and new operations to it complete with Errc::peer_failed: nothing hangs.
+//
+// Threading: every method is thread-safe. One progress thread per transport
+// drives the backend. In ProgressMode::busy it spins, and a thread waiting on a
+// transport future polls progress itself; in ProgressMode::blocking the
+// progress thread sleeps on the backend's event fd and waiters sleep on a
+// condition variable (stable on oversubscribed nodes).
+//
+// Handlers must not block (no waiting on futures inside a handler); they may
+// send AMs and issue gets.
+//
+// Handler ids >= kFirstReservedHandler are used internally (heartbeat,
+// shutdown barrier, TCP get protocol) and rejected by set_handler().
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ferry/future.h"
+#include "ferry/status.h"
+
+namespace ferry::transport {
+
+using Rank = std::uint32_t;
+using HandlerId = std::uint16_t;
+using Bytes = std::vector<std::byte>;
+using ByteView = std::span<const std::byte>;
+
+inline constexpr HandlerId kFirstReservedHandler = 0xFF00;
+inline constexpr Rank kInvalidRank = ~Rank{0};
+
+// Exchange of small blobs among all ranks at start-up. Implemented by the
+// launcher layer (PMIx, MPI communicator, ferry-run's local rendezvous);
+// declared here so the transport does not depend on the launcher.
+class Bootstrap {
+ public:
+  virtual ~Bootstrap() = default;
+  virtual Rank rank() const = 0;
+  virtual Rank size() const = 0;
+  // Collective: every rank contributes `mine`, every rank gets all blobs, indexed by rank.
+  virtual Result<std::vector<Bytes>> allgather(ByteView mine) = 0;
+  // Collective.
+  virtual Status barrier() = 0;
+  // "pmix", "mpi", "local", "single" ...
+  virtual std::string name() const = 0;
+};
+
+enum class Backend { ucx, tcp };
+enum class ProgressMode { busy, blocking };
+
+struct Options {
+  Backend backend = Backend::ucx;
+  ProgressMode progress = ProgressMode::blocking;
+  // Liveness: every peer is sent a heartbeat each interval when the link is otherwise
+  // idle; a peer not heard from within peer_timeout is declared failed. 0 disables.
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds peer_timeout{30000};
+  // UCX: UCP_ERR_HANDLING_MODE_PEER on endpoints (failure detection). With it UCX may
+  // pick send/recv-based protocols for get; false measures the pure one-sided path.
+  bool ucx_peer_error_handling = true;
+  // Largest AM payload accepted by send(); larger sends fail with invalid_argument.
+  std::size_t max_am_bytes = std::size_t{1} << 31;
+  // TCP backend: address to listen on ("" = first non-loopback IPv4, else 127.0.0.1).
+  std::string tcp_listen_address;
+
+  // Reads FERRY_TRANSPORT (ucx|tcp), FERRY_PROGRESS (busy|blocking),
+  // FERRY_HEARTBEAT_MS, FERRY_PEER_TIMEOUT_MS, FERRY_UCX_ERR_MODE (peer|none),
+  // FERRY_MAX_AM_BYTES, FERRY_TCP_ADDRESS. Invalid values -> invalid_argument.
+  static Result<Options> from_env();
+};
+
+const char* to_string(Backend b) noexcept;
+const char* to_string(ProgressMode m) noexcept;
+
+// Handler for one AM id. `payload` is valid only during the call.
+using AmHandler = std::function<void(Rank src, ByteView payload)>;
+using PeerFailureHandler = std::function<void(Rank peer, const Status& why)>;
+using ErrorHandler = std::function<void(const Status& error)>;
+
+// A registered local memory range. Deregistered when destroyed (must be
+// destroyed before the Transport).
+class MemoryRegion {
+ public:
+  virtual ~MemoryRegion() = default;
+  virtual void* base() const noexcept = 0;
+  virtual std::size_t length() const noexcept = 0;
+  // Opaque blob a peer passes to Transport::unpack_key(). Self-describing
+  // (includes base and length), so it can be shipped as is.
+  virtual ByteView packed_key() const noexcept = 0;
+};
+
+// A peer's region, unpacked for this transport. Cheap to share.
+class RemoteKey {
+ public:
+  virtual ~RemoteKey() = default;
+  virtual Rank peer() const noexcept = 0;
+  virtual std::uint64_t remote_base() const noexcept = 0;
+  virtual std::size_t remote_length() const noexcept = 0;
+};
+
+class Transport : public Progressor {
+ public:
+  ~Transport() override = default;
+
+  virtual Rank rank() const noexcept = 0;
+  virtual Rank size() const noexcept = 0;
+  virtual std::string_view backend_name() const noexcept = 0;  // "ucx", "tcp"
+  virtual const Options& options() const noexcept = 0;
+
+  // Installs (or replaces; an empty function removes) the handler for `id`.
+  // An AM for an id with no handler is dropped and reported to the error handler.
+  virtual Status set_handler(HandlerId id, AmHandler handler) = 0;
+  virtual void on_peer_failure(PeerFailureHandler handler) = 0;
+  virtual void on_error(ErrorHandler handler) = 0;
+
+  // Sends an AM. The payload must stay valid until the future completes.
+  // Completion means the payload may be reused, not that the handler ran.
+  virtual Future<void> send(Rank dst, HandlerId id, ByteView payload) = 0;
+  // Same, but the transport owns the payload (kept alive until completion).
+  Future<void> send_owned(Rank dst, HandlerId id, Bytes payload);
+
+  virtual Result<std::unique_ptr<MemoryRegion>> register_memory(void* base, std::size_t length) = 0;
+  virtual Result<std::shared_ptr<RemoteKey>> unpack_key(Rank peer, ByteView packed) = 0;
+
+  // One-sided read of `length` bytes at `remote_addr` (inside key's region) into `local`.
+  // `local` must stay valid until the future completes. Out-of-range -> invalid_argument.
+  virtual Future<void> get(const RemoteKey& key, std::uint64_t remote_addr, void* local,
+                           std::size_t length) = 0;
+
+  // Ranks declared failed so far.
+  virtual std::vector<Rank> failed_peers() const = 0;
+
+  // Collective, idempotent: waits (bounded by peer_timeout) until every live rank
+  // has called shutdown, then stops the progress thread and closes endpoints.
+  // Peer failures after this point are not reported. Pending ops fail with shut_down.
+  virtual Status shutdown() = 0;
+
+  // Testing hook: sends raw bytes as if they were an AM frame/header to `dst`,
+  // bypassing validation, so conformance tests can check malformed-input handling.
+  virtual Future<void> debug_send_raw(Rank dst, ByteView header, ByteView payload) = 0;
+};
+
+// Creates and connects a transport (collective over the bootstrap).
+Result<std::unique_ptr<Transport>> make_transport(const Options& options, Bootstrap& bootstrap);
+
+}  // namespace ferry::transport

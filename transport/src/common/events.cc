@@ -1,0 +1,155 @@
+#include "common/events.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "common/wire.h"
+
+namespace ferry::transport::common {
+
+std::string rank_str(Rank r) { return "rank " + std::to_string(r); }
+
+Status HandlerTable::set(HandlerId id, AmHandler handler, bool internal) {
+  if (id >= kFirstReservedHandler && !internal)
+    return Status(Errc::invalid_argument, "handler id " + std::to_string(id) +
+                                              " is reserved for ferry's internal use (ids >= " +
+                                              std::to_string(kFirstReservedHandler) + ")");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!handler) {
+    handlers_.erase(id);
+  } else {
+    handlers_[id] = std::make_shared<const AmHandler>(std::move(handler));
+  }
+  return Status::ok();
+}
+
+std::shared_ptr<const AmHandler> HandlerTable::find(HandlerId id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = handlers_.find(id);
+  return it == handlers_.end() ? nullptr : it->second;
+}
+
+EventSink::EventSink(Rank self, Rank size)
+    : self_(self), failed_(new std::atomic<bool>[size]), size_(size) {
+  for (Rank i = 0; i < size; ++i) failed_[i].store(false);
+}
+
+void EventSink::set_error_handler(ErrorHandler h) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_error_ = std::move(h);
+}
+
+void EventSink::set_peer_failure_handler(PeerFailureHandler h) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_peer_failure_ = std::move(h);
+}
+
+void EventSink::report_error(const Status& error) {
+  spdlog::warn("ferry[{}]: {}", self_, error.to_string());
+  ErrorHandler h;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    h = on_error_;
+  }
+  if (h) h(error);
+}
+
+bool EventSink::mark_peer_failed(Rank peer, const Status& why) {
+  if (peer >= size_ || peer == self_) return false;
+  if (failed_[peer].exchange(true)) return false;
+  if (suppressed_.load()) return true;
+  spdlog::warn("ferry[{}]: peer rank {} failed: {}", self_, peer, why.to_string());
+  PeerFailureHandler h;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    h = on_peer_failure_;
+  }
+  if (h) h(peer, why);
+  return true;
+}
+
+bool EventSink::is_failed(Rank peer) const noexcept { return peer < size_ && failed_[peer].load(); }
+
+std::vector<Rank> EventSink::failed() const {
+  std::vector<Rank> out;
+  for (Rank i = 0; i < size_; ++i)
+    if (failed_[i].load()) out.push_back(i);
+  return out;
+}
+
+Liveness::Liveness(Rank self, Rank size, std::chrono::milliseconds interval, std::chrono::milliseconds timeout)
+    : self_(self),
+      size_(size),
+      interval_(interval),
+      timeout_(timeout),
+      last_heard_(new std::atomic<std::int64_t>[size]),
+      last_sent_(new std::atomic<std::int64_t>[size]) {
+  auto now = to_ticks(clock::now());
+  for (Rank i = 0; i < size; ++i) {
+    last_heard_[i].store(now);
+    last_sent_[i].store(now);
+  }
+}
+
+void Liveness::heard_from(Rank peer) noexcept {
+  if (peer < size_) last_heard_[peer].store(to_ticks(clock::now()), std::memory_order_relaxed);
+}
+
+void Liveness::sent_to(Rank peer) noexcept {
+  if (peer < size_) last_sent_[peer].store(to_ticks(clock::now()), std::memory_order_relaxed);
+}
+
+void Liveness::tick(clock::time_point now, std::vector<Rank>& need_heartbeat, std::vector<Rank>& timed_out) {
+  need_heartbeat.clear();
+  timed_out.clear();
+  if (!enabled()) return;
+  auto n = to_ticks(now);
+  auto iv = std::chrono::duration_cast<clock::duration>(interval_).count();
+  auto to = std::chrono::duration_cast<clock::duration>(timeout_).count();
+  for (Rank i = 0; i < size_; ++i) {
+    if (i == self_) continue;
+    if (n - last_sent_[i].load(std::memory_order_relaxed) >= iv) need_heartbeat.push_back(i);
+    if (n - last_heard_[i].load(std::memory_order_relaxed) >= to) timed_out.push_back(i);
+  }
+}
+
+ShutdownBarrier::ShutdownBarrier(Rank size) : arrived_(size, false) {}
+
+void ShutdownBarrier::arrived(Rank peer) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (peer < arrived_.size()) arrived_[peer] = true;
+  }
+  cv_.notify_all();
+}
+
+void ShutdownBarrier::poke() { cv_.notify_all(); }
+
+Status ShutdownBarrier::wait(Rank self, const EventSink& events, std::chrono::steady_clock::time_point deadline,
+                             const std::function<bool()>& poll) {
+  auto done = [&] {
+    for (Rank i = 0; i < arrived_.size(); ++i)
+      if (i != self && !arrived_[i] && !events.is_failed(i)) return false;
+    return true;
+  };
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string missing;
+      for (Rank i = 0; i < arrived_.size(); ++i)
+        if (i != self && !arrived_[i] && !events.is_failed(i)) missing += (missing.empty() ? "" : ",") + std::to_string(i);
+      return Status(Errc::timeout, "shutdown: ranks [" + missing + "] did not reach shutdown in time");
+    }
+    if (poll) {
+      lock.unlock();
+      if (!poll()) std::this_thread::yield();
+      lock.lock();
+    } else {
+      cv_.wait_for(lock, std::chrono::milliseconds(10));
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace ferry::transport::common

@@ -1,0 +1,109 @@
+// events.h — pieces every backend shares (internal): the handler table, the
+// error/peer-failure sink, liveness bookkeeping and the shutdown barrier.
+//
+// Thread-safety: every class here is internally synchronized; all methods may
+// be called from any thread. Handlers/callbacks are invoked without any of
+// these classes' locks held.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "ferry/transport/transport.h"
+
+namespace ferry::transport::common {
+
+// id -> handler. Lookups copy a shared_ptr under a mutex, so replacing a
+// handler while it runs is safe.
+class HandlerTable {
+ public:
+  // Rejects reserved ids unless `internal` is set.
+  Status set(HandlerId id, AmHandler handler, bool internal = false);
+  // Returns null when no handler is installed for `id`.
+  std::shared_ptr<const AmHandler> find(HandlerId id) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<HandlerId, std::shared_ptr<const AmHandler>> handlers_;  // guarded by mu_
+};
+
+// Where asynchronous errors and peer failures go. Logs each once (spdlog) and
+// forwards to the user's callbacks.
+class EventSink {
+ public:
+  explicit EventSink(Rank self, Rank size);
+
+  void set_error_handler(ErrorHandler h);
+  void set_peer_failure_handler(PeerFailureHandler h);
+
+  void report_error(const Status& error);
+  // Returns true only the first time `peer` is marked failed. Invokes the
+  // peer-failure callback unless failures are suppressed (after shutdown began).
+  bool mark_peer_failed(Rank peer, const Status& why);
+  bool is_failed(Rank peer) const noexcept;
+  std::vector<Rank> failed() const;
+  void suppress_peer_failure_reports() noexcept { suppressed_.store(true); }
+  bool reports_suppressed() const noexcept { return suppressed_.load(); }
+
+ private:
+  Rank self_;
+  std::unique_ptr<std::atomic<bool>[]> failed_;
+  Rank size_;
+  std::atomic<bool> suppressed_{false};
+  mutable std::mutex mu_;
+  ErrorHandler on_error_;               // guarded by mu_
+  PeerFailureHandler on_peer_failure_;  // guarded by mu_
+};
+
+// Heartbeat bookkeeping. The progress thread calls tick() periodically.
+class Liveness {
+ public:
+  using clock = std::chrono::steady_clock;
+  Liveness(Rank self, Rank size, std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
+
+  bool enabled() const noexcept { return interval_.count() > 0 && timeout_.count() > 0; }
+  void heard_from(Rank peer) noexcept;
+  void sent_to(Rank peer) noexcept;
+  // Fills the peers owed a heartbeat (nothing sent to them for an interval)
+  // and the peers silent for longer than the timeout. Skips `self`.
+  void tick(clock::time_point now, std::vector<Rank>& need_heartbeat, std::vector<Rank>& timed_out);
+  // Earliest time tick() has something to do (for blocking waits).
+  std::chrono::milliseconds interval() const noexcept { return interval_; }
+  std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+
+ private:
+  static std::int64_t to_ticks(clock::time_point t) noexcept { return t.time_since_epoch().count(); }
+  Rank self_, size_;
+  std::chrono::milliseconds interval_, timeout_;
+  std::unique_ptr<std::atomic<std::int64_t>[]> last_heard_;
+  std::unique_ptr<std::atomic<std::int64_t>[]> last_sent_;
+};
+
+// Collective shutdown: every rank sends wire::kShutdown to every live peer and
+// waits until each live peer's arrived (or failed, or the deadline passed).
+class ShutdownBarrier {
+ public:
+  explicit ShutdownBarrier(Rank size);
+  void arrived(Rank peer);
+  // Wakes waiters so they can re-check failures.
+  void poke();
+  // Returns ok when every peer not in `failed` arrived; timeout otherwise.
+  // `poll` (may be empty) is called between checks when the caller must drive progress.
+  Status wait(Rank self, const EventSink& events, std::chrono::steady_clock::time_point deadline,
+              const std::function<bool()>& poll);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<bool> arrived_;  // guarded by mu_
+};
+
+// Formats "rank 3" style prefixes consistently.
+std::string rank_str(Rank r);
+
+}  // namespace ferry::transport::common

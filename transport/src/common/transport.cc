@@ -1,0 +1,114 @@
+// transport.cc — backend-independent parts of the transport API.
+#include "ferry/transport/transport.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "backends.h"
+
+namespace ferry {
+
+const char* to_string(Errc code) noexcept {
+  switch (code) {
+    case Errc::ok: return "ok";
+    case Errc::invalid_argument: return "invalid_argument";
+    case Errc::timeout: return "timeout";
+    case Errc::peer_failed: return "peer_failed";
+    case Errc::malformed_message: return "malformed_message";
+    case Errc::unknown_handler: return "unknown_handler";
+    case Errc::not_found: return "not_found";
+    case Errc::store_full: return "store_full";
+    case Errc::owner_died: return "owner_died";
+    case Errc::bootstrap_failed: return "bootstrap_failed";
+    case Errc::transport_error: return "transport_error";
+    case Errc::shut_down: return "shut_down";
+    case Errc::type_mismatch: return "type_mismatch";
+    case Errc::unsupported: return "unsupported";
+    case Errc::internal: return "internal";
+  }
+  return "unknown";
+}
+
+std::string Status::to_string() const {
+  if (is_ok()) return "ok";
+  return std::string(ferry::to_string(code_)) + ": " + message_;
+}
+
+}  // namespace ferry
+
+namespace ferry::transport {
+
+const char* to_string(Backend b) noexcept { return b == Backend::ucx ? "ucx" : "tcp"; }
+const char* to_string(ProgressMode m) noexcept { return m == ProgressMode::busy ? "busy" : "blocking"; }
+
+namespace {
+
+Status bad_env(const char* name, const std::string& value, const char* expected) {
+  return Status(Errc::invalid_argument,
+                std::string(name) + "='" + value + "' is invalid; expected " + expected);
+}
+
+// Parses a non-negative integer env var into `out`; leaves it untouched if unset.
+template <class T>
+Status read_number(const char* name, T& out) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return Status::ok();
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = std::strtoull(v, &end, 10);
+  if (errno != 0 || *end != '\0' || v[0] == '-') return bad_env(name, v, "a non-negative integer");
+  out = static_cast<T>(n);
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<Options> Options::from_env() {
+  Options o;
+  if (const char* v = std::getenv("FERRY_TRANSPORT"); v && *v) {
+    std::string s(v);
+    if (s == "ucx") o.backend = Backend::ucx;
+    else if (s == "tcp") o.backend = Backend::tcp;
+    else return bad_env("FERRY_TRANSPORT", s, "'ucx' or 'tcp'");
+  }
+  if (const char* v = std::getenv("FERRY_PROGRESS"); v && *v) {
+    std::string s(v);
+    if (s == "busy" || s == "poll") o.progress = ProgressMode::busy;
+    else if (s == "blocking" || s == "sleep") o.progress = ProgressMode::blocking;
+    else return bad_env("FERRY_PROGRESS", s, "'busy' or 'blocking'");
+  }
+  if (const char* v = std::getenv("FERRY_UCX_ERR_MODE"); v && *v) {
+    std::string s(v);
+    if (s == "peer") o.ucx_peer_error_handling = true;
+    else if (s == "none") o.ucx_peer_error_handling = false;
+    else return bad_env("FERRY_UCX_ERR_MODE", s, "'peer' or 'none'");
+  }
+  std::uint64_t ms = o.heartbeat_interval.count();
+  if (auto s = read_number("FERRY_HEARTBEAT_MS", ms); !s) return s;
+  o.heartbeat_interval = std::chrono::milliseconds(ms);
+  ms = o.peer_timeout.count();
+  if (auto s = read_number("FERRY_PEER_TIMEOUT_MS", ms); !s) return s;
+  o.peer_timeout = std::chrono::milliseconds(ms);
+  if (auto s = read_number("FERRY_MAX_AM_BYTES", o.max_am_bytes); !s) return s;
+  if (const char* v = std::getenv("FERRY_TCP_ADDRESS"); v) o.tcp_listen_address = v;
+  return o;
+}
+
+Future<void> Transport::send_owned(Rank dst, HandlerId id, Bytes payload) {
+  auto holder = std::make_shared<Bytes>(std::move(payload));
+  auto inner = send(dst, id, ByteView(*holder));
+  Promise<void> p;  // no progressor: callers of send_owned rarely wait on it
+  auto f = p.get_future();
+  std::move(inner).then([holder, p = std::move(p)](Result<void>&& r) mutable { p.set_result(std::move(r)); });
+  return f;
+}
+
+Result<std::unique_ptr<Transport>> make_transport(const Options& options, Bootstrap& bootstrap) {
+  switch (options.backend) {
+    case Backend::ucx: return detail::make_ucx_transport(options, bootstrap);
+    case Backend::tcp: return detail::make_tcp_transport(options, bootstrap);
+  }
+  return Status(Errc::invalid_argument, "unknown transport backend");
+}
+
+}  // namespace ferry::transport
