@@ -1,2 +1,0 @@
-// STUB — replaced by the launcher implementation (delete this file then).
-#include "ferry/launcher/bootstrap.h"
