@@ -20,6 +20,9 @@
 // progress thread sleeps on the backend's event fd and waiters sleep on a
 // condition variable (stable on oversubscribed nodes).
 //
+// Install handlers before peers may send to them (e.g. set_handler, then a
+// Bootstrap::barrier): an AM that arrives for an id with no handler is dropped.
+//
 // Handlers must not block (no waiting on futures inside a handler); they may
 // send AMs and issue gets.
 //

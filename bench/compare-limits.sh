@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# compare-limits.sh — run ferry's transport benchmarks beside ucx_perftest, same machine, same UCX_TLS,
+# same run, and print one line per figure:  name  ferry_value  limit_value  ratio  target
+#   ratio = ferry/limit for times (lower is better), ferry/limit for rates (higher is better).
+# Usage: bench/compare-limits.sh [BUILD_DIR]
+# Env:   UCX_TLS (default posix,sysv,cma,self)   FERRY_PROGRESS (default busy)   REPS (perftest iterations scale)
+# Needs: ucx_perftest (ucx-utils), python3, a build with ferry-run and ferry_bench_transport.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=$(cd "${1:-$HERE/../build}" && pwd)
+export UCX_TLS=${UCX_TLS:-posix,sysv,cma,self}
+export FERRY_PROGRESS=${FERRY_PROGRESS:-busy}
+export FERRY_TRANSPORT=ucx
+RUN="$BUILD/launcher/ferry-run"; BENCH="$BUILD/bench/ferry_bench_transport"
+for f in "$RUN" "$BENCH"; do [[ -x $f ]] || { echo "compare-limits: $f not built" >&2; exit 2; }; done
+command -v ucx_perftest >/dev/null || { echo "compare-limits: ucx_perftest missing (apt-get install ucx-utils)" >&2; exit 2; }
+TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+PORT=$((20000 + RANDOM % 20000))
+
+# perftest NAME TEST SIZE ITERS -> writes "<lat_avg_us> <bw_MBps> <msg_rate>" to $TMP/NAME
+perftest() {
+  local name=$1 test=$2 size=$3 iters=$4 srv out
+  PORT=$((PORT + 1))
+  timeout 120 ucx_perftest -p "$PORT" >"$TMP/$name.srv" 2>&1 & srv=$!
+  for _ in $(seq 50); do   # wait until the server listens (bounded)
+    [[ $(ss -ltn "sport = :$PORT" 2>/dev/null) == *LISTEN* ]] && break; sleep 0.1; done
+  out=$(timeout 120 ucx_perftest 127.0.0.1 -p "$PORT" -t "$test" -s "$size" -n "$iters" -w $((iters / 10 + 1)) 2>&1) || true
+  wait "$srv" || true
+  local final; final=$(grep '^Final:' <<<"$out" | tail -1)
+  [[ -n $final ]] || { echo "compare-limits: ucx_perftest $test failed:" >&2; echo "$out" | tail -5 >&2; echo "nan nan nan" >"$TMP/$name"; return; }
+  awk '{print $4, $6, $8}' <<<"$final" >"$TMP/$name"
+}
+
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) UCX_TLS=$UCX_TLS FERRY_PROGRESS=$FERRY_PROGRESS host=$(hostname) cores=$(nproc)"
+timeout 600 "$RUN" -n 2 --no-tag-output -- "$BENCH" --benchmark_format=json --benchmark_out="$TMP/ferry.json" \
+  --benchmark_out_format=json --benchmark_min_time=0.3 >"$TMP/ferry.txt" 2>&1 || { tail -20 "$TMP/ferry.txt" >&2; exit 1; }
+
+perftest am_lat ucp_am_lat 8 200000
+perftest am_bw ucp_am_bw 8 1000000
+perftest get8 ucp_get 8 200000
+perftest get4k ucp_get 4096 100000
+perftest get1m ucp_get 1048576 2000
+perftest get64m ucp_get 67108864 60
+
+python3 - "$TMP" <<'PY'
+import json, sys, os
+tmp = sys.argv[1]
+bench = {b["name"]: b for b in json.load(open(os.path.join(tmp, "ferry.json")))["benchmarks"]}
+def pt(name):
+    return [float(x) for x in open(os.path.join(tmp, name)).read().split()]
+def ferry_us(name):
+    b = bench[name]; scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
+    return b["real_time"] * scale
+rows = []
+# ucp_am_lat reports one-way latency: the round trip is twice that.
+rows.append(("am_roundtrip_8B_us", ferry_us("am_roundtrip/8/real_time"), 2 * pt("am_lat")[0], "<= 1.5"))
+rows.append(("am_rate_8B_Mmsgps", bench["am_rate/8/real_time"]["items_per_second"] / 1e6, pt("am_bw")[2] / 1e6, ">= 0.5"))
+rows.append(("get_8B_us", ferry_us("get/8/real_time"), pt("get8")[0], "<= 2"))
+rows.append(("get_4KiB_us", ferry_us("get/4096/real_time"), pt("get4k")[0], "<= 2"))
+# ucx_perftest prints MB/s with MB = 2^20 bytes.
+for key, size, label in (("get1m", 1048576, "get_1MiB_GBps"), ("get64m", 67108864, "get_64MiB_GBps")):
+    ferry = bench["get/%d/real_time" % size]["bytes_per_second"] / 1e9
+    rows.append((label, ferry, pt(key)[1] * 1048576 / 1e9, ">= 0.9"))
+print("%-22s %12s %12s %8s  %s" % ("name", "ferry", "limit", "ratio", "target"))
+for name, f, l, target in rows:
+    ratio = f / l if l == l and l > 0 else float("nan")
+    print("%-22s %12.3f %12.3f %8.2f  %s" % (name, f, l, ratio, target))
+PY

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# run-example.sh LAUNCHER TRANSPORT NRANKS PROGRAM [ARGS...]
+#   LAUNCHER:  ferry-run | mpirun | srun      TRANSPORT: ucx-tcp | ucx-shm | tcp
+# Runs PROGRAM on NRANKS ranks under that launcher and checks every rank printed "ping ok"-style
+# success ("<something> ok" from each rank) and that the launcher exited 0. Every step is bounded.
+# srun: starts a private one-node Slurm with ../shared/recipes/slurm-local-up.sh (FERRY_SHARED_DIR
+# overrides) and always stops it. Exit 77 = skipped (printed reason), for CTest's SKIP_RETURN_CODE.
+set -uo pipefail
+launcher=$1 tl=$2 n=$3; shift 3
+build=${FERRY_BUILD_DIR:?FERRY_BUILD_DIR must point to the build tree}
+src=${FERRY_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+case $tl in
+  ucx-tcp) export FERRY_TRANSPORT=ucx UCX_TLS=tcp ;;
+  ucx-shm) export FERRY_TRANSPORT=ucx UCX_TLS=posix,sysv,cma,self ;;
+  tcp)     export FERRY_TRANSPORT=tcp ;;
+  *) echo "unknown transport setting $tl" >&2; exit 2 ;;
+esac
+export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+out=$(mktemp); trap 'rm -f "$out"' EXIT
+
+case $launcher in
+  ferry-run)
+    timeout 90 "$build/launcher/ferry-run" -n "$n" -- "$@" >"$out" 2>&1; rc=$? ;;
+  mpirun)
+    command -v mpirun >/dev/null || { echo "SKIP: mpirun not installed"; exit 77; }
+    timeout 90 mpirun --oversubscribe -n "$n" -x FERRY_TRANSPORT -x UCX_TLS -x FERRY_PROGRESS "$@" >"$out" 2>&1; rc=$? ;;
+  srun)
+    recipes=${FERRY_SHARED_DIR:-$src/../shared}/recipes
+    [[ -x $(command -v slurmctld) && -f $recipes/slurm-local-up.sh ]] ||
+      { echo "SKIP: needs slurmctld and $recipes/slurm-local-up.sh"; exit 77; }
+    [[ $(id -u) == 0 ]] || { echo "SKIP: the private Slurm needs root"; exit 77; }
+    export SLURM_LOCAL_DIR=/tmp/ferry-slurm-$$ SLURM_LOCAL_PORT=$((30000 + $$ % 20000))
+    trap 'bash "$recipes/slurm-local-down.sh" >/dev/null 2>&1; rm -f "$out"' EXIT
+    timeout 60 bash "$recipes/slurm-local-up.sh" >"$out" 2>&1 || { cat "$out"; echo "FAIL: slurm-local-up"; exit 1; }
+    export SLURM_CONF=$SLURM_LOCAL_DIR/etc/slurm.conf
+    timeout 90 srun --mpi=pmix --overcommit --immediate=30 -n "$n" "$@" >"$out" 2>&1; rc=$? ;;
+  *) echo "unknown launcher $launcher" >&2; exit 2 ;;
+esac
+cat "$out"
+[[ $rc == 0 ]] || { echo "FAIL: $launcher exited $rc"; exit 1; }
+ok=$(grep -c ' ok$' "$out" || true)
+[[ $ok -ge $n ]] || { echo "FAIL: expected a success line from each of $n ranks, saw $ok"; exit 1; }
+echo "PASS: $launcher $tl $n ranks"
