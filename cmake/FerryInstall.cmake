@@ -15,3 +15,11 @@ configure_package_config_file(cmake/ferryConfig.cmake.in ${CMAKE_CURRENT_BINARY_
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/ferryConfigVersion.cmake COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/ferryConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/ferryConfigVersion.cmake
   cmake/FerryDeps.cmake DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/ferry)
+
+# pkg-config (static libraries: use `pkg-config --static --libs ferry`).
+set(FERRY_PC_PMIX "")
+if(FERRY_WITH_PMIX)
+  set(FERRY_PC_PMIX "pmix")
+endif()
+configure_file(cmake/ferry.pc.in ${CMAKE_CURRENT_BINARY_DIR}/ferry.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/ferry.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
