@@ -1,0 +1,27 @@
+// le.h — little-endian load/store helpers for the objstore wire formats (internal).
+// Thread-safety: pure functions.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+namespace ferry::objstore::detail {
+
+template <class T>
+void store_le(std::byte* p, T v) noexcept {
+  static_assert(std::is_unsigned_v<T>);
+  for (std::size_t i = 0; i < sizeof(T); ++i) p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xFF);
+}
+
+template <class T>
+T load_le(const std::byte* p) noexcept {
+  static_assert(std::is_unsigned_v<T>);
+  T v = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(static_cast<T>(p[i]) << (8 * i));
+  return v;
+}
+
+}  // namespace ferry::objstore::detail

@@ -1,0 +1,224 @@
+// object_table.cc — the object table (life cycle, invariants and the spill
+// hook are documented in object_table.h).
+//
+// Thread-safety: every access to entries_ and the counters holds mu_; the
+// spill handler is called with mu_ released. Lock order: mu_ -> allocator's
+// mutex (the allocator never calls back into the table).
+#include "ferry/objstore/object_table.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace ferry::objstore {
+
+const char* to_string(ObjectState s) noexcept {
+  switch (s) {
+    case ObjectState::creating: return "creating";
+    case ObjectState::sealed: return "sealed";
+    case ObjectState::spilled: return "spilled";
+  }
+  return "unknown";
+}
+
+ObjectTable::ObjectTable(Arena& arena) : arena_(arena) {}
+
+ObjectTable::~ObjectTable() {
+  // Give every block back so the arena can be reused; pins still held at this
+  // point belong to readers that are gone (shutdown), so they are ignored.
+  std::lock_guard<std::mutex> lock(mu_);
+  while (!entries_.empty()) (void)release_locked(entries_.begin());
+}
+
+Status ObjectTable::unknown(ObjectId id, const char* op) const {
+  std::string where = arena_.rank() == transport::kInvalidRank
+                          ? std::string("this process")
+                          : "rank " + std::to_string(arena_.rank());
+  return Status(Errc::not_found, std::string(op) + ": object " + id.to_string() + " is not in the object store of " +
+                                     where + " (never created here, already freed, or a corrupted id)");
+}
+
+ObjectInfo ObjectTable::info_of(const ObjectId& id, const Entry& e) const {
+  ObjectInfo info;
+  info.id = id;
+  info.offset = e.offset;
+  info.size = e.size;
+  info.state = e.state;
+  info.pin_count = e.pin_count;
+  info.type_tag = e.header.type_tag;
+  info.header = e.header;
+  return info;
+}
+
+Result<std::uint64_t> ObjectTable::allocate_block(ObjectId id, std::size_t bytes) {
+  auto offset = arena_.allocator().allocate(bytes);
+  if (!offset && offset.status().code() == Errc::store_full) {
+    std::shared_ptr<SpillHandler> spill;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      spill = spill_;
+    }
+    if (spill && spill->make_room(*this, bytes) > 0) offset = arena_.allocator().allocate(bytes);
+  }
+  if (!offset) {
+    const Status& s = offset.status();
+    return Status(s.code(), "cannot create " + id.to_string() + " (" + std::to_string(bytes - kHeaderBytes) +
+                                "-byte payload + " + std::to_string(kHeaderBytes) + "-byte header): " + s.message());
+  }
+  return offset;
+}
+
+Result<ObjectInfo> ObjectTable::create(ObjectId id, std::uint64_t size, std::uint64_t type_tag, std::uint16_t format,
+                                       std::uint64_t aux) {
+  if (id.is_nil()) return Status(Errc::invalid_argument, "object table: cannot create the nil object id");
+  if (size > std::numeric_limits<std::size_t>::max() - kHeaderBytes - kAlignment) {
+    return Status(Errc::store_full, "cannot create " + id.to_string() + ": a payload of " + std::to_string(size) +
+                                        " bytes cannot fit in any store (raise FERRY_STORE_BYTES)");
+  }
+  auto exists = [&] {
+    return Status(Errc::invalid_argument, "object table: " + id.to_string() + " already exists in the store");
+  };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entries_.count(id)) return exists();
+  }
+  auto offset = allocate_block(id, kHeaderBytes + static_cast<std::size_t>(size));
+  if (!offset) return offset.status();
+  // Fresh block: the header reads as "being rewritten" until seal().
+  std::fill_n(arena_.at(*offset), kHeaderBytes, std::byte{0});
+
+  Entry e;
+  e.offset = *offset;
+  e.size = size;
+  e.header = ObjectHeader{id, size, type_tag, format, aux};
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = entries_.emplace(id, e);
+  if (!inserted) {  // lost a race with another create of the same id
+    (void)arena_.allocator().free(*offset);
+    return exists();
+  }
+  return info_of(id, it->second);
+}
+
+Result<std::span<std::byte>> ObjectTable::payload(ObjectId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.free_pending) return unknown(id, "payload");
+  if (it->second.state == ObjectState::spilled) {
+    return Status(Errc::unsupported, "payload: " + id.to_string() + " is spilled (restore is not implemented)");
+  }
+  return std::span<std::byte>(arena_.at(it->second.offset + kHeaderBytes), it->second.size);
+}
+
+Status ObjectTable::seal(ObjectId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.free_pending) return unknown(id, "seal");
+  Entry& e = it->second;
+  if (e.state != ObjectState::creating) {
+    return Status(Errc::invalid_argument, "seal: " + id.to_string() + " is already " + to_string(e.state));
+  }
+  encode_header(e.header, std::span<std::byte, kHeaderBytes>(arena_.at(e.offset), kHeaderBytes));
+  e.state = ObjectState::sealed;
+  e.seal_seq = next_seal_seq_++;
+  ++sealed_;
+  return Status::ok();
+}
+
+Result<ObjectInfo> ObjectTable::pin(ObjectId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.free_pending) return unknown(id, "pin");
+  Entry& e = it->second;
+  if (e.state != ObjectState::sealed) {
+    return Status(Errc::invalid_argument, "pin: " + id.to_string() + " is " + to_string(e.state) +
+                                              "; only sealed objects can be read");
+  }
+  if (e.pin_count++ == 0) ++pinned_;
+  return info_of(id, e);
+}
+
+Status ObjectTable::unpin(ObjectId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return unknown(id, "unpin");
+  Entry& e = it->second;
+  if (e.pin_count == 0) {
+    return Status(Errc::invalid_argument, "unpin: " + id.to_string() + " is not pinned (unbalanced pin/unpin)");
+  }
+  if (--e.pin_count > 0) return Status::ok();
+  --pinned_;
+  return e.free_pending ? release_locked(it) : Status::ok();
+}
+
+Status ObjectTable::free(ObjectId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.free_pending) return unknown(id, "free");
+  if (it->second.pin_count > 0) {
+    it->second.free_pending = true;
+    ++free_pending_;
+    return Status::ok();
+  }
+  return release_locked(it);
+}
+
+Status ObjectTable::release_locked(Map::iterator it) {
+  Entry& e = it->second;
+  mark_header_freed(std::span<std::byte, kHeaderBytes>(arena_.at(e.offset), kHeaderBytes));
+  if (e.state == ObjectState::sealed) --sealed_;
+  if (e.free_pending) --free_pending_;
+  if (e.pin_count > 0) --pinned_;
+  const std::uint64_t offset = e.offset;
+  const ObjectId id = it->first;
+  entries_.erase(it);
+  Status s = arena_.allocator().free(offset);
+  if (!s) return Status(Errc::internal, "object table: releasing " + id.to_string() + " failed: " + s.message());
+  return s;
+}
+
+Result<ObjectInfo> ObjectTable::lookup(ObjectId id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.free_pending) return unknown(id, "lookup");
+  return info_of(id, it->second);
+}
+
+bool ObjectTable::contains(ObjectId id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(id);
+  return it != entries_.end() && !it->second.free_pending;
+}
+
+std::vector<ObjectInfo> ObjectTable::evictable(std::size_t max) const {
+  std::vector<std::pair<std::uint64_t, ObjectInfo>> found;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, e] : entries_) {
+      if (e.state == ObjectState::sealed && e.pin_count == 0 && !e.free_pending) {
+        found.emplace_back(e.seal_seq, info_of(id, e));
+      }
+    }
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<ObjectInfo> out;
+  for (std::size_t i = 0; i < found.size() && i < max; ++i) out.push_back(found[i].second);
+  return out;
+}
+
+void ObjectTable::set_spill_handler(std::shared_ptr<SpillHandler> handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  spill_ = std::move(handler);
+}
+
+TableStats ObjectTable::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  TableStats s;
+  s.arena = arena_.allocator().stats();
+  s.objects = entries_.size();
+  s.sealed = sealed_;
+  s.pinned = pinned_;
+  s.free_pending = free_pending_;
+  return s;
+}
+
+}  // namespace ferry::objstore
