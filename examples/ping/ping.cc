@@ -121,6 +121,8 @@ int main() {
   std::printf("rank %u/%u: one-sided get of %zu bytes from rank %u verified byte for byte\n", me, n, dst.size(),
               right);
 
+  // The left neighbour may still be reading our buffer: deregister only after everyone is done.
+  if (auto s = conn->bootstrap->barrier(); !s) return fail(me, s.to_string());
   region->reset();
   if (auto s = t.shutdown(); !s) return fail(me, s.to_string());
   std::printf("rank %u/%u: ping ok\n", me, n);

@@ -25,7 +25,7 @@ case $launcher in
   mpirun)
     command -v mpirun >/dev/null || { echo "SKIP: mpirun not installed"; exit 77; }
     timeout 90 mpirun --oversubscribe -n "$n" -x FERRY_TRANSPORT -x UCX_TLS -x FERRY_PROGRESS "$@" >"$out" 2>&1; rc=$? ;;
-  srun)
+  srun|sbatch)
     recipes=${FERRY_SHARED_DIR:-$src/../shared}/recipes
     [[ -x $(command -v slurmctld) && -f $recipes/slurm-local-up.sh ]] ||
       { echo "SKIP: needs slurmctld and $recipes/slurm-local-up.sh"; exit 77; }
@@ -34,7 +34,16 @@ case $launcher in
     trap 'bash "$recipes/slurm-local-down.sh" >/dev/null 2>&1; rm -f "$out"' EXIT
     timeout 60 bash "$recipes/slurm-local-up.sh" >"$out" 2>&1 || { cat "$out"; echo "FAIL: slurm-local-up"; exit 1; }
     export SLURM_CONF=$SLURM_LOCAL_DIR/etc/slurm.conf
-    timeout 90 srun --mpi=pmix --overcommit --immediate=30 -n "$n" "$@" >"$out" 2>&1; rc=$? ;;
+    if [[ $launcher == srun ]]; then
+      timeout 90 srun --mpi=pmix --overcommit --immediate=30 -n "$n" "$@" >"$out" 2>&1; rc=$?
+    else  # the one-node template, submitted and waited for with a bounded poll
+      jid=$(sbatch --parsable --overcommit -n "$n" -o "$out.job" "$src/slurm/one-node.sbatch" "$@") ||
+        { echo "FAIL: sbatch refused the job"; exit 1; }
+      for _ in $(seq 450); do [[ -z $(squeue -h -j "$jid" -o %T 2>/dev/null) ]] && break; sleep 0.2; done
+      state=$(scontrol show job "$jid" 2>/dev/null | grep -o 'JobState=[A-Z]*' || true)
+      cat "$out.job" >"$out" 2>/dev/null; rm -f "$out.job"
+      [[ $state == JobState=COMPLETED ]] && rc=0 || { echo "job $jid: ${state:-vanished}"; rc=1; }
+    fi ;;
   *) echo "unknown launcher $launcher" >&2; exit 2 ;;
 esac
 cat "$out"

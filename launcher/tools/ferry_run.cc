@@ -1,0 +1,453 @@
+// ferry-run — start N ranks of a ferry program on this machine, like a small mpirun.
+//
+//   ferry-run -n N [--transport ucx|tcp] [--timeout SECONDS] [--tag-output|--no-tag-output] [--] prog args...
+//
+// Creates a fresh rendezvous directory (mkdtemp under $TMPDIR or /tmp), forks N ranks with
+// FERRY_RENDEZVOUS_DIR/RANK/SIZE/LOCAL_RANK/LOCAL_SIZE (+ FERRY_TRANSPORT) set and launcher
+// variables (PMIX_*, PMI_*, OMPI_*) removed, and forwards each rank's stdout/stderr line by
+// line with a "[r] " prefix. Rank 0 inherits stdin unless it is a terminal; the others read
+// /dev/null.
+//
+// Supervision (a single-threaded poll loop; signals arrive through a self-pipe):
+//   * the first rank that exits non-zero or by a signal makes ferry-run print one line and
+//     stop the others: SIGTERM to each rank's process group, SIGKILL after kKillGrace;
+//   * exit code: 0 if every rank exited 0, else the first failing rank's status (128+signal
+//     for a signal); 124 after --timeout; 127 if the program cannot be executed;
+//   * SIGINT/SIGTERM/SIGHUP to ferry-run are forwarded to the ranks (SIGKILL follows after
+//     kKillGrace; a second one, 0.5 s or more later, kills at once); SIGUSR1/SIGUSR2 are just
+//     forwarded;
+//   * once every rank is reaped, output is drained for at most kDrainGrace (a rank's
+//     leftover background child may still hold the pipes), then the directory is removed.
+// Each rank leads its own process group, so killing a rank also kills its children.
+// Only groups whose leader is still unreaped are signalled (their id cannot be reused).
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "ferry_run_support.h"
+
+extern char** environ;
+
+namespace ferry::run {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kKillGrace = std::chrono::milliseconds(2000);
+constexpr auto kDrainGrace = std::chrono::milliseconds(1000);
+// A second SIGINT/SIGTERM kills at once, unless it came this soon after the first (wrappers
+// such as timeout(1) deliver one signal twice: to the child and to their process group).
+constexpr auto kRepeatSignal = std::chrono::milliseconds(500);
+constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
+
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void on_signal(int sig) {
+  int saved = errno;
+  unsigned char b = static_cast<unsigned char>(sig);
+  (void)!::write(g_signal_pipe[1], &b, 1);
+  errno = saved;
+}
+
+void say(const std::string& line) {
+  std::string s = "ferry-run: " + line + "\n";
+  write_all(STDERR_FILENO, s.data(), s.size());
+}
+
+struct Config {
+  unsigned n = 0;
+  std::string transport;
+  double timeout_s = 0;
+  bool tag_output = true;
+  std::vector<std::string> command;
+};
+
+struct Stream {
+  int fd = -1;
+  LineForwarder forwarder;
+};
+
+struct RankProc {
+  pid_t pid = -1;
+  bool alive = false;
+  Stream out{-1, LineForwarder(STDOUT_FILENO, "")};
+  Stream err{-1, LineForwarder(STDERR_FILENO, "")};
+};
+
+struct Failure {
+  unsigned rank;
+  pid_t pid;
+  int code;  // exit status, or 128+signal
+};
+
+class Supervisor {
+ public:
+  Supervisor(const Config& cfg, std::string path, std::string dir)
+      : cfg_(cfg), path_(std::move(path)), dir_(std::move(dir)), ranks_(cfg.n) {}
+
+  int run();
+
+ private:
+  bool spawn(unsigned r);
+  void exec_child(unsigned r, int out_w, int err_w, char* const* argv, char* const* envp);
+  void loop();
+  int poll_timeout_ms() const;
+  void on_signals();
+  void reap();
+  void rank_exited(unsigned r, int status);
+  void read_stream(Stream& s);
+  void signal_live(int sig);
+  void begin_kill();
+  void check_deadlines();
+  int exit_code() const;
+  unsigned open_streams() const;
+
+  const Config& cfg_;
+  std::string path_, dir_;
+  std::vector<RankProc> ranks_;
+  unsigned live_ = 0;
+  bool killing_ = false;
+  const char* stop_signal_ = "SIGTERM";  // what the SIGKILL escalation message refers to
+  bool timed_out_ = false;
+  int got_signal_ = 0;
+  Clock::time_point first_signal_at_;
+  std::optional<Failure> first_failure_;
+  std::optional<Clock::time_point> timeout_at_, kill_at_, drain_until_;
+};
+
+std::string describe_exit(int status) {
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    return "was killed by signal " + std::to_string(sig) + " (" + ::strsignal(sig) + ")";
+  }
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+int Supervisor::run() {
+  if (cfg_.timeout_s > 0)
+    timeout_at_ = Clock::now() + std::chrono::milliseconds(static_cast<long long>(cfg_.timeout_s * 1000));
+  for (unsigned r = 0; r < cfg_.n; ++r) {
+    if (!spawn(r)) {
+      first_failure_ = Failure{r, -1, 1};
+      begin_kill();
+      break;
+    }
+  }
+  loop();
+  for (auto& rp : ranks_) {
+    for (Stream* s : {&rp.out, &rp.err}) {
+      s->forwarder.finish();
+      if (s->fd >= 0) ::close(s->fd);
+      s->fd = -1;
+    }
+  }
+  return exit_code();
+}
+
+bool Supervisor::spawn(unsigned r) {
+  int out_p[2], err_p[2];
+  if (::pipe2(out_p, O_CLOEXEC) != 0) {
+    say("cannot create a pipe for rank " + std::to_string(r) + ": " + std::strerror(errno));
+    return false;
+  }
+  if (::pipe2(err_p, O_CLOEXEC) != 0) {
+    say("cannot create a pipe for rank " + std::to_string(r) + ": " + std::strerror(errno));
+    ::close(out_p[0]);
+    ::close(out_p[1]);
+    return false;
+  }
+  // Everything the child needs is built before fork (only async-signal-safe calls after it).
+  std::vector<std::string> env = rank_environment(environ, dir_, r, cfg_.n, cfg_.transport);
+  std::vector<char*> envp, argv;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = cfg_.command;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  sigset_t all, old;
+  sigfillset(&all);
+  ::sigprocmask(SIG_BLOCK, &all, &old);
+  pid_t pid = ::fork();
+  if (pid == 0)  // signals stay blocked until exec_child has reset our handlers
+    exec_child(r, out_p[1], err_p[1], argv.data(), envp.data());
+  int fork_errno = errno;
+  if (pid > 0) (void)::setpgid(pid, pid);  // also done by the child; whichever runs first wins
+  ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  ::close(out_p[1]);
+  ::close(err_p[1]);
+  if (pid < 0) {
+    say("fork for rank " + std::to_string(r) + " failed: " + std::strerror(fork_errno));
+    ::close(out_p[0]);
+    ::close(err_p[0]);
+    return false;
+  }
+  const std::string prefix = cfg_.tag_output ? "[" + std::to_string(r) + "] " : "";
+  RankProc& rp = ranks_[r];
+  rp.pid = pid;
+  rp.alive = true;
+  rp.out = Stream{out_p[0], LineForwarder(STDOUT_FILENO, prefix)};
+  rp.err = Stream{err_p[0], LineForwarder(STDERR_FILENO, prefix)};
+  ++live_;
+  return true;
+}
+
+// In the forked child: async-signal-safe calls only.
+void Supervisor::exec_child(unsigned r, int out_w, int err_w, char* const* argv, char* const* envp) {
+  for (int sig : kForwarded) ::signal(sig, SIG_DFL);
+  ::signal(SIGCHLD, SIG_DFL);
+  ::signal(SIGPIPE, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  (void)::setpgid(0, 0);
+  ::dup2(out_w, STDOUT_FILENO);
+  ::dup2(err_w, STDERR_FILENO);
+  if (r != 0 || ::isatty(STDIN_FILENO)) {
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+  }
+  ::execve(path_.c_str(), argv, envp);
+  const char* why = ::strerror(errno);  // not strictly async-signal-safe, but we exit right after
+  const char* parts[] = {"ferry-run: cannot execute ", path_.c_str(), ": ", why, "\n"};
+  for (const char* p : parts) (void)!::write(STDERR_FILENO, p, std::strlen(p));
+  ::_exit(127);
+}
+
+unsigned Supervisor::open_streams() const {
+  unsigned n = 0;
+  for (const auto& rp : ranks_) n += (rp.out.fd >= 0) + (rp.err.fd >= 0);
+  return n;
+}
+
+int Supervisor::poll_timeout_ms() const {
+  std::optional<Clock::time_point> next;
+  for (const auto& t : {live_ > 0 ? timeout_at_ : std::nullopt, kill_at_, drain_until_})
+    if (t && (!next || *t < *next)) next = t;
+  if (!next) return -1;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*next - Clock::now()).count() + 1;
+  return ms < 0 ? 0 : static_cast<int>(ms);
+}
+
+void Supervisor::loop() {
+  while (live_ > 0 || open_streams() > 0) {
+    if (live_ == 0 && !drain_until_) drain_until_ = Clock::now() + kDrainGrace;
+    if (drain_until_ && Clock::now() >= *drain_until_) break;  // a leftover child holds the pipes
+    std::vector<pollfd> fds{{g_signal_pipe[0], POLLIN, 0}};
+    std::vector<Stream*> streams{nullptr};
+    for (auto& rp : ranks_)
+      for (Stream* s : {&rp.out, &rp.err})
+        if (s->fd >= 0) {
+          fds.push_back({s->fd, POLLIN, 0});
+          streams.push_back(s);
+        }
+    int n = ::poll(fds.data(), fds.size(), poll_timeout_ms());
+    if (n < 0 && errno != EINTR) {
+      say(std::string("poll failed: ") + std::strerror(errno) + "; killing the ranks");
+      begin_kill();
+    }
+    if (n > 0) {
+      if (fds[0].revents) on_signals();
+      for (std::size_t i = 1; i < fds.size(); ++i)
+        if (fds[i].revents) read_stream(*streams[i]);
+    }
+    check_deadlines();
+  }
+}
+
+void Supervisor::read_stream(Stream& s) {
+  char buf[65536];
+  ssize_t n = ::read(s.fd, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (n <= 0) {
+    s.forwarder.finish();
+    ::close(s.fd);
+    s.fd = -1;
+    return;
+  }
+  s.forwarder.feed(buf, static_cast<std::size_t>(n));
+}
+
+void Supervisor::on_signals() {
+  unsigned char sigs[64];
+  ssize_t n = ::read(g_signal_pipe[0], sigs, sizeof sigs);
+  for (ssize_t i = 0; i < n; ++i) {
+    int sig = sigs[i];
+    if (sig == SIGCHLD) {
+      reap();
+    } else if (sig == SIGUSR1 || sig == SIGUSR2) {
+      signal_live(sig);
+    } else if (got_signal_ == 0) {
+      got_signal_ = sig;
+      first_signal_at_ = Clock::now();
+      say(std::string("received SIG") + ::sigabbrev_np(sig) + "; forwarding it to " + std::to_string(live_) +
+          " rank(s)");
+      signal_live(sig);
+      stop_signal_ = sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
+      killing_ = true;
+      kill_at_ = Clock::now() + kKillGrace;
+    } else if (Clock::now() - first_signal_at_ >= kRepeatSignal) {  // not a wrapper's duplicate
+      say(std::string("received SIG") + ::sigabbrev_np(sig) + " again; killing " + std::to_string(live_) +
+          " rank(s) now");
+      signal_live(SIGKILL);
+    }
+  }
+  reap();  // cheap, and covers a SIGCHLD that raced with the pipe
+}
+
+void Supervisor::reap() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    for (unsigned r = 0; r < ranks_.size(); ++r)
+      if (ranks_[r].pid == pid && ranks_[r].alive) rank_exited(r, status);
+  }
+}
+
+void Supervisor::rank_exited(unsigned r, int status) {
+  ranks_[r].alive = false;
+  --live_;
+  const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (ok || first_failure_) return;
+  const int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+  first_failure_ = Failure{r, ranks_[r].pid, code};
+  if (killing_) return;  // we are already stopping everything (timeout, signal)
+  std::string line = "rank " + std::to_string(r) + " (pid " + std::to_string(ranks_[r].pid) + ") " +
+                     describe_exit(status);
+  if (live_ > 0) line += "; killing the remaining " + std::to_string(live_) + " rank(s)";
+  say(line);
+  begin_kill();
+}
+
+void Supervisor::signal_live(int sig) {
+  for (const auto& rp : ranks_)
+    if (rp.alive && ::kill(-rp.pid, sig) != 0) (void)::kill(rp.pid, sig);  // group, else the rank itself
+}
+
+void Supervisor::begin_kill() {
+  if (killing_) return;
+  killing_ = true;
+  signal_live(SIGTERM);
+  kill_at_ = Clock::now() + kKillGrace;
+}
+
+void Supervisor::check_deadlines() {
+  const auto now = Clock::now();
+  if (live_ > 0 && timeout_at_ && now >= *timeout_at_ && !timed_out_) {
+    timed_out_ = true;
+    say("timeout of " + CLI::detail::to_string(cfg_.timeout_s) + " s expired; killing " + std::to_string(live_) +
+        " rank(s)");
+    killing_ = false;  // (re)start the SIGTERM -> SIGKILL sequence
+    stop_signal_ = "SIGTERM";
+    begin_kill();
+  }
+  if (live_ > 0 && kill_at_ && now >= *kill_at_) {
+    say(std::to_string(live_) + " rank(s) still running " + std::to_string(kKillGrace.count()) +
+        " ms after " + stop_signal_ + "; sending SIGKILL");
+    signal_live(SIGKILL);
+    kill_at_.reset();
+  }
+}
+
+int Supervisor::exit_code() const {
+  if (timed_out_) return 124;
+  if (first_failure_) return first_failure_->code;
+  if (got_signal_) return 128 + got_signal_;
+  return 0;
+}
+
+// Makes sure fds 0-2 exist, so pipes never land on them.
+void ensure_std_fds() {
+  for (int fd = 0; fd <= 2; ++fd)
+    if (::fcntl(fd, F_GETFD) < 0) (void)::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+}
+
+bool install_signal_handlers() {
+  if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return false;
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  for (int sig : kForwarded) ::sigaction(sig, &sa, nullptr);
+  ::sigaction(SIGCHLD, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a closed stdout must not kill the supervisor (children reset it)
+  return true;
+}
+
+std::string make_rendezvous_dir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/ferry-run.XXXXXX";
+  if (!::mkdtemp(templ.data())) return "";
+  return templ;
+}
+
+// Returns the exit code for a usage error, or -1 to go on.
+int parse_args(int argc, char** argv, Config& cfg) {
+  CLI::App app{"ferry-run: start N ranks of a ferry program on this machine (local rendezvous)"};
+  app.add_option("-n,--np", cfg.n, "number of ranks")->required()->check(CLI::Range(1u, 1024u));
+  app.add_option("--transport", cfg.transport, "sets FERRY_TRANSPORT for every rank")
+      ->check(CLI::IsMember({"ucx", "tcp"}));
+  app.add_option("--timeout", cfg.timeout_s, "kill every rank and exit 124 after SECONDS")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--tag-output,!--no-tag-output", cfg.tag_output, "prefix each output line with \"[rank] \" (default)");
+  app.footer("Usage: ferry-run -n N [options] [--] program [args...]\n"
+             "Exit status: 0 if every rank exited 0, else the first failing rank's status (128+signal if it\n"
+             "was killed), 124 after --timeout, 127 if the program cannot be executed, 2 for usage errors.");
+  app.prefix_command();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  cfg.command = app.remaining();
+  if (!cfg.command.empty() && cfg.command.front() == "--") cfg.command.erase(cfg.command.begin());
+  if (cfg.command.empty()) {
+    say("no program given; usage: ferry-run -n N [options] [--] program [args...]");
+    return 2;
+  }
+  return -1;
+}
+
+}  // namespace
+}  // namespace ferry::run
+
+int main(int argc, char** argv) {
+  using namespace ferry::run;
+  Config cfg;
+  if (int rc = parse_args(argc, argv, cfg); rc >= 0) return rc;
+  std::string path, error;
+  if (!resolve_program(cfg.command.front(), path, error)) {
+    say("cannot run " + error);
+    return 127;
+  }
+  ensure_std_fds();
+  if (!install_signal_handlers()) {
+    say(std::string("cannot create the signal pipe: ") + std::strerror(errno));
+    return 1;
+  }
+  const std::string dir = make_rendezvous_dir();
+  if (dir.empty()) {
+    say(std::string("cannot create the rendezvous directory under $TMPDIR or /tmp: ") + std::strerror(errno));
+    return 1;
+  }
+  int rc = Supervisor(cfg, path, dir).run();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (ec) say("could not remove the rendezvous directory " + dir + ": " + ec.message());
+  return rc;
+}
