@@ -1,7 +1,468 @@
-// STUB — replaced by the UCX backend implementation.
+// ucx_transport.cc — the UCX backend's facade (UcxTransport), its factory
+// make_ucx_transport(), and the Engine's set-up, shutdown and teardown.
+//
+// Set-up: ucp_init (AM + RMA features, + WAKEUP in blocking mode: busy mode
+// never sleeps on the event fd, and requesting WAKEUP there would only narrow
+// the transports UCX may pick) -> one worker in UCS_THREAD_MODE_SERIALIZED
+// (we serialize with Engine::mu_, see ucx_engine.h) -> register the single AM
+// id -> ucp_worker_get_address -> Bootstrap::allgather -> ucp_ep_create to
+// every other rank, two per peer: the ordered data endpoint and a side band
+// for heartbeats, which must not queue behind bulk data (self-AMs and
+// self-gets are served in software) -> start the progress thread.
+// Endpoints use UCP_ERR_HANDLING_MODE_PEER when Options::ucx_peer_error_handling
+// is set and some transport supports it. UCX 1.13's shm transports do not, so we
+// fall back to MODE_NONE there (debug log) and rely on heartbeats, plus a UCX
+// log hook that keeps a cma copy from a dead peer from aborting the process.
+//
+// Shutdown: suppress failure reports, send wire::kShutdown to every live peer
+// (in-stream, so it arrives after everything we sent before), wait on the
+// ShutdownBarrier bounded by peer_timeout, then teardown(graceful): join the
+// progress thread, run what is already queued, flush-close endpoints (failed
+// ones force-closed) with a bounded wait, release rkeys/memh/worker/context and
+// fail whatever is still pending with shut_down. The destructor tears down
+// without the barrier (non-collective) and never waits long. UCX's WARNs about
+// requests it cannot complete (to dead peers, or abandoned by a teardown
+// without shutdown) are muted while the worker is destroyed.
+//
+// Thread-safety: UcxTransport forwards to Engine, which is fully thread-safe.
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <ucs/config/global_opts.h>
+#include <ucs/debug/log_def.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
 #include "backends.h"
-namespace ferry::transport::detail {
-Result<std::unique_ptr<Transport>> make_ucx_transport(const Options&, Bootstrap&) {
-  return Status(Errc::unsupported, "UCX backend not implemented yet");
+#include "ucx/ucx_engine.h"
+
+namespace ferry::transport::ucx {
+
+Status ucx_failure(Errc code, const std::string& what, Rank self, ucs_status_t status) {
+  return Status(code, what + " on rank " + std::to_string(self) + ": " + ucs_status_string(status));
 }
+
+namespace {
+
+// UCX 1.13 aborts the whole process (a FATAL log) when a cma copy
+// (process_vm_readv/writev) hits a peer that died or unmapped the buffer, on an
+// endpoint without error handling — the only mode its shm transports offer.
+// This one message is demoted: the UCX operation fails with an I/O error, which
+// ferry treats as losing that peer (fail_peer), and the process lives.
+ucs_log_func_rc_t demote_cma_peer_death(const char* file, unsigned /*line*/, const char* /*function*/,
+                                        ucs_log_level_t level, const ucs_log_component_config_t* /*comp*/,
+                                        const char* format, va_list ap) {
+  if (level != UCS_LOG_LEVEL_FATAL || file == nullptr || std::strstr(file, "cma_ep.c") == nullptr)
+    return UCS_LOG_FUNC_RC_CONTINUE;
+  char msg[512];
+  va_list copy;
+  va_copy(copy, ap);
+  std::vsnprintf(msg, sizeof msg, format, copy);
+  va_end(copy);
+  // ESRCH: the peer process is gone. EFAULT: its buffer is gone (a peer that
+  // tore down without shutdown, or freed a payload it was still sending).
+  if (std::strstr(msg, "No such process") == nullptr && std::strstr(msg, "Bad address") == nullptr)
+    return UCS_LOG_FUNC_RC_CONTINUE;
+  spdlog::debug("ferry: UCX cma copy failed ({}); treating the peer as lost", msg);
+  return UCS_LOG_FUNC_RC_STOP;
+}
+
+void install_cma_guard_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { ucs_log_push_handler(&demote_cma_peer_death); });
+}
+
+}  // namespace
+
+Engine::Engine(const Options& options, Rank self, Rank size)
+    : opts_(options), self_(self), size_(size), events_(self, size), barrier_(size), peers_(size),
+      activity_(new std::atomic<std::uint8_t>[size]) {
+  for (Rank r = 0; r < size_; ++r) {
+    peers_[r].err_arg = EpErrorArg{this, r};
+    activity_[r].store(0);
+  }
+}
+
+Engine::~Engine() {
+  // teardown() normally ran from UcxTransport's destructor; this is a safety net
+  // for an Engine whose init() failed half-way.
+  if (!torn_down_.load()) teardown(false);
+}
+
+Status Engine::init(Bootstrap& bootstrap) {
+  if (auto s = create_context_and_worker(); !s) return s;
+  if (auto s = connect_peers(bootstrap); !s) return s;
+  liveness_.emplace(self_, size_, opts_.heartbeat_interval, opts_.peer_timeout);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_ = State::running;
+  }
+  // The thread holds a reference so the Engine outlives it even if it is ever detached.
+  thread_ = std::thread([self = shared_from_this()] { self->progress_thread_main(); });
+  spdlog::debug("ferry[{}]: UCX transport up ({} ranks, progress {}, peer error handling {})", self_, size_,
+                to_string(opts_.progress), opts_.ucx_peer_error_handling ? "on" : "off");
+  return Status::ok();
+}
+
+Status Engine::create_context_and_worker() {
+  ucp_config_t* config = nullptr;
+  if (ucs_status_t st = ucp_config_read(nullptr, nullptr, &config); st != UCS_OK)
+    return ucx_failure(Errc::transport_error, "ucp_config_read failed (check the UCX_* environment variables)", self_, st);
+  ucp_params_t params{};
+  params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED | UCP_PARAM_FIELD_ESTIMATED_NUM_EPS;
+  params.features = UCP_FEATURE_AM | UCP_FEATURE_RMA;
+  if (opts_.progress == ProgressMode::blocking) params.features |= UCP_FEATURE_WAKEUP;
+  params.mt_workers_shared = 0;
+  params.estimated_num_eps = size_;
+  ucs_status_t st = ucp_init(&params, config, &context_);
+  ucp_config_release(config);
+  if (st != UCS_OK) {
+    context_ = nullptr;
+    return ucx_failure(Errc::transport_error, "ucp_init failed (is UCX_TLS valid on this machine? see ucx_info -d)", self_, st);
+  }
+
+  ucp_worker_params_t wp{};
+  wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
+  wp.thread_mode = UCS_THREAD_MODE_SERIALIZED;
+  if (st = ucp_worker_create(context_, &wp, &worker_); st != UCS_OK) {
+    worker_ = nullptr;
+    return ucx_failure(Errc::transport_error, "ucp_worker_create failed", self_, st);
+  }
+  ucp_worker_attr_t attr{};
+  attr.field_mask = UCP_WORKER_ATTR_FIELD_MAX_AM_HEADER;
+  if (st = ucp_worker_query(worker_, &attr); st != UCS_OK)
+    return ucx_failure(Errc::transport_error, "ucp_worker_query failed", self_, st);
+  max_am_header_ = attr.max_am_header;
+  if (max_am_header_ < sizeof(wire::FrameHeader))
+    return Status(Errc::transport_error, "UCX allows only " + std::to_string(max_am_header_) +
+                                             "-byte AM headers on rank " + std::to_string(self_) + "; ferry needs " +
+                                             std::to_string(sizeof(wire::FrameHeader)));
+
+  ucp_am_handler_param_t hp{};
+  hp.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_FLAGS | UCP_AM_HANDLER_PARAM_FIELD_CB |
+                  UCP_AM_HANDLER_PARAM_FIELD_ARG;
+  hp.id = kAmId;
+  hp.flags = UCP_AM_FLAG_WHOLE_MSG;
+  hp.cb = &Engine::am_cb;
+  hp.arg = this;
+  if (st = ucp_worker_set_am_recv_handler(worker_, &hp); st != UCS_OK)
+    return ucx_failure(Errc::transport_error, "ucp_worker_set_am_recv_handler failed", self_, st);
+
+  if (opts_.progress == ProgressMode::blocking) {
+    if (st = ucp_worker_get_efd(worker_, &worker_fd_); st != UCS_OK)
+      return ucx_failure(Errc::transport_error, "ucp_worker_get_efd failed (blocking progress needs UCX wakeup support)",
+                       self_, st);
+    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = worker_fd_;
+    if (epoll_fd_ < 0 || ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, worker_fd_, &ev) != 0)
+      return Status(Errc::transport_error, "epoll set-up for the UCX worker fd failed on rank " + std::to_string(self_));
+  }
+  return Status::ok();
+}
+
+Status Engine::connect_peers(Bootstrap& bootstrap) {
+  ucp_address_t* addr = nullptr;
+  std::size_t addr_len = 0;
+  if (ucs_status_t st = ucp_worker_get_address(worker_, &addr, &addr_len); st != UCS_OK)
+    return ucx_failure(Errc::transport_error, "ucp_worker_get_address failed", self_, st);
+  auto all = bootstrap.allgather(ByteView(reinterpret_cast<const std::byte*>(addr), addr_len));
+  ucp_worker_release_address(worker_, addr);
+  if (!all)
+    return Status(Errc::bootstrap_failed, "UCX address exchange failed on rank " + std::to_string(self_) + ": " +
+                                              all.status().to_string());
+  if (all->size() != size_)
+    return Status(Errc::bootstrap_failed, "UCX address exchange on rank " + std::to_string(self_) + " returned " +
+                                              std::to_string(all->size()) + " addresses for " + std::to_string(size_) +
+                                              " ranks");
+  std::lock_guard<std::mutex> lock(mu_);
+  bool want_peer_mode = opts_.ucx_peer_error_handling;
+  for (Rank r = 0; r < size_; ++r) {
+    if (r == self_) continue;
+    const Bytes& blob = (*all)[r];
+    if (blob.empty())
+      return Status(Errc::bootstrap_failed, "rank " + std::to_string(r) + " published an empty UCX address");
+    const auto* address = reinterpret_cast<const ucp_address_t*>(blob.data());
+    Peer& p = peers_[r];
+    ucs_status_t st = want_peer_mode ? create_ep_locked(r, address, true, &p.ep) : UCS_ERR_UNREACHABLE;
+    if (st == UCS_ERR_UNREACHABLE && want_peer_mode) {
+      // UCX 1.13's shared-memory transports (posix, sysv, cma) cannot do peer
+      // failure handling. Fall back for this and the remaining peers: failures
+      // are then detected by heartbeats only.
+      want_peer_mode = false;
+      install_cma_guard_once();
+      spdlog::debug("ferry[{}]: no UCX transport to rank {} supports peer-failure handling (UCX_TLS={}); using "
+                   "UCP_ERR_HANDLING_MODE_NONE, failures are detected by heartbeats",
+                   self_, r, std::getenv("UCX_TLS") ? std::getenv("UCX_TLS") : "default");
+    }
+    if (!want_peer_mode) {
+      install_cma_guard_once();
+      st = create_ep_locked(r, address, false, &p.ep);
+    }
+    if (st == UCS_OK) st = create_ep_locked(r, address, want_peer_mode, &p.hb_ep);
+    if (st != UCS_OK)
+      return ucx_failure(Errc::transport_error, "ucp_ep_create to rank " + std::to_string(r) + " failed", self_, st);
+    p.peer_mode = want_peer_mode;
+  }
+  return Status::ok();
+}
+
+// Creates the endpoint to rank r. A probe in peer-error mode runs with UCX's
+// log muted: its "no peer failure handler" ERROR is expected and handled by
+// the caller's fallback (a failure in the fallback still prints).
+ucs_status_t Engine::create_ep_locked(Rank r, const ucp_address_t* address, bool peer_mode, ucp_ep_h* out) {
+  ucp_ep_params_t ep{};
+  ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
+  ep.address = address;
+  ep.err_mode = peer_mode ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE;
+  if (peer_mode) {
+    ep.field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLER;
+    ep.err_handler.cb = &Engine::ep_error_cb;
+    ep.err_handler.arg = &peers_[r].err_arg;
+  }
+  const auto saved_level = ucs_global_opts.log_component.log_level;
+  if (peer_mode) ucs_global_opts.log_component.log_level = UCS_LOG_LEVEL_FATAL;
+  ucs_status_t st = ucp_ep_create(worker_, &ep, out);
+  if (peer_mode) ucs_global_opts.log_component.log_level = saved_level;
+  if (st != UCS_OK) *out = nullptr;
+  return st;
+}
+
+// Closes both endpoints of a peer (mu_ held). Force-close cancels UCX's
+// outstanding requests on them (their callbacks run with UCS_ERR_CANCELED).
+void Engine::close_peer_eps_locked(Peer& peer, bool force) {
+  for (ucp_ep_h* ep : {&peer.ep, &peer.hb_ep}) {
+    if (!*ep || !worker_) {
+      *ep = nullptr;
+      continue;
+    }
+    ucp_request_param_t prm{};
+    prm.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    prm.flags = force ? UCP_EP_CLOSE_FLAG_FORCE : 0;
+    void* req = ucp_ep_close_nbx(*ep, &prm);
+    *ep = nullptr;
+    if (UCS_PTR_IS_PTR(req)) close_requests_.push_back(req);
+    else if (UCS_PTR_IS_ERR(req))
+      spdlog::debug("ferry[{}]: closing an endpoint: {}", self_, ucs_status_string(UCS_PTR_STATUS(req)));
+  }
+}
+
+Status Engine::shutdown() {
+  std::lock_guard<std::mutex> sl(shutdown_mu_);
+  if (shutdown_done_) return shutdown_status_;
+  if (on_progress_thread())
+    return Status(Errc::invalid_argument, "shutdown() called from an AM handler on rank " + std::to_string(self_) +
+                                              "; call it from an application thread");
+  events_.suppress_peer_failure_reports();
+  Status result;
+  bool started = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (usable_locked()) {
+      started = true;
+      for (Rank r = 0; r < size_; ++r)
+        if (r != self_ && !peers_[r].failed) post_internal_locked(r, wire::kShutdown);
+      wake_locked();
+    }
+  }
+  if (started) {
+    auto bound = opts_.peer_timeout.count() > 0 ? opts_.peer_timeout : std::chrono::milliseconds(30000);
+    std::function<bool()> poll;
+    if (opts_.progress == ProgressMode::busy) poll = [this] { return poll_once(); };
+    result = barrier_.wait(self_, events_, std::chrono::steady_clock::now() + bound, poll);
+    if (!result) spdlog::warn("ferry[{}]: {}; closing anyway", self_, result.to_string());
+  }
+  teardown(started);
+  shutdown_status_ = result;
+  shutdown_done_ = true;
+  return result;
+}
+
+void Engine::teardown(bool graceful) {
+  if (torn_down_.exchange(true)) return;
+  events_.suppress_peer_failure_reports();
+  if (thread_.joinable()) {
+    stop_.store(true);
+    wake();
+    if (on_progress_thread()) {
+      // Destroyed from inside a handler: we cannot join ourselves. The thread
+      // exits after this handler returns; it only touches Engine memory, which
+      // the shared_ptr held by the running thread keeps alive.
+      spdlog::error("ferry[{}]: transport destroyed from an AM handler; detaching the progress thread", self_);
+      thread_.detach();
+    } else {
+      thread_.join();
+    }
+  }
+  if (graceful) drain_ready();  // deliver what arrived before the peers' shutdown messages
+  drop_deliveries_.store(true);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ != State::closed) state_ = State::closing;
+  }
+  close_endpoints_and_wait(graceful);
+  std::vector<Promise<void>> orphans;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    release_everything_locked(orphans, graceful);
+    state_ = State::closed;
+  }
+  for (auto& p : orphans) p.set_error(shut_down_status());
+  drain_ready();  // completions still run; deliveries are dropped once closed
+  spdlog::debug("ferry[{}]: UCX transport closed ({})", self_, graceful ? "after shutdown" : "without shutdown");
+}
+
+void Engine::close_endpoints_and_wait(bool graceful) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!worker_) return;
+    for (Rank r = 0; r < size_; ++r) {
+      Peer& p = peers_[r];
+      if (!p.ep && !p.hb_ep) continue;
+      close_peer_eps_locked(p, p.failed || (!graceful && p.peer_mode));
+    }
+  }
+  using clock = std::chrono::steady_clock;
+  auto bound = graceful ? std::clamp(opts_.peer_timeout, std::chrono::milliseconds(200), std::chrono::milliseconds(2000))
+                        : std::chrono::milliseconds(500);
+  const auto deadline = clock::now() + bound;
+  for (unsigned spins = 0;; ++spins) {
+    bool done = true;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ucp_worker_progress(worker_);
+      for (void* req : close_requests_)
+        if (ucp_request_check_status(req) == UCS_INPROGRESS) done = false;
+    }
+    after_progress();
+    if (done) return;
+    if (clock::now() >= deadline) {
+      spdlog::debug("ferry[{}]: endpoint close did not finish within {} ms; releasing the worker anyway", self_,
+                    bound.count());
+      return;
+    }
+    if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+}
+
+void Engine::release_everything_locked(std::vector<Promise<void>>& orphans, bool graceful) {
+  for (void* req : close_requests_) ucp_request_free(req);
+  close_requests_.clear();
+  drop_queued_rndv_locked(kInvalidRank, false);  // the worker frees UCP's descriptors
+  release_rma_locked();
+  for (Peer& p : peers_) {
+    for (Op* op = p.ops_head; op; op = op->next)
+      if (op->promise) {
+        orphans.push_back(std::move(*op->promise));
+        op->promise.reset();
+      }
+    p.reorder.clear();
+  }
+  // Destroying the worker may still run completion callbacks (they find the ops
+  // orphaned and free them); afterwards no UCX request refers to our memory.
+  // Requests to peers that died, or abandoned by a teardown without shutdown,
+  // cannot complete (UCX 1.13 does not cancel a rendezvous on a force-closed
+  // endpoint); UCX would WARN about each leaked request, so in those cases its
+  // log is quieted to errors while the worker is destroyed.
+  const bool any_failed = std::any_of(peers_.begin(), peers_.end(), [](const Peer& p) { return p.failed; });
+  const auto saved_level = ucs_global_opts.log_component.log_level;
+  if ((any_failed || !graceful) && saved_level > UCS_LOG_LEVEL_ERROR)
+    ucs_global_opts.log_component.log_level = UCS_LOG_LEVEL_ERROR;
+  if (worker_) ucp_worker_destroy(worker_);
+  ucs_global_opts.log_component.log_level = saved_level;
+  worker_ = nullptr;
+  for (Peer& p : peers_) {
+    while (p.ops_head) {
+      Op* op = p.ops_head;
+      unlink_op_locked(op);
+      delete op;
+    }
+    p.ep = p.hb_ep = nullptr;
+  }
+  for (RecvCtx* ctx : recvs_) delete ctx;
+  recvs_.clear();
+  for (Op* op : free_ops_) delete op;
+  free_ops_.clear();
+  if (context_) ucp_cleanup(context_);
+  context_ = nullptr;
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  epoll_fd_ = -1;
+  worker_fd_ = -1;
+}
+
+Status Engine::shut_down_status() const {
+  return Status(Errc::shut_down, "the UCX transport of rank " + std::to_string(self_) +
+                                     " was shut down before the operation completed");
+}
+
+Future<void> Engine::ready_error(Status s) const { return make_ready_future<void>(Result<void>(std::move(s))); }
+
+namespace {
+
+// The public object: forwards to the shared Engine and tears it down on destruction.
+class UcxTransport final : public Transport {
+ public:
+  explicit UcxTransport(std::shared_ptr<Engine> engine) : e_(std::move(engine)) {}
+  ~UcxTransport() override { e_->teardown(false); }
+
+  Rank rank() const noexcept override { return e_->rank(); }
+  Rank size() const noexcept override { return e_->size(); }
+  std::string_view backend_name() const noexcept override { return "ucx"; }
+  const Options& options() const noexcept override { return e_->options(); }
+
+  Status set_handler(HandlerId id, AmHandler handler) override { return e_->handlers().set(id, std::move(handler)); }
+  void on_peer_failure(PeerFailureHandler handler) override { e_->events().set_peer_failure_handler(std::move(handler)); }
+  void on_error(ErrorHandler handler) override { e_->events().set_error_handler(std::move(handler)); }
+
+  Future<void> send(Rank dst, HandlerId id, ByteView payload) override { return e_->send(dst, id, payload); }
+  Result<std::unique_ptr<MemoryRegion>> register_memory(void* base, std::size_t length) override {
+    return e_->register_memory(base, length);
+  }
+  Result<std::shared_ptr<RemoteKey>> unpack_key(Rank peer, ByteView packed) override {
+    return e_->unpack_key(peer, packed);
+  }
+  Future<void> get(const RemoteKey& key, std::uint64_t remote_addr, void* local, std::size_t length) override {
+    return e_->get(key, remote_addr, local, length);
+  }
+  std::vector<Rank> failed_peers() const override { return e_->events().failed(); }
+  Status shutdown() override { return e_->shutdown(); }
+  Future<void> debug_send_raw(Rank dst, ByteView header, ByteView payload) override {
+    return e_->debug_send_raw(dst, header, payload);
+  }
+
+  bool waiters_poll() const noexcept override { return e_->waiters_poll(); }
+  bool poll_once() override { return e_->poll_once(); }
+
+ private:
+  std::shared_ptr<Engine> e_;
+};
+
+}  // namespace
+}  // namespace ferry::transport::ucx
+
+namespace ferry::transport::detail {
+
+Result<std::unique_ptr<Transport>> make_ucx_transport(const Options& options, Bootstrap& bootstrap) {
+  const Rank size = bootstrap.size();
+  const Rank rank = bootstrap.rank();
+  if (size == 0 || rank >= size)
+    return Status(Errc::invalid_argument, "UCX transport: bootstrap reports rank " + std::to_string(rank) +
+                                              " of size " + std::to_string(size));
+  if (options.max_am_bytes == 0)
+    return Status(Errc::invalid_argument, "UCX transport: Options::max_am_bytes must be positive");
+  auto engine = std::make_shared<ucx::Engine>(options, rank, size);
+  if (auto s = engine->init(bootstrap); !s) {
+    spdlog::warn("ferry[{}]: {}", rank, s.to_string());
+    engine->teardown(false);
+    return s;
+  }
+  return std::unique_ptr<Transport>(new ucx::UcxTransport(std::move(engine)));
+}
+
 }  // namespace ferry::transport::detail

@@ -1,0 +1,81 @@
+// ferry/detail/object_api.h — the non-template entry points ObjectRef, put,
+// get and wait call into (implemented in runtime/src/api.cc). Not for users.
+//
+// Every function finds the process-wide current runtime (see ferry/runtime.h).
+// A runtime "epoch" (1, 2, ... per Runtime created in this process; 0 = none)
+// is stored in each ObjectRef so that a ref that outlives its runtime never
+// touches a later one: its reference-count updates become no-ops and get()
+// fails with Errc::shut_down.
+//
+// Thread-safety: every function may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "ferry/future.h"
+#include "ferry/objstore/object_id.h"
+#include "ferry/status.h"
+
+namespace ferry {
+
+using objstore::ObjectId;
+
+namespace detail {
+
+// What the object header / a location reply says about an object's bytes.
+struct ObjectMeta {
+  std::uint64_t size = 0;      // payload bytes
+  std::uint64_t type_tag = 0;  // hash of the stored C++ type's name (serialization.h)
+  std::uint64_t aux = 0;       // format-defined (element count of a range)
+  std::uint16_t format = 0;    // serialization format (serialization.h, Format)
+};
+
+// The bytes of one object, readable while `keep` is alive (a pin on an arena
+// block, or a heap buffer). Copies share `keep`.
+struct ObjectData {
+  ObjectMeta meta;
+  std::span<const std::byte> bytes;
+  std::shared_ptr<const void> keep;
+};
+
+// Epoch of the running runtime; 0 when there is none.
+std::uint32_t current_epoch() noexcept;
+
+// Local reference counting (ObjectRef copy / destroy / deserialize). No-ops
+// when `epoch` is not the running runtime's.
+void add_ref(std::uint32_t epoch, const ObjectId& id) noexcept;
+void remove_ref(std::uint32_t epoch, const ObjectId& id) noexcept;
+
+struct PutResult {
+  ObjectId id;
+  std::uint32_t epoch = 0;
+};
+// Copies `bytes` into a new object of this rank (one copy into the arena);
+// the caller receives the first reference. No runtime -> shut_down; arena
+// full -> store_full.
+Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> bytes);
+
+// Starts (or joins) reading object `id`; the future never throws by itself.
+// Local objects complete at once; remote ones after the location protocol.
+Future<ObjectData> fetch(std::uint32_t epoch, const ObjectId& id);
+
+// FERRY_GET_TIMEOUT_MS of the running runtime (0 = wait forever).
+std::chrono::milliseconds default_get_timeout() noexcept;
+// The Errc::timeout status get() reports for `id`.
+Status get_timeout_error(const ObjectId& id, std::chrono::milliseconds waited);
+
+// Type names for error messages: every type used with put/get registers its
+// name at static-initialisation time, so (same binary everywhere) any rank can
+// name the type behind a tag it receives.
+bool register_type_name(std::uint64_t tag, std::string_view name) noexcept;
+// "std::vector<int>" or "unknown type (tag 0x...)".
+std::string type_name_of(std::uint64_t tag);
+
+}  // namespace detail
+}  // namespace ferry

@@ -1,0 +1,108 @@
+// ferry/runtime.h — the per-process ferry runtime: object store + ownership on a transport.
+//
+//   auto boot = ferry::launcher::make_bootstrap().value();          // (launcher layer)
+//   auto rt = ferry::Runtime::create(*boot, transport_options).value();
+//   auto ref = ferry::put(42);  ...  rt->shutdown();
+//
+// A Runtime maps this rank's object-store arena (FERRY_STORE_BYTES), registers
+// it with the transport once, installs its active-message handlers, and
+// exchanges the arena keys with every peer ONCE (a bootstrap allgather, which
+// also guarantees every rank's handlers are installed before anyone sends).
+//
+// Process-wide instance: the Runtime that was created last and not shut down
+// is "current"; ObjectRef/put/get/wait use it (one Runtime per process at a
+// time; create() fails while another is running). Each Runtime gets a new
+// epoch number, and refs made under an older one are inert.
+//
+// shutdown() is collective (every live rank calls it): it waits for this
+// rank's in-flight reads, then for every live peer to reach shutdown (bounded
+// by shutdown_timeout; failed peers are skipped), so no rank releases an arena
+// a peer may still read. It then frees the store, deregisters the arena and,
+// if the Runtime created the transport, shuts the transport down. Object
+// views must not outlive it; refs may (they become inert).
+//
+// Thread-safety: create/shutdown/destruction from one thread; everything else
+// (stats, and the object API) from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "ferry/status.h"
+#include "ferry/transport/transport.h"
+
+namespace ferry {
+
+namespace rt {
+class Core;
+}
+
+struct RuntimeOptions {
+  // Arena bytes; 0: FERRY_STORE_BYTES, else the objstore default (min(25% RAM, 16 GiB)).
+  std::size_t store_bytes = 0;
+  // Objects up to this payload size travel inside the owner's reply (one AM
+  // round trip); larger ones are read one-sided. FERRY_INLINE_BYTES.
+  std::size_t inline_bytes = std::size_t{64} << 10;
+  // Default get()/view() timeout; 0 = wait forever. FERRY_GET_TIMEOUT_MS.
+  std::chrono::milliseconds get_timeout{600000};
+  // Bound on shutdown's waits (in-flight reads, the peers). FERRY_SHUTDOWN_TIMEOUT_MS.
+  std::chrono::milliseconds shutdown_timeout{30000};
+
+  // Defaults overridden by the FERRY_* variables above; invalid values -> invalid_argument.
+  static Result<RuntimeOptions> from_env();
+};
+
+struct RuntimeStats {
+  std::size_t owned = 0;           // objects this rank owns (incl. released ones awaiting reads)
+  std::size_t leases = 0;          // one-sided reads of owned objects in progress
+  std::size_t secondary = 0;       // copies of owned objects cached on other ranks
+  std::size_t borrowed = 0;        // other ranks' objects referenced here
+  std::size_t cached_values = 0;   // small values of borrowed objects kept here
+  std::size_t copies = 0;          // other ranks' objects cached in this arena
+  std::size_t fetches = 0;         // reads in flight from this rank
+  std::size_t store_objects = 0;   // blocks in this arena's object table
+  std::size_t store_used = 0;      // arena bytes allocated
+  std::size_t store_capacity = 0;
+  std::string describe() const;
+};
+
+class Runtime {
+ public:
+  // Creates a transport over `bootstrap` (collective) and starts on it; the
+  // Runtime owns the transport and shuts it down.
+  static Result<std::unique_ptr<Runtime>> create(transport::Bootstrap& bootstrap,
+                                                 const transport::Options& transport_options,
+                                                 const RuntimeOptions& options);
+  static Result<std::unique_ptr<Runtime>> create(transport::Bootstrap& bootstrap,
+                                                 const transport::Options& transport_options);
+  // Starts on an existing transport (not owned; must outlive the Runtime).
+  // `bootstrap` is used during create only (collective key exchange).
+  static Result<std::unique_ptr<Runtime>> create(transport::Transport& transport, transport::Bootstrap& bootstrap,
+                                                 const RuntimeOptions& options);
+  static Result<std::unique_ptr<Runtime>> create(transport::Transport& transport, transport::Bootstrap& bootstrap);
+
+  ~Runtime();  // shutdown() if not done yet (errors are logged)
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Collective; idempotent. See the file comment.
+  Status shutdown();
+
+  transport::Rank rank() const noexcept;
+  transport::Rank size() const noexcept;
+  // The transport (valid until shutdown when the Runtime created it).
+  transport::Transport& transport() const noexcept;
+  const RuntimeOptions& options() const noexcept;
+  RuntimeStats stats() const;
+
+  // The running Runtime of this process, or null.
+  static Runtime* current() noexcept;
+
+ private:
+  explicit Runtime(std::shared_ptr<rt::Core> core);
+  std::shared_ptr<rt::Core> core_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,157 @@
+// api.cc — the non-template object API entry points (ferry/detail/object_api.h)
+// and the type-name registry.
+//
+// Every entry point finds the current core, checks the caller's epoch and
+// holds a GateGuard while it calls into the core.
+//
+// Thread-safety: any thread; the registry has its own mutex.
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <unordered_map>
+
+#include "core.h"
+#include "current.h"
+#include "ferry/detail/object_api.h"
+#include "ferry/object_ref.h"
+
+namespace ferry::detail {
+
+namespace {
+
+using rt::Core;
+using rt::GateGuard;
+
+Status no_runtime(const char* what) {
+  return Status(Errc::shut_down, std::string(what) +
+                                     ": no ferry runtime is running in this process (create a ferry::Runtime "
+                                     "first; refs made under a runtime that was shut down are inert)");
+}
+
+Core* core_for(std::uint32_t epoch) {
+  Core* c = rt::current_core();
+  return c && c->epoch() == epoch ? c : nullptr;
+}
+
+struct TypeNames {
+  std::mutex mu;
+  std::unordered_map<std::uint64_t, std::string> names;  // guarded by mu
+};
+TypeNames& type_names() {
+  static TypeNames* t = new TypeNames();  // never destroyed: used during static init/exit
+  return *t;
+}
+
+}  // namespace
+
+std::uint32_t current_epoch() noexcept {
+  Core* c = rt::current_core();
+  return c ? c->epoch() : 0;
+}
+
+void add_ref(std::uint32_t epoch, const ObjectId& id) noexcept {
+  if (Core* c = core_for(epoch)) {
+    GateGuard g(c->gate());
+    if (g) c->add_ref(id);
+  }
+}
+
+void remove_ref(std::uint32_t epoch, const ObjectId& id) noexcept {
+  if (Core* c = core_for(epoch)) {
+    GateGuard g(c->gate());
+    if (g) c->remove_ref(id);
+  }
+}
+
+Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> bytes) {
+  Core* c = rt::current_core();
+  if (!c) return no_runtime("ferry::put");
+  GateGuard g(c->gate());
+  if (!g) return no_runtime("ferry::put");
+  auto id = c->put(meta, bytes);
+  if (!id) return id.status();
+  return PutResult{id.value(), c->epoch()};
+}
+
+Future<ObjectData> fetch(std::uint32_t epoch, const ObjectId& id) {
+  if (id.is_nil())
+    return make_ready_future<ObjectData>(Status(Errc::invalid_argument, "get of a nil ObjectRef"));
+  Core* c = core_for(epoch);
+  if (!c) return make_ready_future<ObjectData>(no_runtime(("get of " + id.to_string()).c_str()));
+  GateGuard g(c->gate());
+  if (!g) return make_ready_future<ObjectData>(no_runtime(("get of " + id.to_string()).c_str()));
+  return c->fetch(id);
+}
+
+std::chrono::milliseconds default_get_timeout() noexcept {
+  Core* c = rt::current_core();
+  return c ? c->options().get_timeout : RuntimeOptions().get_timeout;
+}
+
+Status get_timeout_error(const ObjectId& id, std::chrono::milliseconds waited) {
+  Core* c = rt::current_core();
+  std::string where = c ? " on rank " + std::to_string(c->rank()) : std::string();
+  return Status(Errc::timeout, "get of " + id.to_string() + where + " (owner rank " + std::to_string(id.owner()) +
+                                   ") did not complete within " + std::to_string(waited.count()) +
+                                   " ms; the owner may be overloaded or stuck: pass a longer timeout or raise "
+                                   "FERRY_GET_TIMEOUT_MS (0 = wait forever)");
+}
+
+Result<ObjectData> await_data(Future<ObjectData>& f, const ObjectId& id,
+                              std::optional<std::chrono::milliseconds> timeout) {
+  std::chrono::milliseconds t = timeout ? *timeout : default_get_timeout();
+  if (!timeout && t.count() == 0) {
+    f.wait();
+  } else if (!f.wait_for(t)) {
+    return get_timeout_error(id, t);
+  }
+  return f.result();
+}
+
+std::vector<bool> wait_ids(const std::vector<std::pair<std::uint32_t, ObjectId>>& ids, std::size_t num_ready,
+                           std::chrono::milliseconds timeout) {
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<bool> ready;  // guarded by mu
+    std::size_t count = 0;    // guarded by mu
+  };
+  auto st = std::make_shared<State>();
+  st->ready.assign(ids.size(), false);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    fetch(ids[i].first, ids[i].second).then([st, i](Result<ObjectData>&&) {
+      std::lock_guard<std::mutex> lock(st->mu);
+      st->ready[i] = true;
+      ++st->count;
+      st->cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(st->mu);
+  st->cv.wait_for(lock, timeout, [&] { return st->count >= num_ready; });
+  return st->ready;
+}
+
+bool register_type_name(std::uint64_t tag, std::string_view name) noexcept {
+  try {
+    auto& t = type_names();
+    std::lock_guard<std::mutex> lock(t.mu);
+    t.names.try_emplace(tag, name);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+std::string type_name_of(std::uint64_t tag) {
+  auto& t = type_names();
+  {
+    std::lock_guard<std::mutex> lock(t.mu);
+    auto it = t.names.find(tag);
+    if (it != t.names.end()) return it->second;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "unknown type (tag 0x%016llx)", static_cast<unsigned long long>(tag));
+  return buf;
+}
+
+}  // namespace ferry::detail

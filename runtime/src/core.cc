@@ -1,0 +1,342 @@
+// core.cc — start-up, the owner/holder side of the object protocol, action
+// execution and shutdown (see core.h; the reader side is fetch.cc).
+//
+// Thread-safety: see core.h. Handlers are wrapped so they run only while the
+// gate is open; run() executes Ownership actions with no lock held.
+#include "core.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <thread>
+
+#include "protocol.h"
+
+namespace ferry::rt {
+
+void Gate::close_and_drain() noexcept {
+  closed_.store(true);
+  while (active_.load() > 0) std::this_thread::sleep_for(std::chrono::microseconds(100));
+}
+
+Core::Core(transport::Transport& t, std::unique_ptr<transport::Transport> owned, const RuntimeOptions& options,
+           std::uint32_t epoch)
+    : self_(t.rank()),
+      size_(t.size()),
+      epoch_(epoch),
+      opts_(options),
+      t_(t),
+      owned_t_(std::move(owned)),
+      progressor_(std::shared_ptr<void>(), &t),
+      ids_(t.rank()),
+      own_(t.rank(), options.inline_bytes),
+      sd_arrived_(t.size(), false) {}
+
+Result<std::shared_ptr<Core>> Core::start(transport::Transport& t, std::unique_ptr<transport::Transport> owned,
+                                          transport::Bootstrap& boot, const RuntimeOptions& options,
+                                          std::uint32_t epoch) {
+  if (boot.rank() != t.rank() || boot.size() != t.size())
+    return Status(Errc::invalid_argument, "ferry runtime: bootstrap (rank " + std::to_string(boot.rank()) + " of " +
+                                              std::to_string(boot.size()) + ") and transport (rank " +
+                                              std::to_string(t.rank()) + " of " + std::to_string(t.size()) +
+                                              ") disagree; pass the bootstrap the transport was made with");
+  const std::size_t max_inline = t.options().max_am_bytes - proto::kReplyFixedBytes;
+  if (t.options().max_am_bytes <= proto::kReplyFixedBytes || options.inline_bytes > max_inline)
+    return Status(Errc::invalid_argument, "ferry runtime: FERRY_INLINE_BYTES=" + std::to_string(options.inline_bytes) +
+                                              " does not fit in an active message (FERRY_MAX_AM_BYTES=" +
+                                              std::to_string(t.options().max_am_bytes) + "); lower it");
+  std::shared_ptr<Core> core(new Core(t, std::move(owned), options, epoch));
+  if (Status s = core->init(boot); !s) {
+    core->gate_.close_and_drain();
+    core->release_resources(true);
+    if (core->owned_t_) {  // its handlers go with it
+      core->owned_t_.reset();
+      return s;
+    }
+    // Its handlers are still installed on the caller's transport: like every core, it is never freed.
+    static std::mutex failed_mu;
+    static auto* failed = new std::vector<std::shared_ptr<Core>>();
+    std::lock_guard<std::mutex> lock(failed_mu);
+    failed->push_back(core);
+    return s;
+  }
+  core->accepting_.store(true);
+  return core;
+}
+
+Status Core::init(transport::Bootstrap& boot) {
+  auto arena = objstore::Arena::create({opts_.store_bytes, self_});
+  if (!arena) return arena.status();
+  arena_ = std::move(arena).value();
+  if (Status s = arena_->register_with(t_); !s) return s;
+  table_ = std::make_unique<objstore::ObjectTable>(*arena_);
+  install_handlers();
+  // One allgather: every rank's arena key, once; it also proves every rank
+  // installed its handlers before anyone sends a request.
+  auto all = boot.allgather(arena_->packed_key());
+  if (!all) return all.status();
+  if (all.value().size() != size_)
+    return Status(Errc::bootstrap_failed, "ferry runtime: key exchange returned " +
+                                              std::to_string(all.value().size()) + " keys for " +
+                                              std::to_string(size_) + " ranks");
+  keys_.resize(size_);
+  for (Rank p = 0; p < size_; ++p) {
+    if (p == self_) continue;
+    auto key = t_.unpack_key(p, all.value()[p]);
+    if (!key)
+      return Status(key.status().code(), "ferry runtime on rank " + std::to_string(self_) +
+                                             ": cannot unpack the arena key of rank " + std::to_string(p) + ": " +
+                                             key.status().message());
+    keys_[p] = std::move(key).value();
+  }
+  return Status::ok();
+}
+
+void Core::install_handlers() {
+  auto wrap = [this](void (Core::*fn)(Rank, ByteView)) {
+    return [this, fn](Rank src, ByteView p) {
+      GateGuard g(gate_);
+      if (g) (this->*fn)(src, p);
+    };
+  };
+  auto check = [this](Status s) {
+    if (!s) report(s);
+  };
+  check(t_.set_handler(proto::kLocate, wrap(&Core::on_locate)));
+  check(t_.set_handler(proto::kLocateReply, wrap(&Core::on_reply_msg)));
+  check(t_.set_handler(proto::kReadDone, wrap(&Core::on_read_done)));
+  check(t_.set_handler(proto::kDropCopy, wrap(&Core::on_drop)));
+  check(t_.set_handler(proto::kShutdown, wrap(&Core::on_shutdown_msg)));
+  t_.on_peer_failure([this](Rank peer, const Status& why) {
+    GateGuard g(gate_);
+    if (g) on_peer_failure(peer, why);
+  });
+}
+
+void Core::report(const Status& s) { spdlog::warn("ferry[{}] runtime: {}", self_, s.to_string()); }
+
+void Core::send(Rank dst, transport::HandlerId id, Bytes payload) {
+  // Failures to a dead peer are expected (its state is cleaned up by
+  // on_peer_failure); nothing waits on these sends.
+  (void)t_.send_owned(dst, id, std::move(payload));
+}
+
+// ------------------------------------------------------------------ put
+
+Result<ObjectId> Core::put(const detail::ObjectMeta& meta, std::span<const std::byte> bytes) {
+  if (!accepting_.load())
+    return Status(Errc::shut_down, "put on rank " + std::to_string(self_) + ": the ferry runtime is shutting down");
+  const ObjectId id = ids_.next();
+  auto info = table_->create(id, meta.size, meta.type_tag, meta.format, meta.aux);
+  if (!info) return info.status();
+  if (!bytes.empty()) std::memcpy(arena_->at(info.value().payload_offset()), bytes.data(), bytes.size());
+  if (Status s = table_->seal(id); !s) {
+    (void)table_->free(id);
+    return s;
+  }
+  if (Status s = own_.add_owned(id, meta, Location{self_, info.value().offset}); !s) {
+    (void)table_->free(id);
+    return s;
+  }
+  return id;
+}
+
+// ------------------------------------------------------------------ owner / holder handlers
+
+void Core::on_locate(Rank src, ByteView p) {
+  auto m = proto::decode_locate(p, src);
+  if (!m) return report(m.status());
+  run(own_.locate(m.value().id, src, m.value().request, m.value().bad_holder));
+}
+
+void Core::on_read_done(Rank src, ByteView p) {
+  auto m = proto::decode_read_done(p, src);
+  if (!m) return report(m.status());
+  const auto& d = m.value();
+  run(own_.read_done(d.id, src, d.lease, d.cached ? std::optional<std::uint64_t>(d.offset) : std::nullopt));
+}
+
+void Core::on_drop(Rank src, ByteView p) {
+  auto id = proto::decode_drop(p, src);
+  if (!id) return report(id.status());
+  if (id.value().owner() != src)
+    return report(Status(Errc::malformed_message, "rank " + std::to_string(src) + " asked rank " +
+                                                      std::to_string(self_) + " to drop its copy of " +
+                                                      id.value().to_string() + ", which it does not own"));
+  run(own_.drop_copy(id.value()));
+}
+
+void Core::on_shutdown_msg(Rank src, ByteView p) {
+  if (Status s = proto::check_shutdown(p, src); !s) return report(s);
+  std::lock_guard<std::mutex> lock(sd_mu_);
+  sd_arrived_[src] = true;
+  sd_cv_.notify_all();
+}
+
+void Core::on_peer_failure(Rank peer, const Status& why) {
+  run(own_.peer_failed(peer));
+  fail_fetches_of(peer, why.to_string());
+  std::lock_guard<std::mutex> lock(sd_mu_);
+  sd_cv_.notify_all();
+}
+
+void Core::run(Actions&& a) {
+  for (const ObjectId& id : a.free_local) {
+    if (Status s = table_->free(id); !s && s.code() != Errc::not_found) report(s);
+  }
+  for (const Drop& d : a.drop_copies) {
+    if (d.holder == self_) run(own_.drop_copy(d.id));
+    else send(d.holder, proto::kDropCopy, proto::encode_drop(d.id));
+  }
+  for (Reply& r : a.replies) {
+    if (r.reader == self_) on_reply(r.request, r.id, std::move(r.body), {});
+    else send_reply(std::move(r));
+  }
+}
+
+void Core::send_reply(Reply&& r) {
+  if (r.body.kind == ReplyKind::value) {
+    const Bytes& v = *r.body.value;
+    return send(r.reader, proto::kLocateReply, proto::encode_reply(r, v));
+  }
+  if (r.body.kind != ReplyKind::from_arena) return send(r.reader, proto::kLocateReply, proto::encode_reply(r, {}));
+  // Small object in our arena: copy its payload into the reply under a pin.
+  auto info = table_->pin(r.id);
+  if (!info) {
+    r.body.kind = ReplyKind::error;
+    r.body.error = Status(Errc::not_found, "object " + r.id.to_string() + " was freed on its owner rank " +
+                                               std::to_string(self_) + " while being read");
+    return send(r.reader, proto::kLocateReply, proto::encode_reply(r, {}));
+  }
+  // The reader cannot check a header it never sees: check it here (64 bytes).
+  objstore::HeaderExpectation expect;
+  expect.id = r.id;
+  expect.type_tag = r.body.meta.type_tag;
+  auto header = objstore::validate_header(ByteView(arena_->at(info.value().offset), objstore::kHeaderBytes), expect);
+  Bytes msg;
+  if (!header) {
+    r.body.kind = ReplyKind::error;
+    r.body.error = Status(header.status().code(), "get of " + r.id.to_string() + " from its owner rank " +
+                                                      std::to_string(self_) + ": " + header.status().message());
+    report(r.body.error);
+    msg = proto::encode_reply(r, {});
+  } else {
+    msg = proto::encode_reply(r, ByteView(arena_->at(info.value().payload_offset()), info.value().size));
+  }
+  (void)table_->unpin(r.id);
+  send(r.reader, proto::kLocateReply, std::move(msg));
+}
+
+Status Core::debug_corrupt_header(const ObjectId& id) {
+  auto info = table_->pin(id);
+  if (!info) return info.status();
+  std::byte* h = arena_->at(info.value().offset);
+  h[56] ^= std::byte{0x5A};  // checksum field
+  return table_->unpin(id);
+}
+
+// ------------------------------------------------------------------ stats & shutdown
+
+RuntimeStats Core::stats() const {
+  RuntimeStats s;
+  GateGuard g(gate_);
+  if (!g) return s;
+  OwnershipStats o = own_.stats();
+  s.owned = o.owned;
+  s.leases = o.leases;
+  s.secondary = o.secondary;
+  s.borrowed = o.borrowed;
+  s.cached_values = o.values;
+  s.copies = o.copies;
+  {
+    std::lock_guard<std::mutex> lock(fetch_mu_);
+    s.fetches = inflight_.size();
+  }
+  objstore::TableStats ts = table_->stats();
+  s.store_objects = ts.objects;
+  s.store_used = ts.arena.used;
+  s.store_capacity = ts.arena.capacity;
+  return s;
+}
+
+bool Core::wait_fetches_drained(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(fetch_mu_);
+  return fetch_cv_.wait_until(lock, deadline, [&] { return inflight_.empty() && gets_in_flight_ == 0; });
+}
+
+Status Core::shutdown_barrier(std::chrono::steady_clock::time_point deadline) {
+  for (Rank p = 0; p < size_; ++p)
+    if (p != self_ && !own_.is_dead(p)) send(p, proto::kShutdown, proto::encode_shutdown());
+  std::unique_lock<std::mutex> lock(sd_mu_);
+  auto all_here = [&] {
+    for (Rank p = 0; p < size_; ++p)
+      if (p != self_ && !sd_arrived_[p] && !own_.is_dead(p)) return false;
+    return true;
+  };
+  while (!all_here()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string missing;
+      for (Rank p = 0; p < size_; ++p)
+        if (p != self_ && !sd_arrived_[p] && !own_.is_dead(p)) missing += " " + std::to_string(p);
+      return Status(Errc::timeout, "runtime shutdown on rank " + std::to_string(self_) + ": ranks" + missing +
+                                       " did not reach shutdown within " +
+                                       std::to_string(opts_.shutdown_timeout.count()) +
+                                       " ms (every rank must call Runtime::shutdown; FERRY_SHUTDOWN_TIMEOUT_MS)");
+    }
+    sd_cv_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  return Status::ok();
+}
+
+Status Core::shutdown() {
+  if (shut_down_.exchange(true)) return Status::ok();
+  accepting_.store(false);
+  const auto deadline = std::chrono::steady_clock::now() + opts_.shutdown_timeout;
+  Status result;
+  bool drained = wait_fetches_drained(deadline);
+  if (!drained)
+    result = Status(Errc::timeout, "runtime shutdown on rank " + std::to_string(self_) +
+                                       ": reads of remote objects still in flight after " +
+                                       std::to_string(opts_.shutdown_timeout.count()) + " ms");
+  if (Status s = shutdown_barrier(deadline); !s && result.is_ok()) result = s;
+  gate_.close_and_drain();
+  {
+    std::lock_guard<std::mutex> lock(fetch_mu_);
+    drained = gets_in_flight_ == 0;
+  }
+  release_resources(drained);
+  if (owned_t_) {
+    if (Status s = owned_t_->shutdown(); !s && result.is_ok()) result = s;
+    owned_t_.reset();
+  }
+  if (!result) report(result);
+  return result;
+}
+
+void Core::release_resources(bool gets_drained) {
+  // Local waiters of pending objects learn about the shutdown.
+  Actions a = own_.clear();
+  for (Reply& r : a.replies)
+    if (r.reader == self_) on_reply(r.request, r.id, std::move(r.body), {});
+  std::vector<FetchPtr> left;
+  {
+    std::lock_guard<std::mutex> lock(fetch_mu_);
+    for (auto& [req, f] : requests_) left.push_back(f);
+  }
+  for (auto& f : left)
+    finish(f, Status(Errc::shut_down, "get of " + f->id.to_string() + " on rank " + std::to_string(self_) +
+                                          ": the ferry runtime shut down"));
+  table_.reset();
+  keys_.clear();
+  if (arena_ && !gets_drained) {
+    // A one-sided get may still write into the arena: keep the mapping (leak)
+    // rather than let the transport write into freed memory.
+    report(Status(Errc::timeout, "runtime shutdown: one-sided gets still in flight; the object-store arena is "
+                                 "leaked instead of unmapped"));
+    (void)arena_.release();
+    return;
+  }
+  arena_.reset();
+}
+
+}  // namespace ferry::rt

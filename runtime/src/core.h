@@ -1,0 +1,209 @@
+// core.h — one rank's runtime engine (internal): the object-store arena and
+// table, the Ownership core, the arena keys of every peer, and the handlers
+// of the object protocol (protocol.h). The public Runtime and the object API
+// (api.cc) are thin layers over it.
+//
+// Split: core.cc = start-up, owner/holder side (locate, read-done, drop,
+// peer failure), action execution and shutdown; fetch.cc = reader side
+// (local reads, remote location requests, one-sided gets into the arena).
+//
+// Reading an object (reader R, owner O):
+//   R == O: Ownership::locate(self) answers at once (own arena, pinned).
+//   R != O: cached copy / cached small value here -> done. Else one Fetch per
+//   id (concurrent readers join it): kLocate to O; O replies with the bytes
+//   (<= inline_bytes) or a holder + lease; R allocates a block for the object
+//   in its own arena, gets header + payload one-sided from the holder,
+//   validates the header, seals it as a cached copy and sends kReadDone
+//   (lease back, copy announced). A failed read from a secondary holder is
+//   retried (<= 3 times) with that holder reported bad.
+//
+// Lifetime: Cores are never destroyed (api.cc retains them; a few hundred
+// bytes once shut down), so handlers, continuations and ObjectRefs racing
+// with shutdown see a closed Gate instead of freed memory. Everything heavy
+// (arena, table, keys, maps) is released by shutdown().
+//
+// Thread-safety: handlers run on the transport's progress thread, the object
+// API on any thread. Every entry point holds a GateGuard; internal methods
+// assume one is held. fetch_mu_ guards the fetch maps; sd_mu_ the shutdown
+// barrier; the Ownership and ObjectTable lock themselves. No lock is held
+// while calling the transport, the ownership core, or a promise.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "ferry/detail/object_api.h"
+#include "ferry/objstore/objstore.h"
+#include "ferry/runtime.h"
+#include "ferry/transport/transport.h"
+#include "ownership.h"
+
+namespace ferry::rt {
+
+using detail::ObjectData;
+using transport::ByteView;
+using transport::Bytes;
+
+// Entry counter with a one-way close: close_and_drain() waits until no
+// holder is left, and every enter() after it fails. Reentrant.
+class Gate {
+ public:
+  bool enter() noexcept {
+    active_.fetch_add(1);
+    if (closed_.load()) {
+      active_.fetch_sub(1);
+      return false;
+    }
+    return true;
+  }
+  void exit() noexcept { active_.fetch_sub(1); }
+  bool closed() const noexcept { return closed_.load(); }
+  void close_and_drain() noexcept;
+
+ private:
+  std::atomic<std::int64_t> active_{0};
+  std::atomic<bool> closed_{false};
+};
+
+class GateGuard {
+ public:
+  explicit GateGuard(Gate& g) noexcept : g_(g), ok_(g.enter()) {}
+  ~GateGuard() {
+    if (ok_) g_.exit();
+  }
+  GateGuard(const GateGuard&) = delete;
+  GateGuard& operator=(const GateGuard&) = delete;
+  explicit operator bool() const noexcept { return ok_; }
+
+ private:
+  Gate& g_;
+  bool ok_;
+};
+
+class Core {
+ public:
+  // Collective over `boot`. `owned` (may be null) is the transport `t` when the core owns it.
+  static Result<std::shared_ptr<Core>> start(transport::Transport& t, std::unique_ptr<transport::Transport> owned,
+                                             transport::Bootstrap& boot, const RuntimeOptions& options,
+                                             std::uint32_t epoch);
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  Status shutdown();
+
+  std::uint32_t epoch() const noexcept { return epoch_; }
+  Rank rank() const noexcept { return self_; }
+  Rank size() const noexcept { return size_; }
+  transport::Transport& transport() const noexcept { return t_; }
+  const RuntimeOptions& options() const noexcept { return opts_; }
+  Gate& gate() const noexcept { return gate_; }
+  RuntimeStats stats() const;
+
+  // Object API (the caller holds a GateGuard).
+  Result<ObjectId> put(const detail::ObjectMeta& meta, std::span<const std::byte> bytes);
+  Future<ObjectData> fetch(const ObjectId& id);
+  void add_ref(const ObjectId& id) { own_.add_ref(id); }
+  void remove_ref(const ObjectId& id) { run(own_.remove_ref(id)); }
+
+  // Testing hook: damages the header checksum of a local object (malformed_message for remote readers).
+  Status debug_corrupt_header(const ObjectId& id);
+
+ private:
+  struct Fetch;
+  using FetchPtr = std::shared_ptr<Fetch>;
+
+  Core(transport::Transport& t, std::unique_ptr<transport::Transport> owned, const RuntimeOptions& options,
+       std::uint32_t epoch);
+  Status init(transport::Bootstrap& boot);
+  void install_handlers();
+  void release_resources(bool gets_drained);
+
+  // ---- owner / holder side (core.cc)
+  void on_locate(Rank src, ByteView p);
+  void on_read_done(Rank src, ByteView p);
+  void on_drop(Rank src, ByteView p);
+  void on_shutdown_msg(Rank src, ByteView p);
+  void on_peer_failure(Rank peer, const Status& why);
+  void run(Actions&& actions);
+  void send_reply(Reply&& r);
+  void send(Rank dst, transport::HandlerId id, Bytes payload);
+  void report(const Status& s);
+  Status shutdown_barrier(std::chrono::steady_clock::time_point deadline);
+  bool wait_fetches_drained(std::chrono::steady_clock::time_point deadline);
+
+  // ---- reader side (fetch.cc)
+  Result<ObjectData> read_local(const ObjectId& id);
+  // Registers a waiter: joins the remote fetch of `id` in flight (returns
+  // null) or starts a new fetch (returned; the caller drives it).
+  FetchPtr join_or_start(const ObjectId& id, bool remote, Future<ObjectData>& waiter);
+  void send_locate(const FetchPtr& f, Rank bad_holder);
+  void on_reply_msg(Rank src, ByteView p);
+  void on_reply(std::uint64_t request, const ObjectId& id, LocateReply&& body, ByteView payload);
+  void start_get(const FetchPtr& f, const LocateReply& body);
+  struct GetTarget;
+  void get_done(const FetchPtr& f, const GetTarget& g, Result<void>&& r);
+  bool retry_elsewhere(const FetchPtr& f, Rank bad_holder);
+  void finish(const FetchPtr& f, Result<ObjectData> r);
+  void fail_fetches_of(Rank owner, const std::string& why);
+  void send_read_done(const ObjectId& id, std::uint64_t lease, std::optional<std::uint64_t> cached_offset);
+  Status owner_died(const ObjectId& id, const std::string& why) const;
+
+  const Rank self_, size_;
+  const std::uint32_t epoch_;
+  const RuntimeOptions opts_;
+  transport::Transport& t_;
+  std::unique_ptr<transport::Transport> owned_t_;
+  std::shared_ptr<Progressor> progressor_;  // non-owning alias of t_
+  mutable Gate gate_;
+  std::atomic<bool> accepting_{false};
+  std::atomic<bool> shut_down_{false};
+
+  std::unique_ptr<objstore::Arena> arena_;
+  std::unique_ptr<objstore::ObjectTable> table_;
+  std::vector<std::shared_ptr<transport::RemoteKey>> keys_;  // written in init, read-only after
+  objstore::ObjectIdGenerator ids_;
+  Ownership own_;
+
+  mutable std::mutex fetch_mu_;
+  std::condition_variable fetch_cv_;                       // signalled when a fetch or get ends
+  std::unordered_map<std::uint64_t, FetchPtr> requests_;   // guarded by fetch_mu_: request id -> fetch
+  std::unordered_map<ObjectId, FetchPtr> inflight_;        // guarded by fetch_mu_: remote fetches by id
+  std::uint64_t next_request_ = 1;                         // guarded by fetch_mu_
+  std::size_t gets_in_flight_ = 0;                         // guarded by fetch_mu_: one-sided gets into our memory
+
+  std::mutex sd_mu_;
+  std::condition_variable sd_cv_;
+  std::vector<bool> sd_arrived_;  // guarded by sd_mu_
+};
+
+// One read of a remote object (or a local read of an owned one), shared by
+// every thread waiting for the same id.
+struct Core::Fetch {
+  ObjectId id;
+  bool remote = false;                       // in inflight_ (owner is another rank)
+  std::uint64_t request = 0;                 // guarded by fetch_mu_ (changes on retry)
+  int attempts = 0;                          // guarded by fetch_mu_
+  bool done = false;                         // guarded by fetch_mu_
+  std::vector<Promise<ObjectData>> waiters;  // guarded by fetch_mu_
+};
+
+// Where one one-sided get lands.
+struct Core::GetTarget {
+  ObjectId id;
+  detail::ObjectMeta meta;
+  Location where;
+  std::uint64_t lease = 0;
+  std::byte* dst = nullptr;
+  std::size_t total = 0;              // header + payload
+  bool cached = false;                // dst is a new block of our table (a copy to keep)
+  std::uint64_t local_offset = 0;     // its offset, when cached
+  std::shared_ptr<std::byte[]> heap;  // dst's owner otherwise
+};
+
+}  // namespace ferry::rt

@@ -1,0 +1,438 @@
+// ownership.cc — the ownership core (protocol and invariants in ownership.h).
+//
+// Thread-safety: every public method takes mu_ once and returns Actions; no
+// callback, I/O or other lock is entered while mu_ is held.
+#include "ownership.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace ferry::rt {
+
+namespace {
+
+std::string rank_str(Rank r) { return "rank " + std::to_string(r); }
+
+template <class V, class Pred>
+void erase_if_vec(V& v, Pred pred) {
+  v.erase(std::remove_if(v.begin(), v.end(), pred), v.end());
+}
+
+Reply error_reply(Rank reader, std::uint64_t request, ObjectId id, Status why) {
+  Reply r;
+  r.reader = reader;
+  r.request = request;
+  r.id = id;
+  r.body.kind = ReplyKind::error;
+  r.body.error = std::move(why);
+  return r;
+}
+
+}  // namespace
+
+const char* to_string(ReplyKind k) noexcept {
+  switch (k) {
+    case ReplyKind::error: return "error";
+    case ReplyKind::value: return "value";
+    case ReplyKind::from_arena: return "from_arena";
+    case ReplyKind::at_holder: return "at_holder";
+  }
+  return "unknown";
+}
+
+void Actions::append(Actions&& o) {
+  free_local.insert(free_local.end(), o.free_local.begin(), o.free_local.end());
+  drop_copies.insert(drop_copies.end(), o.drop_copies.begin(), o.drop_copies.end());
+  for (auto& r : o.replies) replies.push_back(std::move(r));
+}
+
+std::string OwnershipStats::describe() const {
+  return "owned " + std::to_string(owned) + " (released " + std::to_string(released) + ", pending " +
+         std::to_string(pending) + "), leases " + std::to_string(leases) + ", waiters " + std::to_string(waiters) +
+         ", secondary copies " + std::to_string(secondary) + ", borrowed " + std::to_string(borrowed) +
+         " (values " + std::to_string(values) + "), local copies " + std::to_string(copies);
+}
+
+Ownership::Ownership(Rank self, std::size_t inline_bytes) : self_(self), inline_bytes_(inline_bytes) {}
+
+Status Ownership::not_found(ObjectId id) const {
+  return Status(Errc::not_found, "object " + id.to_string() + " not found on its owner " + rank_str(id.owner()) +
+                                     ": it was freed when its last reference on the owner was dropped (or never "
+                                     "existed); keep an ObjectRef alive on the owner until every reader is done");
+}
+
+// ------------------------------------------------------------------ owner: creation
+
+Status Ownership::add_entry(ObjectId id, Owned entry) {
+  if (id.is_nil() || id.owner() != self_)
+    return Status(Errc::invalid_argument, "ownership on " + rank_str(self_) + ": cannot own " + id.to_string() +
+                                              " (nil id, or an id of another owner)");
+  MutexLock lock(mu_);
+  auto [it, inserted] = owned_.try_emplace(id, std::move(entry));
+  if (!inserted)
+    return Status(Errc::invalid_argument, "ownership on " + rank_str(self_) + ": " + id.to_string() +
+                                              " is already registered (ids are never reused)");
+  return Status::ok();
+}
+
+Status Ownership::add_owned(ObjectId id, const ObjectMeta& meta, Location primary) {
+  Owned e;
+  e.meta = meta;
+  e.primary = primary;
+  return add_entry(id, std::move(e));
+}
+
+Status Ownership::add_owned_value(ObjectId id, const ObjectMeta& meta, SharedBytes value) {
+  if (!value) return Status(Errc::invalid_argument, "ownership: inline value of " + id.to_string() + " is null");
+  Owned e;
+  e.meta = meta;
+  e.value = std::move(value);
+  return add_entry(id, std::move(e));
+}
+
+Status Ownership::add_pending(ObjectId id) {
+  Owned e;
+  e.state = State::pending;
+  return add_entry(id, std::move(e));
+}
+
+Actions Ownership::set_ready(ObjectId id, const ObjectMeta& meta, std::optional<Location> primary,
+                             SharedBytes value) {
+  Actions out;
+  MutexLock lock(mu_);
+  auto it = owned_.find(id);
+  if (it == owned_.end()) {
+    // Nobody wants it any more: the result's block is freed where it lives.
+    if (primary && primary->rank == self_) out.free_local.push_back(id);
+    else if (primary) out.drop_copies.push_back({primary->rank, id});
+    return out;
+  }
+  Owned& e = it->second;
+  if (e.state != State::pending) return out;  // duplicate completion: keep the first
+  e.state = State::ready;
+  e.meta = meta;
+  e.primary = primary;
+  e.value = std::move(value);
+  if (primary && primary->rank != self_ && dead_.count(primary->rank)) {
+    e.state = State::failed;
+    e.primary.reset();
+    e.error = Status(Errc::owner_died, "object " + id.to_string() + " was lost: its holder " +
+                                           rank_str(primary->rank) + " died");
+  }
+  for (const Waiter& w : e.waiters) out.replies.push_back({w.reader, w.request, id, answer(id, e, w.reader)});
+  e.waiters.clear();
+  settle(it, out);
+  return out;
+}
+
+Actions Ownership::set_failed(ObjectId id, Status why) {
+  Actions out;
+  MutexLock lock(mu_);
+  auto it = owned_.find(id);
+  if (it == owned_.end() || it->second.state != State::pending) return out;
+  Owned& e = it->second;
+  e.state = State::failed;
+  e.error = std::move(why);
+  for (const Waiter& w : e.waiters) out.replies.push_back(error_reply(w.reader, w.request, id, e.error));
+  e.waiters.clear();
+  settle(it, out);
+  return out;
+}
+
+// ------------------------------------------------------------------ references
+
+void Ownership::add_ref(ObjectId id) {
+  MutexLock lock(mu_);
+  if (id.owner() == self_) {
+    auto it = owned_.find(id);
+    // A ref to an owned object that is gone (or going) cannot revive it.
+    if (it != owned_.end() && !it->second.released) ++it->second.refs;
+    return;
+  }
+  ++borrowed_[id].refs;
+}
+
+Actions Ownership::remove_ref(ObjectId id) {
+  Actions out;
+  MutexLock lock(mu_);
+  if (id.owner() == self_) {
+    auto it = owned_.find(id);
+    if (it == owned_.end() || it->second.released) return out;
+    if (--it->second.refs == 0) {
+      release_locked(id, it->second, out);
+      settle(it, out);
+    }
+    return out;
+  }
+  auto it = borrowed_.find(id);
+  if (it != borrowed_.end() && --it->second.refs == 0) borrowed_.erase(it);
+  return out;
+}
+
+std::uint64_t Ownership::ref_count(ObjectId id) const {
+  MutexLock lock(mu_);
+  if (id.owner() == self_) {
+    auto it = owned_.find(id);
+    return it == owned_.end() ? 0 : it->second.refs;
+  }
+  auto it = borrowed_.find(id);
+  return it == borrowed_.end() ? 0 : it->second.refs;
+}
+
+void Ownership::release_locked(ObjectId id, Owned& e, Actions& out) {
+  e.released = true;
+  e.refs = 0;
+  for (const Waiter& w : e.waiters) out.replies.push_back(error_reply(w.reader, w.request, id, not_found(id)));
+  e.waiters.clear();
+}
+
+void Ownership::settle(OwnedMap::iterator it, Actions& out) {
+  const ObjectId id = it->first;
+  Owned& e = it->second;
+  auto leased = [&](Rank holder) {
+    return std::any_of(e.leases.begin(), e.leases.end(), [&](const Lease& l) { return l.holder == holder; });
+  };
+  erase_if_vec(e.retired, [&](const Location& loc) {
+    if (leased(loc.rank)) return false;
+    out.drop_copies.push_back({loc.rank, id});
+    return true;
+  });
+  if (!e.released || !e.leases.empty()) return;
+  if (e.primary) {
+    if (e.primary->rank == self_) out.free_local.push_back(id);
+    else out.drop_copies.push_back({e.primary->rank, id});
+  }
+  for (const Location& loc : e.copies) out.drop_copies.push_back({loc.rank, id});
+  owned_.erase(it);
+}
+
+// ------------------------------------------------------------------ owner: readers
+
+LocateReply Ownership::answer(ObjectId id, Owned& e, Rank reader) {
+  LocateReply r;
+  if (e.state == State::failed) {
+    r.error = e.error;
+    return r;
+  }
+  r.meta = e.meta;
+  if (e.value) {
+    r.kind = ReplyKind::value;
+    r.value = e.value;
+    return r;
+  }
+  if (!e.primary) {
+    r.error = Status(Errc::internal, "ownership: ready object " + id.to_string() + " has neither bytes nor a location");
+    return r;
+  }
+  const Location primary = *e.primary;
+  if (primary.rank == self_ && reader != self_ && e.meta.size <= inline_bytes_) {
+    r.kind = ReplyKind::from_arena;
+    r.where = primary;
+    return r;
+  }
+  // Holders the reader may read one-sided: the primary and the copies (round robin).
+  std::vector<Location> holders;
+  holders.push_back(primary);
+  for (const Location& c : e.copies) holders.push_back(c);
+  auto own = std::find_if(holders.begin(), holders.end(), [&](const Location& l) { return l.rank == reader; });
+  r.kind = ReplyKind::at_holder;
+  if (own != holders.end()) {  // the reader holds it already (its own arena): no lease
+    r.where = *own;
+    return r;
+  }
+  r.where = holders[e.cursor++ % holders.size()];
+  r.lease = next_lease_++;
+  e.leases.push_back({r.lease, reader, r.where.rank});
+  return r;
+}
+
+Actions Ownership::locate(ObjectId id, Rank reader, std::uint64_t request, Rank bad_holder) {
+  Actions out;
+  MutexLock lock(mu_);
+  // A message from a rank already declared dead may still be delivered: no
+  // lease or waiter may be created for it (nobody would ever release it).
+  if (dead_.count(reader)) return out;
+  auto it = owned_.find(id);
+  if (id.owner() != self_ || it == owned_.end() || it->second.released) {
+    Status why = id.owner() == self_
+                     ? not_found(id)
+                     : Status(Errc::not_found, "object " + id.to_string() + " was asked of " + rank_str(self_) +
+                                                   ", which does not own it (its owner is " +
+                                                   rank_str(id.owner()) + "): corrupted id?");
+    out.replies.push_back(error_reply(reader, request, id, std::move(why)));
+    return out;
+  }
+  Owned& e = it->second;
+  if (bad_holder != kInvalidRank) {
+    for (auto c = e.copies.begin(); c != e.copies.end();) {
+      if (c->rank == bad_holder) {
+        e.retired.push_back(*c);
+        c = e.copies.erase(c);
+      } else {
+        ++c;
+      }
+    }
+  }
+  if (e.state == State::pending) {
+    e.waiters.push_back({reader, request});
+  } else {
+    out.replies.push_back({reader, request, id, answer(id, e, reader)});
+  }
+  settle(it, out);
+  return out;
+}
+
+Actions Ownership::read_done(ObjectId id, Rank reader, std::uint64_t lease,
+                             std::optional<std::uint64_t> cached_offset) {
+  Actions out;
+  MutexLock lock(mu_);
+  auto it = owned_.find(id);
+  if (it == owned_.end()) {
+    if (cached_offset && reader != self_) out.drop_copies.push_back({reader, id});
+    return out;
+  }
+  Owned& e = it->second;
+  erase_if_vec(e.leases, [&](const Lease& l) { return l.id == lease && l.reader == reader; });
+  if (cached_offset && reader != self_) {
+    auto same = [&](const Location& l) { return l.rank == reader; };
+    bool known = std::any_of(e.copies.begin(), e.copies.end(), same) ||
+                 std::any_of(e.retired.begin(), e.retired.end(), same) || (e.primary && e.primary->rank == reader);
+    if (e.released || e.state != State::ready || dead_.count(reader)) {
+      if (!known) out.drop_copies.push_back({reader, id});
+    } else if (!known) {
+      e.copies.push_back({reader, *cached_offset});
+    }
+  }
+  settle(it, out);
+  return out;
+}
+
+// ------------------------------------------------------------------ holder: copies
+
+Actions Ownership::add_copy(ObjectId id, std::uint64_t offset) {
+  Actions out;
+  MutexLock lock(mu_);
+  // The object table holds one block per id, so a second add_copy of the same
+  // id names the block already recorded: nothing to do.
+  if (copies_.count(id)) return out;
+  if (id.owner() == self_ || dead_.count(id.owner())) {
+    // Own objects are never "copies"; a dead owner's copy is useless: the block goes back at once.
+    out.free_local.push_back(id);
+    return out;
+  }
+  copies_.emplace(id, offset);
+  return out;
+}
+
+std::optional<std::uint64_t> Ownership::copy_offset(ObjectId id) const {
+  MutexLock lock(mu_);
+  auto it = copies_.find(id);
+  if (it == copies_.end()) return std::nullopt;
+  return it->second;
+}
+
+Actions Ownership::drop_copy(ObjectId id) {
+  Actions out;
+  MutexLock lock(mu_);
+  if (copies_.erase(id) > 0) out.free_local.push_back(id);
+  return out;
+}
+
+// ------------------------------------------------------------------ reader: values
+
+void Ownership::cache_value(ObjectId id, const ObjectMeta& meta, SharedBytes value) {
+  MutexLock lock(mu_);
+  if (id.owner() == self_ || dead_.count(id.owner())) return;
+  auto it = borrowed_.find(id);
+  if (it == borrowed_.end() || it->second.value) return;  // only while referenced
+  it->second.meta = meta;
+  it->second.value = std::move(value);
+}
+
+std::optional<Ownership::CachedValue> Ownership::cached_value(ObjectId id) const {
+  MutexLock lock(mu_);
+  auto it = borrowed_.find(id);
+  if (it == borrowed_.end() || !it->second.value) return std::nullopt;
+  return CachedValue{it->second.meta, it->second.value};
+}
+
+// ------------------------------------------------------------------ failures
+
+Actions Ownership::peer_failed(Rank peer) {
+  Actions out;
+  if (peer == self_) return out;
+  MutexLock lock(mu_);
+  if (!dead_.insert(peer).second) return out;
+  for (auto it = owned_.begin(); it != owned_.end();) {
+    Owned& e = it->second;
+    const ObjectId id = it->first;
+    erase_if_vec(e.leases, [&](const Lease& l) { return l.reader == peer; });
+    erase_if_vec(e.copies, [&](const Location& l) { return l.rank == peer; });
+    erase_if_vec(e.retired, [&](const Location& l) { return l.rank == peer; });
+    erase_if_vec(e.waiters, [&](const Waiter& w) { return w.reader == peer; });
+    if (e.primary && e.primary->rank == peer) {
+      e.primary.reset();
+      e.state = State::failed;
+      e.error = Status(Errc::owner_died,
+                       "object " + id.to_string() + " was lost: its holder " + rank_str(peer) + " died");
+      for (const Waiter& w : e.waiters) out.replies.push_back(error_reply(w.reader, w.request, id, e.error));
+      e.waiters.clear();
+    }
+    auto next = std::next(it);
+    settle(it, out);  // may erase `it`
+    it = next;
+  }
+  for (auto it = copies_.begin(); it != copies_.end();) {
+    if (it->first.owner() == peer) {
+      out.free_local.push_back(it->first);
+      it = copies_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [id, b] : borrowed_)
+    if (id.owner() == peer) b.value.reset();
+  return out;
+}
+
+bool Ownership::is_dead(Rank peer) const {
+  MutexLock lock(mu_);
+  return dead_.count(peer) > 0;
+}
+
+Actions Ownership::clear() {
+  Actions out;
+  MutexLock lock(mu_);
+  for (auto& [id, e] : owned_) {
+    if (e.primary && e.primary->rank == self_) out.free_local.push_back(id);
+    for (const Waiter& w : e.waiters)
+      out.replies.push_back(error_reply(w.reader, w.request, id,
+                                        Status(Errc::shut_down, "the ferry runtime on " + rank_str(self_) +
+                                                                    " shut down while " + id.to_string() +
+                                                                    " was awaited")));
+  }
+  for (auto& [id, offset] : copies_) out.free_local.push_back(id);
+  owned_.clear();
+  copies_.clear();
+  borrowed_.clear();
+  return out;
+}
+
+OwnershipStats Ownership::stats() const {
+  OwnershipStats s;
+  MutexLock lock(mu_);
+  s.owned = owned_.size();
+  for (const auto& [id, e] : owned_) {
+    s.released += e.released ? 1 : 0;
+    s.pending += e.state == State::pending ? 1 : 0;
+    s.leases += e.leases.size();
+    s.waiters += e.waiters.size();
+    s.secondary += e.copies.size() + e.retired.size();
+  }
+  s.borrowed = borrowed_.size();
+  for (const auto& [id, b] : borrowed_) s.values += b.value ? 1 : 0;
+  s.copies = copies_.size();
+  return s;
+}
+
+}  // namespace ferry::rt

@@ -1,0 +1,244 @@
+// ownership.h — the ownership core: who owns what, where its copies are, who
+// reads it, and when it may be freed (internal; STYLE.md item 8).
+//
+// One Ownership instance per rank. It performs NO I/O: every method that may
+// cause work returns Actions (free a block of this rank's object table, tell a
+// holder to drop its copy, answer a reader), which the runtime executes after
+// the call, without any lock held. That makes the whole protocol testable in
+// one process (tests/runtime/test_simulation.cc runs many ranks over queues).
+//
+// Owner side (objects whose id.owner() == self):
+//   Owned entry: state (pending | ready | failed + error), meta (size, type tag,
+//   format, aux), primary location (rank + header offset in that rank's arena)
+//   or an inline value, secondary copies (readers that cached it), retired
+//   copies (no longer handed out, dropped when their leases end), read leases,
+//   waiting readers (pending objects), local reference count.
+//   * refs counts this rank's ObjectRef handles. When it reaches 0 the entry is
+//     `released`: readers get not_found from then on; once no lease is
+//     outstanding the entry is erased and its blocks freed (primary here ->
+//     free_local; every copy -> drop_copies).
+//   * locate(): a reader asks for the object. Small objects (size <=
+//     inline_bytes) whose primary is here are answered with the bytes
+//     (from_arena: the runtime copies the payload into the reply); larger ones
+//     with a holder (primary or a copy, round robin) and a lease: the holder's
+//     block stays allocated until the reader calls read_done(), so a one-sided
+//     get never races with a free.
+//   * read_done(): lease returned; when the reader cached a copy it becomes a
+//     secondary location (or is dropped at once if the object is released).
+// Holder side: copies_ records this rank's cached copies of other ranks'
+//   objects; they live until the owner says drop_copy() or the owner dies.
+// Reader side: borrowed_ counts this rank's refs to foreign objects and keeps
+//   the small value fetched for them (dropped with the last local ref).
+// Failure: peer_failed(r) releases r's leases, forgets r's copies and waiting
+//   requests, loses objects whose primary was on r, and frees local copies of
+//   objects r owned (refs owned by a dead rank fail with owner_died).
+// Borrower accounting (refs sent to other ranks keep the object alive) is the
+//   next step; see docs/ARCHITECTURE.md "Objects and ownership".
+//
+// Invariants (under mu_): a lease exists only in a ready entry and names a
+//   holder that is the primary or in copies/retired; a released entry has
+//   refs == 0, no waiters, and is erased as soon as its leases are gone;
+//   copies_ never holds an id owned by self or by a dead rank.
+// Thread-safety: every public method is thread-safe (one annotated mutex);
+//   none calls out while holding it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "ferry/detail/object_api.h"
+#include "ferry/objstore/object_id.h"
+#include "ferry/status.h"
+#include "ferry/transport/transport.h"
+#include "thread_annotations.h"
+
+namespace ferry::rt {
+
+using detail::ObjectMeta;
+using objstore::ObjectId;
+using transport::kInvalidRank;
+using transport::Rank;
+using SharedBytes = std::shared_ptr<const transport::Bytes>;
+
+// Where an object's bytes are: header offset inside `rank`'s arena.
+struct Location {
+  Rank rank = kInvalidRank;
+  std::uint64_t offset = 0;
+  friend bool operator==(const Location&, const Location&) = default;
+};
+
+enum class ReplyKind : std::uint8_t {
+  error = 0,       // `error` says why (not_found, failed object, ...)
+  value = 1,       // the bytes are in `value`
+  from_arena = 2,  // owner: copy the payload at `where` (own arena) into the reply
+  at_holder = 3,   // read 64 + size bytes one-sided at `where`; return `lease` via read_done
+};
+const char* to_string(ReplyKind k) noexcept;
+
+struct LocateReply {
+  ReplyKind kind = ReplyKind::error;
+  Status error;
+  ObjectMeta meta;
+  SharedBytes value;
+  Location where;
+  std::uint64_t lease = 0;  // 0: no lease (the reader reads its own arena)
+};
+
+struct Reply {
+  Rank reader = kInvalidRank;
+  std::uint64_t request = 0;
+  ObjectId id;
+  LocateReply body;
+};
+
+struct Drop {
+  Rank holder = kInvalidRank;
+  ObjectId id;
+};
+
+// Work the caller must do after an Ownership call (in this order is fine).
+struct Actions {
+  std::vector<ObjectId> free_local;  // free from this rank's object table
+  std::vector<Drop> drop_copies;     // tell `holder` to drop its copy of `id`
+  std::vector<Reply> replies;        // answer readers (reader == self: a local waiter)
+  bool empty() const noexcept { return free_local.empty() && drop_copies.empty() && replies.empty(); }
+  void append(Actions&& other);
+};
+
+struct OwnershipStats {
+  std::size_t owned = 0;     // entries (released ones included until erased)
+  std::size_t released = 0;  // refs reached 0, waiting for leases
+  std::size_t pending = 0;
+  std::size_t leases = 0;
+  std::size_t waiters = 0;
+  std::size_t secondary = 0;  // copies of owned objects held by other ranks
+  std::size_t borrowed = 0;   // foreign ids referenced here
+  std::size_t values = 0;     // small values cached for borrowed ids
+  std::size_t copies = 0;     // local copies of foreign objects
+  bool empty() const noexcept {
+    return owned == 0 && leases == 0 && waiters == 0 && borrowed == 0 && values == 0 && copies == 0;
+  }
+  std::string describe() const;
+};
+
+class Ownership {
+ public:
+  // `inline_bytes`: objects up to this payload size are answered with their bytes.
+  Ownership(Rank self, std::size_t inline_bytes);
+  Ownership(const Ownership&) = delete;
+  Ownership& operator=(const Ownership&) = delete;
+
+  Rank self() const noexcept { return self_; }
+  std::size_t inline_bytes() const noexcept { return inline_bytes_; }
+
+  // ---- owner: new objects (the caller holds the first reference) ----
+  // Ready object whose bytes are at `primary` (this rank's arena for put()).
+  Status add_owned(ObjectId id, const ObjectMeta& meta, Location primary) FERRY_EXCLUDES(mu_);
+  // Ready object kept as an inline value (no arena block).
+  Status add_owned_value(ObjectId id, const ObjectMeta& meta, SharedBytes value) FERRY_EXCLUDES(mu_);
+  // An object still being computed (task output, issue 4). Readers wait.
+  Status add_pending(ObjectId id) FERRY_EXCLUDES(mu_);
+  // pending -> ready (exactly one of primary/value); answers the waiters.
+  Actions set_ready(ObjectId id, const ObjectMeta& meta, std::optional<Location> primary, SharedBytes value)
+      FERRY_EXCLUDES(mu_);
+  // pending -> failed; waiters and later readers get `why`.
+  Actions set_failed(ObjectId id, Status why) FERRY_EXCLUDES(mu_);
+
+  // ---- local references (owned or foreign ids) ----
+  void add_ref(ObjectId id) FERRY_EXCLUDES(mu_);
+  Actions remove_ref(ObjectId id) FERRY_EXCLUDES(mu_);
+  // This rank's count for `id` (owned: 0 once released).
+  std::uint64_t ref_count(ObjectId id) const FERRY_EXCLUDES(mu_);
+
+  // ---- owner: readers ----
+  // `reader` asks where `id` is (request is the reader's tag, echoed in the
+  // reply). `bad_holder`: a holder the reader could not read from; its copy
+  // is no longer handed out and is dropped once its leases end.
+  Actions locate(ObjectId id, Rank reader, std::uint64_t request, Rank bad_holder = kInvalidRank)
+      FERRY_EXCLUDES(mu_);
+  // The reader finished (or abandoned) the one-sided read of lease `lease`;
+  // `cached_offset`: it kept a copy at that offset of its arena.
+  Actions read_done(ObjectId id, Rank reader, std::uint64_t lease, std::optional<std::uint64_t> cached_offset)
+      FERRY_EXCLUDES(mu_);
+
+  // ---- holder: local copies of foreign objects ----
+  // Records a sealed copy at `offset`; if the owner is dead (or is self) the
+  // block is freed right away (free_local). Recording an id twice is a no-op.
+  Actions add_copy(ObjectId id, std::uint64_t offset) FERRY_EXCLUDES(mu_);
+  std::optional<std::uint64_t> copy_offset(ObjectId id) const FERRY_EXCLUDES(mu_);
+  // The owner said drop: free_local if the copy exists.
+  Actions drop_copy(ObjectId id) FERRY_EXCLUDES(mu_);
+
+  // ---- reader: small values of foreign objects (kept while referenced) ----
+  void cache_value(ObjectId id, const ObjectMeta& meta, SharedBytes value) FERRY_EXCLUDES(mu_);
+  struct CachedValue {
+    ObjectMeta meta;
+    SharedBytes value;
+  };
+  std::optional<CachedValue> cached_value(ObjectId id) const FERRY_EXCLUDES(mu_);
+
+  // ---- failures and shutdown ----
+  Actions peer_failed(Rank peer) FERRY_EXCLUDES(mu_);
+  bool is_dead(Rank peer) const FERRY_EXCLUDES(mu_);
+  // Forgets everything; free_local for every block this rank holds, error
+  // replies (shut_down) for every waiting reader. No drop messages.
+  Actions clear() FERRY_EXCLUDES(mu_);
+
+  OwnershipStats stats() const FERRY_EXCLUDES(mu_);
+
+ private:
+  enum class State : std::uint8_t { pending, ready, failed };
+  struct Lease {
+    std::uint64_t id;
+    Rank reader;
+    Rank holder;
+  };
+  struct Waiter {
+    Rank reader;
+    std::uint64_t request;
+  };
+  struct Owned {
+    State state = State::ready;
+    Status error;
+    ObjectMeta meta;
+    std::optional<Location> primary;
+    SharedBytes value;
+    std::vector<Location> copies;   // handed out to readers
+    std::vector<Location> retired;  // no longer handed out; dropped when their leases end
+    std::vector<Lease> leases;
+    std::vector<Waiter> waiters;
+    std::uint64_t refs = 1;
+    bool released = false;
+    std::uint32_t cursor = 0;  // round robin over holders
+  };
+  struct Borrowed {
+    std::uint64_t refs = 0;
+    ObjectMeta meta;
+    SharedBytes value;
+  };
+  using OwnedMap = std::unordered_map<ObjectId, Owned>;
+
+  Status add_entry(ObjectId id, Owned entry) FERRY_EXCLUDES(mu_);
+  LocateReply answer(ObjectId id, Owned& e, Rank reader) FERRY_REQUIRES(mu_);
+  // Drops retired copies without leases; erases a released entry without leases.
+  void settle(OwnedMap::iterator it, Actions& out) FERRY_REQUIRES(mu_);
+  void release_locked(ObjectId id, Owned& e, Actions& out) FERRY_REQUIRES(mu_);
+  Status not_found(ObjectId id) const;
+
+  const Rank self_;
+  const std::size_t inline_bytes_;
+  mutable Mutex mu_;
+  OwnedMap owned_ FERRY_GUARDED_BY(mu_);
+  std::unordered_map<ObjectId, Borrowed> borrowed_ FERRY_GUARDED_BY(mu_);
+  std::unordered_map<ObjectId, std::uint64_t> copies_ FERRY_GUARDED_BY(mu_);
+  std::unordered_set<Rank> dead_ FERRY_GUARDED_BY(mu_);
+  std::uint64_t next_lease_ FERRY_GUARDED_BY(mu_) = 1;
+};
+
+}  // namespace ferry::rt

@@ -1,0 +1,124 @@
+// runtime.cc — ferry::Runtime (public) and the process-wide current core.
+//
+// Globals: g_core (the running core, lock-free reads by the object API),
+// g_runtime (Runtime::current()), g_epoch (one number per Runtime created),
+// g_retained (every core ever started: never destroyed, see core.h).
+//
+// Thread-safety: create/shutdown serialize on g_mu; readers use atomics.
+#include "ferry/runtime.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "core.h"
+#include "current.h"
+
+namespace ferry {
+
+namespace {
+
+std::mutex g_mu;
+std::atomic<rt::Core*> g_core{nullptr};
+std::atomic<Runtime*> g_runtime{nullptr};
+std::uint32_t g_epoch = 0;                          // guarded by g_mu
+std::vector<std::shared_ptr<rt::Core>> g_retained;  // guarded by g_mu
+
+}  // namespace
+
+namespace rt {
+
+Core* current_core() noexcept { return g_core.load(std::memory_order_acquire); }
+
+Status testing::corrupt_header(const objstore::ObjectId& id) {
+  Core* c = current_core();
+  if (!c) return Status(Errc::shut_down, "corrupt_header: no ferry runtime is running");
+  GateGuard g(c->gate());
+  if (!g) return Status(Errc::shut_down, "corrupt_header: the runtime is shut down");
+  return c->debug_corrupt_header(id);
+}
+
+}  // namespace rt
+
+std::string RuntimeStats::describe() const {
+  return "owned " + std::to_string(owned) + ", leases " + std::to_string(leases) + ", secondary copies " +
+         std::to_string(secondary) + ", borrowed " + std::to_string(borrowed) + " (cached values " +
+         std::to_string(cached_values) + "), local copies " + std::to_string(copies) + ", fetches in flight " +
+         std::to_string(fetches) + ", store objects " + std::to_string(store_objects) + ", store used " +
+         std::to_string(store_used) + " of " + std::to_string(store_capacity) + " bytes";
+}
+
+Runtime::Runtime(std::shared_ptr<rt::Core> core) : core_(std::move(core)) {}
+
+Result<std::unique_ptr<Runtime>> Runtime::create(transport::Transport& transport, transport::Bootstrap& bootstrap,
+                                                 const RuntimeOptions& options) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (g_runtime.load())
+    return Status(Errc::invalid_argument, "ferry::Runtime::create on rank " + std::to_string(transport.rank()) +
+                                              ": a runtime is already running in this process; shut it down first");
+  auto core = rt::Core::start(transport, nullptr, bootstrap, options, ++g_epoch);
+  if (!core) return core.status();
+  g_retained.push_back(core.value());
+  std::unique_ptr<Runtime> runtime(new Runtime(core.value()));
+  g_core.store(core.value().get(), std::memory_order_release);
+  g_runtime.store(runtime.get());
+  return runtime;
+}
+
+Result<std::unique_ptr<Runtime>> Runtime::create(transport::Transport& transport, transport::Bootstrap& bootstrap) {
+  auto options = RuntimeOptions::from_env();
+  if (!options) return options.status();
+  return create(transport, bootstrap, options.value());
+}
+
+Result<std::unique_ptr<Runtime>> Runtime::create(transport::Bootstrap& bootstrap,
+                                                 const transport::Options& transport_options,
+                                                 const RuntimeOptions& options) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (g_runtime.load())
+    return Status(Errc::invalid_argument, "ferry::Runtime::create on rank " + std::to_string(bootstrap.rank()) +
+                                              ": a runtime is already running in this process; shut it down first");
+  auto t = transport::make_transport(transport_options, bootstrap);
+  if (!t) return t.status();
+  transport::Transport& ref = *t.value();
+  auto core = rt::Core::start(ref, std::move(t).value(), bootstrap, options, ++g_epoch);
+  if (!core) return core.status();
+  g_retained.push_back(core.value());
+  std::unique_ptr<Runtime> runtime(new Runtime(core.value()));
+  g_core.store(core.value().get(), std::memory_order_release);
+  g_runtime.store(runtime.get());
+  return runtime;
+}
+
+Result<std::unique_ptr<Runtime>> Runtime::create(transport::Bootstrap& bootstrap,
+                                                 const transport::Options& transport_options) {
+  auto options = RuntimeOptions::from_env();
+  if (!options) return options.status();
+  return create(bootstrap, transport_options, options.value());
+}
+
+Runtime::~Runtime() {
+  if (Status s = shutdown(); !s)
+    spdlog::warn("ferry[{}]: runtime shutdown in the destructor: {}", core_->rank(), s.to_string());
+}
+
+Status Runtime::shutdown() {
+  Status s = core_->shutdown();
+  std::lock_guard<std::mutex> lock(g_mu);
+  rt::Core* mine = core_.get();
+  g_core.compare_exchange_strong(mine, nullptr);
+  Runtime* me = this;
+  g_runtime.compare_exchange_strong(me, nullptr);
+  return s;
+}
+
+transport::Rank Runtime::rank() const noexcept { return core_->rank(); }
+transport::Rank Runtime::size() const noexcept { return core_->size(); }
+transport::Transport& Runtime::transport() const noexcept { return core_->transport(); }
+const RuntimeOptions& Runtime::options() const noexcept { return core_->options(); }
+RuntimeStats Runtime::stats() const { return core_->stats(); }
+Runtime* Runtime::current() noexcept { return g_runtime.load(); }
+
+}  // namespace ferry

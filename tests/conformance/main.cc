@@ -1,0 +1,12 @@
+// main.cc — Catch2 runner of ferry_conformance. Exits 77 (CTest: skipped) when
+// every multi-rank group was skipped because the backend is not built; with
+// FERRY_TEST_REQUIRE_BACKEND=1 such groups fail instead.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include "ferry_test/catch_support.h"
+
+int main(int argc, char** argv) {
+  int rc = Catch::Session().run(argc, argv);
+  return ferry::test::finish_session(rc);
+}

@@ -1,0 +1,62 @@
+// test_options.cc — RuntimeOptions::from_env: defaults, FERRY_INLINE_BYTES,
+// FERRY_GET_TIMEOUT_MS, FERRY_SHUTDOWN_TIMEOUT_MS and invalid values.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "ferry/runtime.h"
+
+namespace {
+
+// Sets (or unsets, value == nullptr) a variable for the scope.
+class EnvVar {
+ public:
+  EnvVar(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) ::setenv(name, value, 1);
+    else ::unsetenv(name);
+  }
+  ~EnvVar() {
+    if (old_) ::setenv(name_, old_->c_str(), 1);
+    else ::unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+}  // namespace
+
+TEST_CASE("options: defaults and FERRY_* overrides", "[options]") {
+  EnvVar a("FERRY_INLINE_BYTES", nullptr), b("FERRY_GET_TIMEOUT_MS", nullptr), c("FERRY_SHUTDOWN_TIMEOUT_MS", nullptr);
+  auto d = ferry::RuntimeOptions::from_env();
+  REQUIRE(d.is_ok());
+  CHECK(d.value().inline_bytes == 64u * 1024u);
+  CHECK(d.value().get_timeout == std::chrono::milliseconds(600000));
+  CHECK(d.value().store_bytes == 0u);
+  {
+    EnvVar x("FERRY_INLINE_BYTES", "4K"), y("FERRY_GET_TIMEOUT_MS", "0"), z("FERRY_SHUTDOWN_TIMEOUT_MS", "1500");
+    auto o = ferry::RuntimeOptions::from_env();
+    REQUIRE(o.is_ok());
+    CHECK(o.value().inline_bytes == 4096u);
+    CHECK(o.value().get_timeout.count() == 0);
+    CHECK(o.value().shutdown_timeout.count() == 1500);
+  }
+  {
+    EnvVar x("FERRY_INLINE_BYTES", "0");
+    CHECK(ferry::RuntimeOptions::from_env().value().inline_bytes == 0u);
+  }
+  for (auto [name, bad] : {std::pair{"FERRY_GET_TIMEOUT_MS", "soon"}, std::pair{"FERRY_GET_TIMEOUT_MS", "-5"},
+                           std::pair{"FERRY_INLINE_BYTES", "lots"}, std::pair{"FERRY_SHUTDOWN_TIMEOUT_MS", "0"}}) {
+    EnvVar x(name, bad);
+    auto o = ferry::RuntimeOptions::from_env();
+    INFO(name << "=" << bad);
+    REQUIRE(!o.is_ok());
+    CHECK(o.status().code() == ferry::Errc::invalid_argument);
+    CHECK_THAT(o.status().message(), Catch::Contains(name));
+  }
+}

@@ -1,0 +1,331 @@
+// ucx_engine.h — the UCX backend's internal engine (one per Transport).
+//
+// Purpose: everything the UCX backend does lives in Engine: the UCP context and
+// its single worker, one endpoint per peer, the active-message (AM) send and
+// receive paths with a per-peer reorder buffer, memory registration and
+// one-sided gets, the progress thread, liveness (heartbeats) and shutdown.
+// UcxTransport (ucx_transport.cc) is a thin facade that owns a shared_ptr to it.
+// Files: ucx_transport.cc (set-up, shutdown, teardown), ucx_am.cc (AM send and
+// receive, reorder, dispatch), ucx_rndv.cc (rendezvous receives),
+// ucx_rma.cc (registration, keys, get), ucx_progress.cc (progress thread,
+// op bookkeeping, liveness, failures), ucx_buffer.* (receive buffers).
+//
+// Threading model — UCS_THREAD_MODE_SERIALIZED plus our own mutex `mu_`:
+//   * mu_ guards the worker AND all per-peer state (ep, seq counters, reorder
+//     buffers, pending-op lists). We need such a lock anyway so that seq
+//     assignment, op bookkeeping and the UCX call form one atomic step; MULTI
+//     mode would add UCX's own lock under ours for nothing. It also makes
+//     poll_once() a cheap try_lock.
+//   * UCX callbacks (AM receive, send/get/recv completion, ep error) only run
+//     inside UCX calls we make with mu_ held. They never call user code: they
+//     push ReadyItems (deliveries, promise completions) onto the ready queue and
+//     record errors/failures; the thread that progressed the worker then runs
+//     them after releasing mu_ (after_progress()). So handlers and future
+//     continuations never run under mu_ and may call back into the transport.
+//   * The ready queue is drained by one thread at a time (dispatching_ flag),
+//     which keeps handler invocations in queue order = per-peer send order.
+//   * Lock order: shutdown_mu_ -> mu_ -> ready_mu_. HandlerTable / EventSink /
+//     ShutdownBarrier locks are leaves.
+//
+// Invariants:
+//   * Every Op in a Peer::ops list owns a live UCX request whose callback has not
+//     run yet; the callback unlinks and recycles it. Ops orphaned by a peer
+//     failure (promise already failed) stay linked until their callback runs
+//     or teardown frees them after the worker is destroyed. A callback that UCX
+//     runs inside the posting nbx call is settled by end_post_locked().
+//   * Peer::next_recv_seq is the seq of the next frame to hand to the ready
+//     queue from that peer; the reorder map only holds seqs >= it.
+//   * Once Peer::failed is set (under mu_) no new op to that peer is posted and
+//     its endpoint has been force-closed.
+//   * Engine memory outlives the Transport while futures (Progressor), keys or
+//     regions still reference it; after teardown() it holds no UCX resources.
+#pragma once
+
+#include <ucp/api/ucp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "common/events.h"
+#include "common/wire.h"
+#include "ucx/ucx_buffer.h"
+#include "ferry/transport/transport.h"
+
+namespace ferry::transport::ucx {
+
+class Engine;
+class UcxRegion;
+class UcxRemoteKey;
+
+// The one UCP AM id ferry uses; the ferry handler id travels in wire::FrameHeader.
+inline constexpr unsigned kAmId = 0x4652;
+// A frame whose seq is this far ahead of the next expected one is rejected as malformed.
+inline constexpr std::uint64_t kReorderWindow = std::uint64_t{1} << 24;
+// At most this many bytes of rendezvous AM data are fetched at once (at least one message).
+inline constexpr std::size_t kRndvWindowBytes = std::size_t{256} << 20;
+// FrameHeader::flags bit of heartbeats sent on the side-band endpoint: outside
+// the ordered stream (seq unused), so they never queue behind bulk data.
+inline constexpr std::uint32_t kSidebandFlag = 1;
+
+// An outstanding UCX send or get request we track.
+struct Op {
+  enum class Kind : std::uint8_t { am, get, internal };
+  Engine* engine = nullptr;
+  Rank peer = kInvalidRank;
+  Kind kind = Kind::am;
+  wire::FrameHeader header{};        // AM header; must outlive the UCX request
+  Bytes raw_header;                  // debug_send_raw: arbitrary header bytes
+  std::optional<Promise<void>> promise;  // empty for internal ops and once orphaned
+  Op* prev = nullptr;                // Peer::ops intrusive list
+  Op* next = nullptr;
+  bool linked = false;
+  // UCX may run the completion callback inside the very nbx call that posts
+  // the op (and still return the request): while `posting`, the callback only
+  // records `early_status` and end_post_locked() settles the op.
+  bool posting = false;
+  bool completed_early = false;
+  ucs_status_t early_status = UCS_OK;
+};
+
+// A rendezvous receive in flight (ucp_am_recv_data_nbx); owns the target buffer
+// until UCX is done with it.
+struct RecvCtx {
+  Engine* engine = nullptr;
+  Rank src = kInvalidRank;
+  std::uint64_t seq = 0;
+  Buffer buffer;
+  bool posting = false;  // as Op::posting, for ucp_am_recv_data_nbx
+  bool completed_early = false;
+  ucs_status_t early_status = UCS_OK;
+};
+
+// A rendezvous frame whose data we have not started to fetch yet.
+struct PendingRndv {
+  Rank src;
+  std::uint64_t seq;
+  std::uint64_t length;
+  void* desc;  // UCP's data descriptor
+};
+
+// One frame waiting in a reorder buffer.
+struct Inbound {
+  enum class State : std::uint8_t { pending, ready, skip };
+  HandlerId handler = 0;
+  State state = State::pending;
+  Buffer payload;
+};
+
+struct Peer;
+struct EpErrorArg {
+  Engine* engine = nullptr;
+  Rank rank = kInvalidRank;
+};
+
+struct Peer {
+  ucp_ep_h ep = nullptr;     // the ordered AM stream, gets, rkeys
+  ucp_ep_h hb_ep = nullptr;  // side band for heartbeats only
+  bool peer_mode = false;  // ep created with UCP_ERR_HANDLING_MODE_PEER
+  bool failed = false;
+  std::uint64_t next_send_seq = 0;
+  std::uint64_t next_recv_seq = 0;
+  std::map<std::uint64_t, Inbound> reorder;
+  Op* ops_head = nullptr;  // pending ops to this peer
+  EpErrorArg err_arg;
+};
+
+// Work for the dispatcher, run outside mu_ in queue order.
+struct ReadyItem {
+  enum class Kind : std::uint8_t { deliver, deliver_self, complete };
+  Kind kind = Kind::complete;
+  Rank src = kInvalidRank;
+  HandlerId handler = 0;
+  Buffer payload;                        // deliver
+  ByteView view;                         // deliver_self: the sender's buffer
+  std::optional<Promise<void>> promise;  // complete / deliver_self
+  Status status;                         // complete
+};
+
+class Engine final : public Progressor, public std::enable_shared_from_this<Engine> {
+ public:
+  Engine(const Options& options, Rank self, Rank size);
+  ~Engine() override;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Creates the UCP context/worker, exchanges addresses, connects, starts progress.
+  Status init(Bootstrap& bootstrap);
+
+  Rank rank() const noexcept { return self_; }
+  Rank size() const noexcept { return size_; }
+  const Options& options() const noexcept { return opts_; }
+  common::HandlerTable& handlers() noexcept { return handlers_; }
+  common::EventSink& events() noexcept { return events_; }
+
+  Future<void> send(Rank dst, HandlerId id, ByteView payload);
+  Future<void> debug_send_raw(Rank dst, ByteView header, ByteView payload);
+  Result<std::unique_ptr<MemoryRegion>> register_memory(void* base, std::size_t length);
+  Result<std::shared_ptr<RemoteKey>> unpack_key(Rank peer, ByteView packed);
+  Future<void> get(const RemoteKey& key, std::uint64_t remote_addr, void* local, std::size_t length);
+  Status shutdown();
+  // Releases every UCX resource; `graceful` = after the shutdown barrier. Idempotent.
+  void teardown(bool graceful);
+
+  // Progressor
+  bool waiters_poll() const noexcept override;
+  bool poll_once() override;
+
+  // Called by region/key destructors (ucx_rma.cc).
+  void release_region(UcxRegion* region) noexcept;
+  void release_key(UcxRemoteKey* key) noexcept;
+
+ private:
+  friend class UcxRegion;
+  friend class UcxRemoteKey;
+  enum class State : std::uint8_t { created, running, closing, closed };
+
+  // --- ucx_transport.cc: set-up and teardown
+  Status create_context_and_worker();
+  Status connect_peers(Bootstrap& bootstrap);
+  ucs_status_t create_ep_locked(Rank r, const ucp_address_t* address, bool peer_mode, ucp_ep_h* out);
+  void close_peer_eps_locked(Peer& peer, bool force);
+  void close_endpoints_and_wait(bool graceful);
+  void release_everything_locked(std::vector<Promise<void>>& orphans, bool graceful);
+  void release_rma_locked() noexcept;  // ucx_rma.cc: destroys all rkeys and memory handles
+
+  // --- ucx_am.cc: AM paths
+  Future<void> send_self(HandlerId id, ByteView payload);
+  Future<void> raw_to_self(ByteView header, ByteView payload);
+  // Posts an AM (mu_ held) and takes ownership of `op` (header/promise). On
+  // immediate completion or error the op's promise is completed here (no
+  // continuation can be attached yet). `consumes_seq`: the header carries
+  // peer.next_send_seq, which is advanced (and rolled back on immediate error).
+  Status post_am_locked(Op* op, const void* header, std::size_t header_len, ByteView payload, bool consumes_seq,
+                        bool sideband = false);
+  void post_internal_locked(Rank dst, HandlerId id);
+  void post_heartbeat_locked(Rank dst);
+  ucs_status_t on_am_locked(const void* header, std::size_t header_len, void* data, std::size_t length,
+                            const ucp_am_recv_param_t* param);
+  // --- ucx_rndv.cc: rendezvous receives (bounded window)
+  ucs_status_t accept_rndv_locked(const wire::FrameHeader& h, void* desc);
+  ucs_status_t start_rndv_locked(const PendingRndv& p, bool in_am_callback);
+  void drain_rndv_locked();
+  void drop_queued_rndv_locked(Rank src, bool release = true);
+  void on_recv_done_locked(RecvCtx* ctx, ucs_status_t status);
+  void advance_locked(Rank src);
+  void hand_over_locked(Rank src, HandlerId handler, Buffer payload);
+  void dispatch_am(Rank src, HandlerId handler, ByteView payload);
+  static ucs_status_t am_cb(void* arg, const void* header, std::size_t header_len, void* data,
+                            std::size_t length, const ucp_am_recv_param_t* param);
+  static void recv_done_cb(void* request, ucs_status_t status, std::size_t length, void* user_data);
+
+  // --- ops bookkeeping (ucx_progress.cc)
+  Op* new_op_locked(Rank peer, Op::Kind kind);
+  void free_op_locked(Op* op);
+  void link_op_locked(Op* op);
+  void unlink_op_locked(Op* op);
+  void finish_op_locked(Op* op, ucs_status_t status);
+  Status op_status_locked(const Op& op, ucs_status_t status);
+  static ucp_request_param_t op_param(Op* op);
+  static void begin_post_locked(Op* op);
+  Status end_post_locked(Op* op, ucs_status_ptr_t req, const char* call);
+  static void op_done_cb(void* request, ucs_status_t status, void* user_data);
+  static void ep_error_cb(void* arg, ucp_ep_h ep, ucs_status_t status);
+
+  // --- ucx_progress.cc: progress, dispatch, liveness, failures
+  void progress_thread_main();
+  void run_busy();
+  void run_blocking();
+  bool progress_step(bool try_only);
+  bool after_progress();
+  bool drain_ready();
+  void run_item(ReadyItem& item);
+  void push_ready_locked(ReadyItem item);
+  void push_completion_locked(std::optional<Promise<void>>& promise, Status status);
+  void defer_error_locked(Status error);
+  void defer_failure_locked(Rank peer, Status why);
+  void fail_peer(Rank peer, const Status& why);
+  void housekeeping(std::chrono::steady_clock::time_point now);
+  void note_heard(Rank peer) noexcept;
+  void note_sent(Rank peer) noexcept;
+  void wake_locked() noexcept;
+  void wake() noexcept;
+  std::chrono::milliseconds tick_period() const noexcept;
+  bool usable_locked() const noexcept { return state_ == State::running && worker_ != nullptr; }
+  bool on_progress_thread() const noexcept;
+  Status shut_down_status() const;
+  Future<void> ready_error(Status s) const;
+  Future<void> self_get(std::uint64_t remote_addr, void* local, std::size_t length);
+
+  const Options opts_;
+  const Rank self_;
+  const Rank size_;
+  common::HandlerTable handlers_;
+  common::EventSink events_;
+  common::ShutdownBarrier barrier_;
+  std::optional<common::Liveness> liveness_;  // set once in init(), then read-only
+
+  // Guarded by mu_ (see the file comment).
+  mutable std::mutex mu_;
+  State state_ = State::created;
+  ucp_context_h context_ = nullptr;
+  ucp_worker_h worker_ = nullptr;
+  std::size_t max_am_header_ = 0;
+  std::vector<Peer> peers_;  // sized once in the constructor (stable addresses)
+  std::vector<Op*> free_ops_;  // recycled Op objects (bounded)
+  std::unordered_set<RecvCtx*> recvs_;
+  std::deque<PendingRndv> rndv_queue_;
+  std::size_t rndv_inflight_ = 0;  // bytes being fetched by recvs_
+  bool rndv_draining_ = false;
+  std::vector<void*> close_requests_;
+  std::unordered_set<UcxRegion*> regions_;
+  std::unordered_set<UcxRemoteKey*> keys_;
+  bool rndv_drain_needed_ = false;  // a receive finished: drain_rndv_locked() at the next safe point
+  std::vector<Status> deferred_errors_;
+  std::vector<std::pair<Rank, Status>> deferred_failures_;
+  std::atomic<bool> deferred_pending_{false};
+
+  // Ready queue (ready_mu_) and its single dispatcher.
+  std::mutex ready_mu_;
+  std::vector<ReadyItem> ready_;
+  std::vector<ReadyItem> batch_;  // dispatcher's scratch (swapped with ready_; keeps capacity)
+  std::atomic<std::size_t> ready_count_{0};
+  std::atomic<bool> dispatching_{false};
+  std::atomic<bool> drop_deliveries_{false};  // set by teardown: AMs are no longer handed to handlers
+
+  // Progress thread.
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> sleeping_{false};               // blocking mode: in (or about to enter) epoll_wait
+  std::atomic<std::uint64_t> external_polls_{0};  // busy mode: poll_once() calls by other threads
+  static constexpr std::uint8_t kHeard = 1, kSent = 2;
+  std::unique_ptr<std::atomic<std::uint8_t>[]> activity_;  // per peer, folded into liveness_ per tick
+  int epoll_fd_ = -1;
+  int worker_fd_ = -1;
+  std::chrono::steady_clock::time_point next_tick_{};
+  std::vector<Rank> need_heartbeat_, timed_out_;  // progress thread scratch
+
+  // shutdown() / teardown().
+  std::mutex shutdown_mu_;
+  bool shutdown_done_ = false;  // guarded by shutdown_mu_
+  Status shutdown_status_;      // guarded by shutdown_mu_
+  std::atomic<bool> torn_down_{false};
+};
+
+// True for UCX errors meaning the peer is gone or unreachable.
+bool is_peer_loss(ucs_status_t status);
+
+// Wraps a ucs status into a ferry Status: "<what> on rank R: <ucs string>".
+Status ucx_failure(Errc code, const std::string& what, Rank self, ucs_status_t status);
+
+}  // namespace ferry::transport::ucx

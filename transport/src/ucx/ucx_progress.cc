@@ -1,0 +1,451 @@
+// ucx_progress.cc — the progress thread, poll_once(), the ready-queue
+// dispatcher, op bookkeeping, liveness (heartbeats) and peer-failure handling.
+//
+// ProgressMode::busy: the thread spins on ucp_worker_progress. While an
+// application thread polls as a waiter (external_polls_ moved since the last
+// look) it sleeps instead (20 us doubling up to 1 ms), so on 2 cores a waiter
+// and the progress threads of two processes do not starve each other; the
+// waiter drives the worker itself (try_lock). The 1 ms cap bounds how late
+// the thread resumes once the waiter stops polling.
+// ProgressMode::blocking: progress until idle, ucp_worker_arm, then epoll_wait
+// on the worker's event fd with a bounded timeout (the liveness tick period).
+// Application threads that post work call ucp_worker_signal when the thread
+// sleeps (sleeping_ / stop_ are seq_cst flags checked on both sides, so a
+// wake-up is never lost).
+//
+// Failure: an ep error callback or a heartbeat timeout -> fail_peer(): the
+// EventSink reports it once, then under mu_ every pending op to that peer is
+// orphaned (its promise taken), the reorder buffer dropped and the endpoint
+// force-closed (which cancels UCX's requests so user buffers are released),
+// then the promises complete with peer_failed outside mu_.
+//
+// Thread-safety: see ucx_engine.h. Callbacks named *_cb run with mu_ held.
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+
+#include "ucx/ucx_engine.h"
+
+namespace ferry::transport::ucx {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+constexpr auto kBackoffMin = std::chrono::microseconds(20);
+constexpr auto kBackoffMax = std::chrono::microseconds(1000);
+
+}  // namespace
+
+// ---------------------------------------------------------------- progress
+
+namespace {
+thread_local const Engine* tls_progress_engine = nullptr;  // set on each engine's progress thread
+}  // namespace
+
+bool Engine::on_progress_thread() const noexcept { return tls_progress_engine == this; }
+
+void Engine::progress_thread_main() {
+  tls_progress_engine = this;
+  if (opts_.progress == ProgressMode::busy) run_busy();
+  else run_blocking();
+  sleeping_.store(false);
+}
+
+void Engine::run_busy() {
+  std::uint64_t seen_polls = external_polls_.load(std::memory_order_relaxed);
+  std::chrono::microseconds backoff = kBackoffMin;
+  for (unsigned iter = 0; !stop_.load(std::memory_order_relaxed); ++iter) {
+    if (iter % 64 == 0) housekeeping(clock::now());
+    const std::uint64_t polls = external_polls_.load(std::memory_order_relaxed);
+    if (polls != seen_polls) {
+      // A waiter drives the worker: stay out of its way, sleeping longer the
+      // longer it keeps polling (fewer wake-ups stealing its core).
+      seen_polls = polls;
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::microseconds(kBackoffMax));
+      housekeeping(clock::now());
+      continue;
+    }
+    backoff = kBackoffMin;
+    progress_step(false);
+  }
+}
+
+void Engine::run_blocking() {
+  const int timeout_ms = static_cast<int>(tick_period().count());
+  while (!stop_.load()) {
+    while (progress_step(false) && !stop_.load()) housekeeping(clock::now());
+    housekeeping(clock::now());
+    sleeping_.store(true);
+    bool busy = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!worker_) break;
+      while (ucp_worker_progress(worker_) != 0) busy = true;
+      if (rndv_drain_needed_) {
+        drain_rndv_locked();
+        busy = true;
+      }
+      const ucs_status_t st = ucp_worker_arm(worker_);
+      if (st == UCS_ERR_BUSY) busy = true;
+      else if (st != UCS_OK) spdlog::warn("ferry[{}]: ucp_worker_arm: {}", self_, ucs_status_string(st));
+    }
+    if (after_progress()) busy = true;
+    if (ready_count_.load() > 0 || deferred_pending_.load() || stop_.load()) busy = true;
+    if (!busy) {
+      epoll_event ev{};
+      (void)::epoll_wait(epoll_fd_, &ev, 1, timeout_ms);
+    }
+    sleeping_.store(false);
+  }
+}
+
+// One progress pass. The progress thread waits for mu_; pollers only try it.
+bool Engine::progress_step(bool try_only) {
+  unsigned n = 0;
+  if (try_only) {
+    if (!mu_.try_lock()) return after_progress();
+  } else {
+    mu_.lock();
+  }
+  if (worker_ && state_ != State::closed) {
+    n = ucp_worker_progress(worker_);
+    if (rndv_drain_needed_) drain_rndv_locked();
+  }
+  mu_.unlock();
+  const bool did = after_progress();
+  return n > 0 || did;
+}
+
+bool Engine::waiters_poll() const noexcept {
+  return opts_.progress == ProgressMode::busy && !torn_down_.load(std::memory_order_relaxed);
+}
+
+bool Engine::poll_once() {
+  // A plain store (no locked RMW): the progress thread only needs to see it change.
+  if (opts_.progress == ProgressMode::busy && !on_progress_thread())
+    external_polls_.store(external_polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return progress_step(true);
+}
+
+// Runs what the callbacks deferred: errors, failures, then the ready queue.
+bool Engine::after_progress() {
+  bool did = false;
+  if (deferred_pending_.load(std::memory_order_acquire)) {
+    std::vector<Status> errors;
+    std::vector<std::pair<Rank, Status>> failures;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      errors.swap(deferred_errors_);
+      failures.swap(deferred_failures_);
+      deferred_pending_.store(false);
+    }
+    for (const Status& e : errors) events_.report_error(e);
+    for (const auto& [peer, why] : failures) fail_peer(peer, why);
+    did = !errors.empty() || !failures.empty();
+  }
+  return drain_ready() || did;
+}
+
+// Only one thread dispatches at a time, so items run in queue order.
+bool Engine::drain_ready() {
+  bool any = false;
+  while (ready_count_.load(std::memory_order_acquire) > 0) {
+    if (dispatching_.exchange(true, std::memory_order_acq_rel)) break;
+    {
+      std::lock_guard<std::mutex> lock(ready_mu_);
+      batch_.swap(ready_);
+      ready_count_.store(0, std::memory_order_release);
+    }
+    for (ReadyItem& item : batch_) run_item(item);
+    any = any || !batch_.empty();
+    batch_.clear();
+    dispatching_.store(false, std::memory_order_release);
+  }
+  return any;
+}
+
+void Engine::run_item(ReadyItem& item) {
+  const bool drop = drop_deliveries_.load(std::memory_order_acquire);
+  switch (item.kind) {
+    case ReadyItem::Kind::complete:
+      item.promise->set_result(Result<void>(std::move(item.status)));
+      break;
+    case ReadyItem::Kind::deliver:
+      if (!drop) dispatch_am(item.src, item.handler, item.payload.view());
+      break;
+    case ReadyItem::Kind::deliver_self:
+      if (drop) {
+        item.promise->set_error(shut_down_status());
+      } else {
+        dispatch_am(item.src, item.handler, item.view);
+        item.promise->set_value();
+      }
+      break;
+  }
+}
+
+void Engine::push_ready_locked(ReadyItem item) {
+  std::lock_guard<std::mutex> lock(ready_mu_);
+  ready_.push_back(std::move(item));
+  ready_count_.fetch_add(1);
+}
+
+void Engine::push_completion_locked(std::optional<Promise<void>>& promise, Status status) {
+  if (!promise) return;
+  ReadyItem item;
+  item.kind = ReadyItem::Kind::complete;
+  item.promise.emplace(std::move(*promise));
+  item.status = std::move(status);
+  promise.reset();
+  push_ready_locked(std::move(item));
+}
+
+void Engine::defer_error_locked(Status error) {
+  deferred_errors_.push_back(std::move(error));
+  deferred_pending_.store(true, std::memory_order_release);
+}
+
+void Engine::defer_failure_locked(Rank peer, Status why) {
+  deferred_failures_.emplace_back(peer, std::move(why));
+  deferred_pending_.store(true, std::memory_order_release);
+}
+
+void Engine::wake_locked() noexcept {
+  if (opts_.progress == ProgressMode::blocking && sleeping_.load() && worker_) ucp_worker_signal(worker_);
+}
+
+void Engine::wake() noexcept {
+  if (opts_.progress != ProgressMode::blocking || !sleeping_.load()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (worker_) ucp_worker_signal(worker_);
+}
+
+std::chrono::milliseconds Engine::tick_period() const noexcept {
+  if (!liveness_ || !liveness_->enabled()) return std::chrono::milliseconds(100);
+  auto p = std::min(opts_.heartbeat_interval, opts_.peer_timeout) / 4;
+  return std::clamp(p, std::chrono::milliseconds(1), std::chrono::milliseconds(100));
+}
+
+// ---------------------------------------------------------------- ops
+
+Op* Engine::new_op_locked(Rank peer, Op::Kind kind) {
+  Op* op;
+  if (!free_ops_.empty()) {
+    op = free_ops_.back();
+    free_ops_.pop_back();
+  } else {
+    op = new Op;
+  }
+  op->engine = this;
+  op->peer = peer;
+  op->kind = kind;
+  return op;
+}
+
+void Engine::free_op_locked(Op* op) {
+  constexpr std::size_t kMaxFreeOps = 256;
+  if (free_ops_.size() >= kMaxFreeOps || !op->raw_header.empty()) {
+    delete op;
+    return;
+  }
+  op->promise.reset();
+  op->prev = op->next = nullptr;
+  op->linked = false;
+  free_ops_.push_back(op);
+}
+
+void Engine::link_op_locked(Op* op) {
+  Peer& p = peers_[op->peer];
+  op->prev = nullptr;
+  op->next = p.ops_head;
+  if (p.ops_head) p.ops_head->prev = op;
+  p.ops_head = op;
+  op->linked = true;
+}
+
+void Engine::unlink_op_locked(Op* op) {
+  if (!op->linked) return;
+  Peer& p = peers_[op->peer];
+  if (op->prev) op->prev->next = op->next;
+  else p.ops_head = op->next;
+  if (op->next) op->next->prev = op->prev;
+  op->prev = op->next = nullptr;
+  op->linked = false;
+}
+
+ucp_request_param_t Engine::op_param(Op* op) {
+  ucp_request_param_t prm{};
+  prm.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+  prm.cb.send = &Engine::op_done_cb;
+  prm.user_data = op;
+  return prm;
+}
+
+// UCX may run an op's completion callback inside the very nbx call that posts
+// it (e.g. a transfer failing at once) and still return the request pointer.
+// While posting, the callback only records the status (per op, so nested UCX
+// calls cannot mix them up); end_post_locked() then settles the op exactly once.
+void Engine::begin_post_locked(Op* op) {
+  op->posting = true;
+  op->completed_early = false;
+}
+
+Status Engine::end_post_locked(Op* op, ucs_status_ptr_t req, const char* call) {
+  op->posting = false;
+  ucs_status_t status;
+  if (op->completed_early) {
+    status = op->early_status;
+    if (UCS_PTR_IS_PTR(req)) ucp_request_free(req);
+  } else if (req == nullptr) {
+    status = UCS_OK;
+  } else if (UCS_PTR_IS_ERR(req)) {
+    status = UCS_PTR_STATUS(req);
+  } else {
+    link_op_locked(op);  // in flight: op_done_cb finishes it
+    return Status::ok();
+  }
+  // Completed within the call: no continuation can be attached to the future
+  // yet, so the promise is completed right here.
+  Status result = op_status_locked(*op, status);
+  if (!result.is_ok() && !op->completed_early)
+    result = Status(result.code(), std::string(call) + ": " + result.message());
+  if (status == UCS_OK && op->kind != Op::Kind::get) note_sent(op->peer);
+  if (op->promise) op->promise->set_result(Result<void>(result));
+  else if (!result.is_ok()) spdlog::debug("ferry[{}]: {}", self_, result.to_string());
+  free_op_locked(op);
+  return result;
+}
+
+void Engine::op_done_cb(void* request, ucs_status_t status, void* user_data) {
+  auto* op = static_cast<Op*>(user_data);
+  Engine* e = op->engine;
+  if (op->posting) {  // completed inside its own nbx call; end_post_locked settles it
+    op->completed_early = true;
+    op->early_status = status;
+    return;
+  }
+  e->finish_op_locked(op, status);
+  ucp_request_free(request);
+}
+
+void Engine::finish_op_locked(Op* op, ucs_status_t status) {
+  unlink_op_locked(op);
+  if (status == UCS_OK) {
+    // A deferred completion means the peer took the data (rendezvous ack, get
+    // reply, or it drained a full queue): proof of life, and the link is busy.
+    note_heard(op->peer);
+    if (op->kind != Op::Kind::get) note_sent(op->peer);
+  }
+  if (op->promise) {
+    push_completion_locked(op->promise, op_status_locked(*op, status));
+  } else if (status != UCS_OK && status != UCS_ERR_CANCELED && op->kind == Op::Kind::internal) {
+    spdlog::debug("ferry[{}]: internal AM to rank {} failed: {}", self_, op->peer, ucs_status_string(status));
+  }
+  free_op_locked(op);
+}
+
+// Errors that mean the peer is gone or unreachable (vs. a local problem).
+bool is_peer_loss(ucs_status_t status) {
+  return status == UCS_ERR_IO_ERROR || status == UCS_ERR_CONNECTION_RESET || status == UCS_ERR_ENDPOINT_TIMEOUT ||
+         status == UCS_ERR_UNREACHABLE || status == UCS_ERR_NOT_CONNECTED;
+}
+
+// The Status an op completes with. On endpoints without UCX error handling
+// (shm) a peer-loss error also schedules fail_peer: it is often the first sign
+// of a dead peer there.
+Status Engine::op_status_locked(const Op& op, ucs_status_t status) {
+  if (status == UCS_OK) return Status::ok();
+  const std::string what = (op.kind == Op::Kind::get ? "get from rank " : "AM send to rank ") + std::to_string(op.peer);
+  if (peers_[op.peer].failed) return Status(Errc::peer_failed, what + " abandoned: the peer failed");
+  if (state_ != State::running) return shut_down_status();
+  if (is_peer_loss(status)) {
+    // With UCP_ERR_HANDLING_MODE_PEER, UCX reports the failure itself (ep_error_cb)
+    // once it has cleaned up the endpoint; closing it earlier races with that.
+    Status why = ucx_failure(Errc::peer_failed, what + " failed; the peer is unreachable", self_, status);
+    if (!peers_[op.peer].peer_mode) defer_failure_locked(op.peer, why);
+    return why;
+  }
+  return ucx_failure(Errc::transport_error, what + " failed", self_, status);
+}
+
+// ---------------------------------------------------------------- failures
+
+void Engine::ep_error_cb(void* arg, ucp_ep_h /*ep*/, ucs_status_t status) {
+  auto* a = static_cast<EpErrorArg*>(arg);
+  Engine* e = a->engine;
+  if (e->state_ != State::running) return;
+  e->defer_failure_locked(a->rank, ucx_failure(Errc::peer_failed,
+                                             "the UCX endpoint to rank " + std::to_string(a->rank) +
+                                                 " reported an error (process died or network unreachable)",
+                                             e->self_, status));
+}
+
+void Engine::fail_peer(Rank peer, const Status& why) {
+  if (peer >= size_ || peer == self_) return;
+  events_.mark_peer_failed(peer, why);  // reports once (unless shutdown began)
+  barrier_.poke();
+  std::vector<Promise<void>> victims;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Peer& p = peers_[peer];
+    if (p.failed) return;
+    p.failed = true;
+    for (Op* op = p.ops_head; op; op = op->next)
+      if (op->promise) {
+        victims.push_back(std::move(*op->promise));
+        op->promise.reset();
+      }
+    p.reorder.clear();  // rendezvous receives in flight find no slot and drop their data
+    drop_queued_rndv_locked(peer);
+    close_peer_eps_locked(p, true);  // cancels UCX's requests: user buffers are free again
+    drain_rndv_locked();
+  }
+  const Status st(Errc::peer_failed, "operation to rank " + std::to_string(peer) + " abandoned on rank " +
+                                         std::to_string(self_) + ": " + why.message());
+  for (auto& v : victims) v.set_error(st);
+  spdlog::debug("ferry[{}]: rank {} failed; {} pending operations failed", self_, peer, victims.size());
+}
+
+// Activity is noted with relaxed per-peer flags on the hot paths (no clock
+// read per message) and folded into Liveness once per tick.
+void Engine::note_heard(Rank peer) noexcept {
+  if (peer < size_) activity_[peer].fetch_or(kHeard, std::memory_order_relaxed);
+}
+
+void Engine::note_sent(Rank peer) noexcept {
+  if (peer < size_) activity_[peer].fetch_or(kSent, std::memory_order_relaxed);
+}
+
+void Engine::housekeeping(clock::time_point now) {
+  if (!liveness_ || !liveness_->enabled() || now < next_tick_) return;
+  for (Rank r = 0; r < size_; ++r) {
+    if (activity_[r].load(std::memory_order_relaxed) == 0) continue;
+    const std::uint8_t a = activity_[r].exchange(0, std::memory_order_relaxed);
+    if (a & kHeard) liveness_->heard_from(r);
+    if (a & kSent) liveness_->sent_to(r);
+  }
+  // If this thread itself was not scheduled for a while (oversubscribed node),
+  // frames may be waiting unread: skip timeouts until we have progressed again.
+  const bool stalled = next_tick_ != clock::time_point{} && now - next_tick_ > std::max(4 * tick_period(), std::chrono::milliseconds(100));
+  next_tick_ = now + tick_period();
+  liveness_->tick(now, need_heartbeat_, timed_out_);
+  if (stalled) {
+    spdlog::debug("ferry[{}]: progress thread stalled; skipping peer timeouts this tick", self_);
+    timed_out_.clear();
+  }
+  if (!need_heartbeat_.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (usable_locked())
+      for (Rank r : need_heartbeat_) post_heartbeat_locked(r);
+  }
+  for (Rank r : timed_out_) {
+    if (events_.is_failed(r)) continue;
+    fail_peer(r, Status(Errc::peer_failed, "nothing heard from rank " + std::to_string(r) + " for " +
+                                               std::to_string(opts_.peer_timeout.count()) +
+                                               " ms (peer_timeout); presumed dead (killed, hung or cut off)"));
+  }
+}
+
+}  // namespace ferry::transport::ucx
