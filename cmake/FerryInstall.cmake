@@ -21,5 +21,7 @@ set(FERRY_PC_PMIX "")
 if(FERRY_WITH_PMIX)
   set(FERRY_PC_PMIX "pmix")
 endif()
+# Relocatable: the prefix is found from the .pc file's own location.
+file(RELATIVE_PATH FERRY_PC_UP /r/${CMAKE_INSTALL_LIBDIR}/pkgconfig /r)
 configure_file(cmake/ferry.pc.in ${CMAKE_CURRENT_BINARY_DIR}/ferry.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/ferry.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

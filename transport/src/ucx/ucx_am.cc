@@ -72,14 +72,13 @@ Future<void> Engine::send(Rank dst, HandlerId id, ByteView payload) {
     Op* op = new_op_locked(dst, Op::Kind::am);
     op->promise.emplace(std::move(promise));
     op->header = wire::make_header(id, self_, peers_[dst].next_send_seq, payload.size());
-    (void)post_am_locked(op, &op->header, sizeof op->header, payload, true);
-    wake_locked();
+    if (post_am_locked(op, &op->header, sizeof op->header, payload, true)) wake_locked();
   }
   return future;
 }
 
-Status Engine::post_am_locked(Op* op, const void* header, std::size_t header_len, ByteView payload,
-                              bool consumes_seq, bool sideband) {
+bool Engine::post_am_locked(Op* op, const void* header, std::size_t header_len, ByteView payload,
+                            bool consumes_seq, bool sideband) {
   Peer& peer = peers_[op->peer];
   ucp_ep_h ep = sideband ? peer.hb_ep : peer.ep;
   ucp_request_param_t prm = op_param(op);
@@ -159,9 +158,9 @@ Future<void> Engine::debug_send_raw(Rank dst, ByteView header, ByteView payload)
       const std::uint64_t seq = peers_[dst].next_send_seq;
       std::memcpy(op->raw_header.data() + offsetof(wire::FrameHeader, seq), &seq, sizeof seq);
     }
-    (void)post_am_locked(op, op->raw_header.empty() ? nullptr : op->raw_header.data(), op->raw_header.size(),
-                         payload, in_stream);
-    wake_locked();
+    if (post_am_locked(op, op->raw_header.empty() ? nullptr : op->raw_header.data(), op->raw_header.size(), payload,
+                       in_stream))
+      wake_locked();
   }
   return future;
 }

@@ -210,8 +210,9 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   // immediate completion or error the op's promise is completed here (no
   // continuation can be attached yet). `consumes_seq`: the header carries
   // peer.next_send_seq, which is advanced (and rolled back on immediate error).
-  Status post_am_locked(Op* op, const void* header, std::size_t header_len, ByteView payload, bool consumes_seq,
-                        bool sideband = false);
+  // Returns true if the op is still in flight (the progress thread must run).
+  bool post_am_locked(Op* op, const void* header, std::size_t header_len, ByteView payload, bool consumes_seq,
+                      bool sideband = false);
   void post_internal_locked(Rank dst, HandlerId id);
   void post_heartbeat_locked(Rank dst);
   ucs_status_t on_am_locked(const void* header, std::size_t header_len, void* data, std::size_t length,
@@ -238,7 +239,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   Status op_status_locked(const Op& op, ucs_status_t status);
   static ucp_request_param_t op_param(Op* op);
   static void begin_post_locked(Op* op);
-  Status end_post_locked(Op* op, ucs_status_ptr_t req, const char* call);
+  bool end_post_locked(Op* op, ucs_status_ptr_t req, const char* call);
   static void op_done_cb(void* request, ucs_status_t status, void* user_data);
   static void ep_error_cb(void* arg, ucp_ep_h ep, ucs_status_t status);
 

@@ -292,7 +292,7 @@ void Engine::begin_post_locked(Op* op) {
   op->completed_early = false;
 }
 
-Status Engine::end_post_locked(Op* op, ucs_status_ptr_t req, const char* call) {
+bool Engine::end_post_locked(Op* op, ucs_status_ptr_t req, const char* call) {
   op->posting = false;
   ucs_status_t status;
   if (op->completed_early) {
@@ -304,7 +304,7 @@ Status Engine::end_post_locked(Op* op, ucs_status_ptr_t req, const char* call) {
     status = UCS_PTR_STATUS(req);
   } else {
     link_op_locked(op);  // in flight: op_done_cb finishes it
-    return Status::ok();
+    return true;
   }
   // Completed within the call: no continuation can be attached to the future
   // yet, so the promise is completed right here.
@@ -315,7 +315,7 @@ Status Engine::end_post_locked(Op* op, ucs_status_ptr_t req, const char* call) {
   if (op->promise) op->promise->set_result(Result<void>(result));
   else if (!result.is_ok()) spdlog::debug("ferry[{}]: {}", self_, result.to_string());
   free_op_locked(op);
-  return result;
+  return false;
 }
 
 void Engine::op_done_cb(void* request, ucs_status_t status, void* user_data) {

@@ -228,8 +228,7 @@ Future<void> Engine::get(const RemoteKey& key, std::uint64_t remote_addr, void* 
   ucp_request_param_t prm = op_param(op);
   begin_post_locked(op);
   ucs_status_ptr_t req = ucp_get_nbx(p.ep, local, length, remote_addr, k->rkey_, &prm);
-  (void)end_post_locked(op, req, "ucp_get_nbx");
-  wake_locked();
+  if (end_post_locked(op, req, "ucp_get_nbx")) wake_locked();
   return future;
 }
 
