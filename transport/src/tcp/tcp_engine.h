@@ -4,7 +4,7 @@
 // connection per pair of ranks (standalone Asio), the frame writer/reader,
 // active-message delivery, one-sided gets served by the holder's progress
 // thread, heartbeats, failure handling and the collective shutdown.
-// TcpTransport (tcp_transport.cc) is a thin facade that owns a shared_ptr to it.
+// common::EngineTransport (common/engine_transport.h) is a thin facade that owns a shared_ptr to it.
 //
 // Connections: one per pair. The lower rank connects to the higher one and
 // opens with a wire::kHello frame naming itself; the higher rank accepts. Each

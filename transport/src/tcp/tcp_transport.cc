@@ -12,7 +12,7 @@
 // 127.0.0.1), "IP", "IP:PORT", "[IPv6]:PORT", or an interface name ("eth0",
 // optionally ":PORT"). Port 0 / none = an ephemeral port.
 //
-// Thread-safety: TcpTransport forwards to Engine, whose methods are thread-safe.
+// Thread-safety: common::EngineTransport forwards to Engine, whose methods are thread-safe.
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -22,6 +22,7 @@
 #include <cstring>
 
 #include "backends.h"
+#include "common/engine_transport.h"
 #include "tcp/tcp_engine.h"
 
 namespace ferry::transport::tcp {
@@ -308,46 +309,6 @@ Status Engine::start(Bootstrap& bootstrap) {
   return Status::ok();
 }
 
-namespace {
-
-class TcpTransport final : public Transport {
- public:
-  explicit TcpTransport(std::shared_ptr<Engine> e) : e_(std::move(e)) {}
-  ~TcpTransport() override { e_->teardown(); }
-
-  Rank rank() const noexcept override { return e_->rank(); }
-  Rank size() const noexcept override { return e_->size(); }
-  std::string_view backend_name() const noexcept override { return "tcp"; }
-  const Options& options() const noexcept override { return e_->options(); }
-
-  Status set_handler(HandlerId id, AmHandler handler) override { return e_->handlers().set(id, std::move(handler)); }
-  void on_peer_failure(PeerFailureHandler h) override { e_->events().set_peer_failure_handler(std::move(h)); }
-  void on_error(ErrorHandler h) override { e_->events().set_error_handler(std::move(h)); }
-
-  Future<void> send(Rank dst, HandlerId id, ByteView payload) override { return e_->send(dst, id, payload); }
-  Result<std::unique_ptr<MemoryRegion>> register_memory(void* base, std::size_t length) override {
-    return e_->register_memory(base, length);
-  }
-  Result<std::shared_ptr<RemoteKey>> unpack_key(Rank peer, ByteView packed) override {
-    return e_->unpack_key(peer, packed);
-  }
-  Future<void> get(const RemoteKey& key, std::uint64_t remote_addr, void* local, std::size_t length) override {
-    return e_->get(key, remote_addr, local, length);
-  }
-  std::vector<Rank> failed_peers() const override { return e_->events().failed(); }
-  Status shutdown() override { return e_->shutdown(); }
-  Future<void> debug_send_raw(Rank dst, ByteView header, ByteView payload) override {
-    return e_->debug_send_raw(dst, header, payload);
-  }
-
-  bool waiters_poll() const noexcept override { return e_->waiters_poll(); }
-  bool poll_once() override { return e_->poll_once(); }
-
- private:
-  std::shared_ptr<Engine> e_;
-};
-
-}  // namespace
 }  // namespace ferry::transport::tcp
 
 namespace ferry::transport::detail {
@@ -364,7 +325,7 @@ Result<std::unique_ptr<Transport>> make_tcp_transport(const Options& options, Bo
     engine->teardown();
     return s;
   }
-  return std::unique_ptr<Transport>(new tcp::TcpTransport(std::move(engine)));
+  return std::unique_ptr<Transport>(new common::EngineTransport<tcp::Engine>(std::move(engine), "tcp"));
 }
 
 }  // namespace ferry::transport::detail

@@ -4,7 +4,7 @@
 // its single worker, one endpoint per peer, the active-message (AM) send and
 // receive paths with a per-peer reorder buffer, memory registration and
 // one-sided gets, the progress thread, liveness (heartbeats) and shutdown.
-// UcxTransport (ucx_transport.cc) is a thin facade that owns a shared_ptr to it.
+// common::EngineTransport (common/engine_transport.h) is a thin facade that owns a shared_ptr to it.
 // Files: ucx_transport.cc (set-up, shutdown, teardown), ucx_am.cc (AM send and
 // receive, reorder, dispatch), ucx_rndv.cc (rendezvous receives),
 // ucx_rma.cc (registration, keys, get), ucx_progress.cc (progress thread,
@@ -179,7 +179,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   Future<void> get(const RemoteKey& key, std::uint64_t remote_addr, void* local, std::size_t length);
   Status shutdown();
   // Releases every UCX resource; `graceful` = after the shutdown barrier. Idempotent.
-  void teardown(bool graceful);
+  void teardown(bool graceful = false);
 
   // Progressor
   bool waiters_poll() const noexcept override;

@@ -1,4 +1,4 @@
-// ucx_transport.cc — the UCX backend's facade (UcxTransport), its factory
+// ucx_transport.cc — the UCX backend's facade (common::EngineTransport), its factory
 // make_ucx_transport(), and the Engine's set-up, shutdown and teardown.
 //
 // Set-up: ucp_init (AM + RMA features, + WAKEUP in blocking mode: busy mode
@@ -24,7 +24,7 @@
 // requests it cannot complete (to dead peers, or abandoned by a teardown
 // without shutdown) are muted while the worker is destroyed.
 //
-// Thread-safety: UcxTransport forwards to Engine, which is fully thread-safe.
+// Thread-safety: common::EngineTransport forwards to Engine, which is fully thread-safe.
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <ucs/config/global_opts.h>
@@ -39,6 +39,7 @@
 #include <mutex>
 
 #include "backends.h"
+#include "common/engine_transport.h"
 #include "ucx/ucx_engine.h"
 
 namespace ferry::transport::ucx {
@@ -89,7 +90,7 @@ Engine::Engine(const Options& options, Rank self, Rank size)
 }
 
 Engine::~Engine() {
-  // teardown() normally ran from UcxTransport's destructor; this is a safety net
+  // teardown() normally ran from the facade's destructor; this is a safety net
   // for an Engine whose init() failed half-way.
   if (!torn_down_.load()) teardown(false);
 }
@@ -403,47 +404,6 @@ Status Engine::shut_down_status() const {
 
 Future<void> Engine::ready_error(Status s) const { return make_ready_future<void>(Result<void>(std::move(s))); }
 
-namespace {
-
-// The public object: forwards to the shared Engine and tears it down on destruction.
-class UcxTransport final : public Transport {
- public:
-  explicit UcxTransport(std::shared_ptr<Engine> engine) : e_(std::move(engine)) {}
-  ~UcxTransport() override { e_->teardown(false); }
-
-  Rank rank() const noexcept override { return e_->rank(); }
-  Rank size() const noexcept override { return e_->size(); }
-  std::string_view backend_name() const noexcept override { return "ucx"; }
-  const Options& options() const noexcept override { return e_->options(); }
-
-  Status set_handler(HandlerId id, AmHandler handler) override { return e_->handlers().set(id, std::move(handler)); }
-  void on_peer_failure(PeerFailureHandler handler) override { e_->events().set_peer_failure_handler(std::move(handler)); }
-  void on_error(ErrorHandler handler) override { e_->events().set_error_handler(std::move(handler)); }
-
-  Future<void> send(Rank dst, HandlerId id, ByteView payload) override { return e_->send(dst, id, payload); }
-  Result<std::unique_ptr<MemoryRegion>> register_memory(void* base, std::size_t length) override {
-    return e_->register_memory(base, length);
-  }
-  Result<std::shared_ptr<RemoteKey>> unpack_key(Rank peer, ByteView packed) override {
-    return e_->unpack_key(peer, packed);
-  }
-  Future<void> get(const RemoteKey& key, std::uint64_t remote_addr, void* local, std::size_t length) override {
-    return e_->get(key, remote_addr, local, length);
-  }
-  std::vector<Rank> failed_peers() const override { return e_->events().failed(); }
-  Status shutdown() override { return e_->shutdown(); }
-  Future<void> debug_send_raw(Rank dst, ByteView header, ByteView payload) override {
-    return e_->debug_send_raw(dst, header, payload);
-  }
-
-  bool waiters_poll() const noexcept override { return e_->waiters_poll(); }
-  bool poll_once() override { return e_->poll_once(); }
-
- private:
-  std::shared_ptr<Engine> e_;
-};
-
-}  // namespace
 }  // namespace ferry::transport::ucx
 
 namespace ferry::transport::detail {
@@ -462,7 +422,7 @@ Result<std::unique_ptr<Transport>> make_ucx_transport(const Options& options, Bo
     engine->teardown(false);
     return s;
   }
-  return std::unique_ptr<Transport>(new ucx::UcxTransport(std::move(engine)));
+  return std::unique_ptr<Transport>(new common::EngineTransport<ucx::Engine>(std::move(engine), "ucx"));
 }
 
 }  // namespace ferry::transport::detail

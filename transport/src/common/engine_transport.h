@@ -1,0 +1,58 @@
+// engine_transport.h — the public Transport object of a backend (internal).
+//
+// Each backend keeps its state in an Engine held by shared_ptr (futures and
+// keys may outlive the Transport); EngineTransport<Engine> is the thin facade
+// that forwards every Transport method to it and tears the engine down when
+// destroyed. Engine must provide the methods forwarded below plus teardown().
+// Thread-safety: as the Engine's (every backend's Engine is fully thread-safe).
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "ferry/transport/transport.h"
+
+namespace ferry::transport::common {
+
+template <class Engine>
+class EngineTransport final : public Transport {
+ public:
+  EngineTransport(std::shared_ptr<Engine> engine, std::string_view name) : e_(std::move(engine)), name_(name) {}
+  ~EngineTransport() override { e_->teardown(); }
+
+  Rank rank() const noexcept override { return e_->rank(); }
+  Rank size() const noexcept override { return e_->size(); }
+  std::string_view backend_name() const noexcept override { return name_; }
+  const Options& options() const noexcept override { return e_->options(); }
+
+  Status set_handler(HandlerId id, AmHandler handler) override { return e_->handlers().set(id, std::move(handler)); }
+  void on_peer_failure(PeerFailureHandler h) override { e_->events().set_peer_failure_handler(std::move(h)); }
+  void on_error(ErrorHandler h) override { e_->events().set_error_handler(std::move(h)); }
+
+  Future<void> send(Rank dst, HandlerId id, ByteView payload) override { return e_->send(dst, id, payload); }
+  Result<std::unique_ptr<MemoryRegion>> register_memory(void* base, std::size_t length) override {
+    return e_->register_memory(base, length);
+  }
+  Result<std::shared_ptr<RemoteKey>> unpack_key(Rank peer, ByteView packed) override {
+    return e_->unpack_key(peer, packed);
+  }
+  Future<void> get(const RemoteKey& key, std::uint64_t remote_addr, void* local, std::size_t length) override {
+    return e_->get(key, remote_addr, local, length);
+  }
+  std::vector<Rank> failed_peers() const override { return e_->events().failed(); }
+  Status shutdown() override { return e_->shutdown(); }
+  Future<void> debug_send_raw(Rank dst, ByteView header, ByteView payload) override {
+    return e_->debug_send_raw(dst, header, payload);
+  }
+
+  bool waiters_poll() const noexcept override { return e_->waiters_poll(); }
+  bool poll_once() override { return e_->poll_once(); }
+
+ private:
+  std::shared_ptr<Engine> e_;
+  std::string_view name_;
+};
+
+}  // namespace ferry::transport::common
