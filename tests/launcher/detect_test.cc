@@ -10,26 +10,15 @@
 #include <stdlib.h>
 
 #include "env_guard.h"
+#include "temp_dir.h"
 #include "ferry/launcher/bootstrap.h"
 
 namespace fl = ferry::launcher;
 using ferry::Errc;
 using ferry::test::EnvGuard;
+using ferry::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  TempDir() {
-    std::string t = (std::filesystem::temp_directory_path() / "ferry-detect-test.XXXXXX").string();
-    REQUIRE(::mkdtemp(t.data()) != nullptr);
-    path = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
@@ -55,7 +44,7 @@ TEST_CASE("detect.nothing_set_is_single_rank", "[launcher][detect]") {
 
 TEST_CASE("detect.ferry_run_variables_win", "[launcher][detect]") {
   EnvGuard env;
-  TempDir dir;
+  TempDir dir("ferry-detect-test");
   env.set("FERRY_RENDEZVOUS_DIR", dir.path);
   env.set("FERRY_RANK", "1");
   env.set("FERRY_SIZE", "2");
@@ -75,7 +64,7 @@ TEST_CASE("detect.ferry_run_variables_win", "[launcher][detect]") {
 
 TEST_CASE("detect.bad_rank_or_size_rejected", "[launcher][detect]") {
   EnvGuard env;
-  TempDir dir;
+  TempDir dir("ferry-detect-test");
   env.set("FERRY_RENDEZVOUS_DIR", dir.path);
   env.set("FERRY_SIZE", "2");
   for (const char* bad : {"", "abc", "-1", "+1", " 1", "1x", "2", "3", "99999999999999999999", "0x1"}) {
@@ -184,7 +173,7 @@ TEST_CASE("detect.ferry_bootstrap_override", "[launcher][detect]") {
   d = fl::detect_launcher();
   REQUIRE_FALSE(d);
   CHECK(contains(d.status().message(), "FERRY_RENDEZVOUS_DIR"));
-  TempDir dir;
+  TempDir dir("ferry-detect-test");
   env.set("FERRY_RENDEZVOUS_DIR", dir.path);
   env.set("FERRY_RANK", "0");
   env.set("FERRY_SIZE", "3");

@@ -22,25 +22,14 @@
 
 #include "ferry/launcher/bootstrap.h"
 #include "probe_checks.h"
+#include "temp_dir.h"
 
 namespace fl = ferry::launcher;
 using ferry::Errc;
+using ferry::test::TempDir;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct TempDir {
-  TempDir() {
-    std::string t = (std::filesystem::temp_directory_path() / "ferry-local-test.XXXXXX").string();
-    REQUIRE(::mkdtemp(t.data()) != nullptr);
-    path = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
 
 // Forks one child per entry of `ranks`, runs body(rank) in it and returns the exit codes
 // (-1 = killed after `deadline`, 128+sig = died by a signal).
@@ -93,7 +82,7 @@ int child_fail(fl::Rank r, const std::string& what) {
 }  // namespace
 
 TEST_CASE("local.three_forked_ranks_mixed_sizes", "[launcher][local]") {
-  TempDir dir;
+  TempDir dir("ferry-local-test");
   auto codes = run_forked(
       {0, 1, 2},
       [&](fl::Rank r) {
@@ -112,7 +101,7 @@ TEST_CASE("local.three_forked_ranks_mixed_sizes", "[launcher][local]") {
 }
 
 TEST_CASE("local.missing_rank_fails_within_timeout", "[launcher][local]") {
-  TempDir dir;
+  TempDir dir("ferry-local-test");
   auto t0 = std::chrono::steady_clock::now();
   auto codes = run_forked(
       {0, 1},  // rank 2 of 3 never starts
@@ -135,7 +124,7 @@ TEST_CASE("local.missing_rank_fails_within_timeout", "[launcher][local]") {
 }
 
 TEST_CASE("local.in_process_failures", "[launcher][local]") {
-  TempDir dir;
+  TempDir dir("ferry-local-test");
   SECTION("rank 0 of 2 alone names rank 1") {
     auto bs = fl::make_local_bootstrap(dir.path, 0, 2, 200ms);
     REQUIRE(bs);
