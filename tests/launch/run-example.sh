@@ -30,7 +30,8 @@ case $launcher in
     [[ -x $(command -v slurmctld) && -f $recipes/slurm-local-up.sh ]] ||
       { echo "SKIP: needs slurmctld and $recipes/slurm-local-up.sh"; exit 77; }
     [[ $(id -u) == 0 ]] || { echo "SKIP: the private Slurm needs root"; exit 77; }
-    export SLURM_LOCAL_DIR=/tmp/ferry-slurm-$$ SLURM_LOCAL_PORT=$((30000 + $$ % 20000))
+    port=$(bash "$(dirname "$0")/free-port-pair.sh") || { echo "FAIL: no free port pair for Slurm"; exit 1; }
+    export SLURM_LOCAL_DIR=/tmp/ferry-slurm-$$ SLURM_LOCAL_PORT=$port
     trap 'bash "$recipes/slurm-local-down.sh" >/dev/null 2>&1; rm -f "$out"' EXIT
     timeout 60 bash "$recipes/slurm-local-up.sh" >"$out" 2>&1 || { cat "$out"; echo "FAIL: slurm-local-up"; exit 1; }
     export SLURM_CONF=$SLURM_LOCAL_DIR/etc/slurm.conf

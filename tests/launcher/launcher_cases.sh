@@ -160,7 +160,8 @@ case $case_name in
     [[ -f $recipes/slurm-local-up.sh && -f $recipes/slurm-local-down.sh ]] || skip "no slurm-local-up.sh in $recipes"
     [[ $(id -u) == 0 ]] || skip "the private Slurm needs root"
     command -v slurmctld >/dev/null && command -v srun >/dev/null || skip "Slurm is not installed"
-    export SLURM_LOCAL_DIR=/tmp/ferry-launcher-slurm.$$ SLURM_LOCAL_PORT=$(( 21000 + ($$ % 4000) * 2 ))
+    port=$(bash "$(dirname "$0")/../launch/free-port-pair.sh") || fail "no free port pair for Slurm"
+    export SLURM_LOCAL_DIR=/tmp/ferry-launcher-slurm.$$ SLURM_LOCAL_PORT=$port
     export SLURM_CONF=$SLURM_LOCAL_DIR/etc/slurm.conf
     cleanup_extra='timeout 60 bash "$recipes/slurm-local-down.sh" >/dev/null 2>&1'
     timeout 60 bash "$recipes/slurm-local-up.sh" >"$out" 2>"$err" || fail "slurm-local-up.sh failed"
