@@ -120,15 +120,37 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaOptions& options) {
   return std::unique_ptr<Arena>(new Arena(static_cast<std::byte*>(p), capacity, options.rank, rank_label(options.rank)));
 }
 
-Arena::Arena(std::byte* base, std::size_t capacity, transport::Rank rank, std::string where)
-    : base_(base), capacity_(capacity), rank_(rank), allocator_(capacity, std::move(where)) {}
+Result<std::unique_ptr<Arena>> Arena::create_registered(transport::Transport& t, const ArenaOptions& options) {
+  auto bytes = resolve_store_bytes(options);
+  if (!bytes) return bytes.status();
+  const std::size_t page = page_size();
+  if (*bytes > std::numeric_limits<std::size_t>::max() - page) {
+    return Status(Errc::invalid_argument, std::string(kStoreBytesEnv) + ": store size too large");
+  }
+  const std::size_t capacity = (*bytes + page - 1) / page * page;
+  auto region = t.allocate_memory(capacity);
+  if (!region) {
+    const Status& s = region.status();
+    return Status(s.code(), "object store: allocating a " + format_bytes(capacity) + " registered arena with the " +
+                                std::string(t.backend_name()) + " transport failed: " + s.message() + "; lower " +
+                                kStoreBytesEnv + " (e.g. " + kStoreBytesEnv + "=1G)");
+  }
+  auto* base = static_cast<std::byte*>((*region)->base());
+  std::unique_ptr<Arena> arena(new Arena(base, capacity, options.rank, rank_label(options.rank), false));
+  arena->region_ = std::move(*region);
+  return arena;
+}
+
+Arena::Arena(std::byte* base, std::size_t capacity, transport::Rank rank, std::string where, bool owns_mapping)
+    : base_(base), owns_mapping_(owns_mapping), capacity_(capacity), rank_(rank), allocator_(capacity, std::move(where)) {}
 
 Arena::~Arena() {
   deregister();
-  ::munmap(base_, capacity_);
+  if (owns_mapping_) ::munmap(base_, capacity_);
 }
 
 Status Arena::register_with(transport::Transport& t) {
+  if (!owns_mapping_) return Status(Errc::invalid_argument, "object store arena was allocated registered");
   if (region_) {
     return Status(Errc::invalid_argument, "object store arena is already registered (register once per process)");
   }

@@ -96,3 +96,60 @@ TEST_CASE("arena registers once with a real transport and serves a one-sided get
   CHECK(arena->packed_key().empty());
   CHECK(t->shutdown().is_ok());
 }
+
+TEST_CASE("create_registered: the transport allocates the arena; whole range usable and readable one-sided",
+          "[arena][transport]") {
+  auto options = tp::Options::from_env();
+  REQUIRE(options.is_ok());
+  SoloBootstrap boot;
+  auto made = tp::make_transport(*options, boot);
+  if (!made && made.status().code() == Errc::unsupported) {
+    WARN("skipped: transport unsupported in this build: " << made.status().to_string());
+    return;
+  }
+  REQUIRE(made.is_ok());
+  std::unique_ptr<tp::Transport> t = std::move(*made);
+
+  ArenaOptions ao;
+  ao.bytes = (4u << 20) + 1;  // rounded up to whole pages
+  auto arena = Arena::create_registered(*t, ao);
+  REQUIRE(arena.is_ok());
+  Arena& a = **arena;
+  REQUIRE(a.registered());
+  CHECK(a.capacity() >= ao.bytes);
+  CHECK(a.region()->base() == a.base());
+  CHECK(a.region()->length() >= a.capacity());
+  // Registered already: a second registration is refused.
+  CHECK(a.register_with(*t).code() == Errc::invalid_argument);
+  // Every byte is writable (first and last page), and a get reads it back.
+  std::memset(a.base(), 0x5a, 4096);
+  std::memset(a.base() + a.capacity() - 4096, 0xa5, 4096);
+  auto key = t->unpack_key(t->rank(), a.packed_key());
+  REQUIRE(key.is_ok());
+  std::vector<std::byte> local(4096);
+  auto got = t->get(**key, (*key)->remote_base() + a.capacity() - 4096, local.data(), local.size());
+  REQUIRE(got.wait_for(std::chrono::seconds(20)));
+  REQUIRE(got.result().is_ok());
+  CHECK(local.front() == std::byte{0xa5});
+  CHECK(local.back() == std::byte{0xa5});
+  arena->reset();  // frees the transport's allocation before the transport goes
+  CHECK(t->shutdown().is_ok());
+}
+
+TEST_CASE("create_registered: an impossible size is a clear error naming FERRY_STORE_BYTES", "[arena][transport]") {
+  auto options = tp::Options::from_env();
+  REQUIRE(options.is_ok());
+  SoloBootstrap boot;
+  auto made = tp::make_transport(*options, boot);
+  if (!made) {
+    WARN("skipped: " << made.status().to_string());
+    return;
+  }
+  std::unique_ptr<tp::Transport> t = std::move(*made);
+  ArenaOptions ao;
+  ao.bytes = std::size_t{1} << 62;  // 4 EiB: neither UCX nor mmap can provide it
+  auto arena = Arena::create_registered(*t, ao);
+  REQUIRE_FALSE(arena.is_ok());
+  CHECK(test::contains(arena.status().message(), "FERRY_STORE_BYTES"));
+  CHECK(t->shutdown().is_ok());
+}

@@ -35,6 +35,13 @@ class EngineTransport final : public Transport {
   Result<std::unique_ptr<MemoryRegion>> register_memory(void* base, std::size_t length) override {
     return e_->register_memory(base, length);
   }
+  Result<std::unique_ptr<MemoryRegion>> allocate_memory(std::size_t length) override {
+    if constexpr (requires { e_->allocate_memory(length); }) {
+      auto r = e_->allocate_memory(length);
+      if (r || r.status().code() != Errc::unsupported) return r;
+    }
+    return Transport::allocate_memory(length);
+  }
   Result<std::shared_ptr<RemoteKey>> unpack_key(Rank peer, ByteView packed) override {
     return e_->unpack_key(peer, packed);
   }

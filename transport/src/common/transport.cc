@@ -1,7 +1,12 @@
 // transport.cc — backend-independent parts of the transport API.
 #include "ferry/transport/transport.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "backends.h"
@@ -25,6 +30,7 @@ const char* to_string(Errc code) noexcept {
     case Errc::type_mismatch: return "type_mismatch";
     case Errc::unsupported: return "unsupported";
     case Errc::internal: return "internal";
+    case Errc::task_failed: return "task_failed";
   }
   return "unknown";
 }
@@ -101,6 +107,46 @@ Future<void> Transport::send_owned(Rank dst, HandlerId id, Bytes payload) {
   auto f = p.get_future();
   std::move(inner).then([holder, p = std::move(p)](Result<void>&& r) mutable { p.set_result(std::move(r)); });
   return f;
+}
+
+namespace {
+
+// An anonymous mapping plus its registration; deregisters before unmapping.
+class MappedRegion final : public MemoryRegion {
+ public:
+  MappedRegion(void* base, std::size_t length, std::unique_ptr<MemoryRegion> inner)
+      : base_(base), length_(length), inner_(std::move(inner)) {}
+  ~MappedRegion() override {
+    inner_.reset();
+    ::munmap(base_, length_);
+  }
+  void* base() const noexcept override { return base_; }
+  std::size_t length() const noexcept override { return length_; }
+  ByteView packed_key() const noexcept override { return inner_->packed_key(); }
+
+ private:
+  void* base_;
+  std::size_t length_;
+  std::unique_ptr<MemoryRegion> inner_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<MemoryRegion>> Transport::allocate_memory(std::size_t length) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  if (length == 0 || length > SIZE_MAX - page)
+    return Status(Errc::invalid_argument, "allocate_memory: cannot allocate " + std::to_string(length) + " bytes");
+  length = (length + page - 1) / page * page;
+  void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED)
+    return Status(Errc::invalid_argument, "allocate_memory: mmap of " + std::to_string(length) +
+                                              " bytes failed: " + std::strerror(errno));
+  auto inner = register_memory(p, length);
+  if (!inner) {
+    ::munmap(p, length);
+    return inner.status();
+  }
+  return std::unique_ptr<MemoryRegion>(std::make_unique<MappedRegion>(p, length, std::move(*inner)));
 }
 
 Result<std::unique_ptr<Transport>> make_transport(const Options& options, Bootstrap& bootstrap) {

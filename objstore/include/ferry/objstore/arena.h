@@ -2,7 +2,8 @@
 //
 // One large anonymous mapping per process (mmap MAP_PRIVATE|MAP_ANONYMOUS|
 // MAP_NORESERVE: untouched pages cost nothing, so the default size can be
-// generous). Every object of this process lives inside it; it is registered
+// generous), or one allocation made by the transport (create_registered; the
+// runtime's choice: UCX may place it in shared memory). Every object of this process lives inside it; it is registered
 // ONCE with the transport (register_with), and peers read objects one-sided
 // at   remote_base + offset   using the packed key shipped once per peer.
 // There is no per-object registration.
@@ -62,6 +63,12 @@ class Arena {
  public:
   // Maps the arena. A size mmap refuses -> invalid_argument naming FERRY_STORE_BYTES.
   static Result<std::unique_ptr<Arena>> create(const ArenaOptions& options = {});
+  // Lets the transport allocate and register the arena in one step
+  // (Transport::allocate_memory: with UCX, shared memory that same-node peers
+  // read with plain copies). The memory belongs to the registration: it is
+  // freed by deregister() or the destructor, after which the arena must not
+  // be used. Errors name FERRY_STORE_BYTES.
+  static Result<std::unique_ptr<Arena>> create_registered(transport::Transport& t, const ArenaOptions& options = {});
   ~Arena();
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
@@ -87,9 +94,10 @@ class Arena {
   transport::ByteView packed_key() const noexcept;
 
  private:
-  Arena(std::byte* base, std::size_t capacity, transport::Rank rank, std::string where);
+  Arena(std::byte* base, std::size_t capacity, transport::Rank rank, std::string where, bool owns_mapping = true);
 
   std::byte* const base_;
+  const bool owns_mapping_;  // false: the transport allocated the memory (region_ frees it)
   const std::size_t capacity_;
   const transport::Rank rank_;
   Allocator allocator_;

@@ -144,6 +144,14 @@ class Transport : public Progressor {
   Future<void> send_owned(Rank dst, HandlerId id, Bytes payload);
 
   virtual Result<std::unique_ptr<MemoryRegion>> register_memory(void* base, std::size_t length) = 0;
+  // Allocates `length` bytes (rounded up to whole pages) that peers can read
+  // one-sided, already registered; the memory is freed with the region (which,
+  // like any region, must go before the transport). Pages are untouched until
+  // first use. Default: an anonymous MAP_NORESERVE mapping + register_memory.
+  // UCX lets ucp_mem_map allocate (UCX_ALLOC_PRIO: System V / POSIX shared
+  // memory first), so a same-node peer's get is a plain copy from a mapped
+  // segment instead of a CMA system call; on a NIC it is registered as usual.
+  virtual Result<std::unique_ptr<MemoryRegion>> allocate_memory(std::size_t length);
   virtual Result<std::shared_ptr<RemoteKey>> unpack_key(Rank peer, ByteView packed) = 0;
 
   // One-sided read of `length` bytes at `remote_addr` (inside key's region) into `local`.
