@@ -27,10 +27,15 @@ void ping_pong_body(RankEnv& env) {
   }));
   FERRY_REQUIRE_OK(t.set_handler(kPong, [&](Rank src, ft::ByteView p) {
     FERRY_REQUIRE(src == 1u);
-    std::lock_guard<std::mutex> lock(mu);
-    FERRY_REQUIRE(pending != nullptr);
-    pending->set_value(ft::Bytes(p.begin(), p.end()));
-    pending.reset();
+    // Take the promise out first: once set_value wakes the waiter, the body may
+    // return and destroy `mu` and `pending` while this handler is still running.
+    std::unique_ptr<ferry::Promise<ft::Bytes>> promise;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      FERRY_REQUIRE(pending != nullptr);
+      promise = std::move(pending);
+    }
+    promise->set_value(ft::Bytes(p.begin(), p.end()));
   }));
   env.barrier();
   if (env.rank() == 0) {

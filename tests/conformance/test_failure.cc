@@ -154,6 +154,14 @@ TEST_CASE("failure: shutdown after a peer was declared dead completes quickly", 
     env.barrier();
     if (env.rank() == kVictim) env.die();
     watch.expect_report(env, kVictim);
+    // Both survivors must have declared the death before either shuts down:
+    // detection need not be simultaneous (UCX peer-failure handling may report
+    // it at once on one rank while the other waits for the heartbeat timeout),
+    // and a shutdown is only "quick" once every live peer joins it.
+    env.shared(5).fetch_add(1);
+    const auto until = steady::now() + 10s;
+    while (env.shared(5).load() < 2 && steady::now() < until) std::this_thread::sleep_for(1ms);
+    FERRY_REQUIRE(env.shared(5).load() == 2u);
     env.set_auto_shutdown(false);
     auto t0 = steady::now();
     auto s = env.transport().shutdown();
@@ -259,6 +267,40 @@ TEST_CASE("liveness: heartbeats keep idle links alive past the peer timeout", "[
     std::this_thread::sleep_for(3500ms);  // more than twice the peer timeout without application traffic
     FERRY_REQUIRE_OK(env.transport_barrier());
     if (!log.snapshot().empty()) FERRY_FAIL("idle peers were declared failed: " + log.describe());
+    FERRY_REQUIRE(t.failed_peers().empty());
+    t.on_peer_failure({});
+  }));
+}
+
+// Heavy CPU load can starve a rank's progress thread for longer than the peer
+// timeout; here each rank's progress thread is blocked in a handler (blocking
+// mode runs handlers there): rank 1's from t=0 to peer_timeout + 1.8 s, rank
+// 0's from 0.3 s to peer_timeout + 1.3 s. When rank 0 resumes, rank 1 has been
+// silent for more than peer_timeout (and rank 0 has long folded its last
+// heartbeat) but is alive: the UCX backend notices its own stall and restarts
+// the timeouts instead of declaring rank 1 dead. (The TCP backend has no stall
+// detection.)
+TEST_CASE("liveness: progress threads starved past the peer timeout do not declare each other dead",
+          "[liveness][stall]") {
+  auto o = group(2, 60, ft::ProgressMode::blocking);
+  o.configure = [](ft::Options& opts) {
+    opts.progress = ft::ProgressMode::blocking;
+    opts.peer_timeout = 1500ms;
+  };
+  FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(o, [](RankEnv& env) {
+    if (!is_ucx(env)) return;
+    constexpr ft::HandlerId kStall = 95;
+    auto& t = env.transport();
+    StatusLog log;
+    t.on_peer_failure([&](Rank peer, const Status& why) { log.add(peer, why); });
+    const auto stall = env.options().peer_timeout + (env.rank() == 1 ? 1800ms : 1000ms);
+    FERRY_REQUIRE_OK(t.set_handler(kStall, [&](Rank, ft::ByteView) { std::this_thread::sleep_for(stall); }));
+    env.barrier();
+    if (env.rank() == 0) std::this_thread::sleep_for(300ms);
+    require_ok(t.send_owned(env.rank(), kStall, {}), "stalling self-AM");  // completes after the handler
+    std::this_thread::sleep_for(env.options().peer_timeout + 500ms);
+    FERRY_REQUIRE_OK(env.transport_barrier());
+    if (!log.snapshot().empty()) FERRY_FAIL("a starved but live peer was declared failed: " + log.describe());
     FERRY_REQUIRE(t.failed_peers().empty());
     t.on_peer_failure({});
   }));

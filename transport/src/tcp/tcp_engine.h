@@ -240,6 +240,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   Future<void> ready_error(Status s) const;
   Status shut_down_status() const;
   void submit(Rank dst, Op op);
+  Future<void> enqueue(Rank dst, Op op);  // promise + closed check + submit
   void flush(Conn& c);
   void run_self(Op& op);
   void raw_to_self(Op& op);

@@ -88,6 +88,21 @@ void Engine::submit(Rank dst, Op op) {
   if (kick) asio::post(io_, [this, &c] { flush(c); });
 }
 
+// The common tail of send/debug_send_raw/get (arguments already checked):
+// attaches a promise to `op` and hands it over, unless the transport is closed.
+Future<void> Engine::enqueue(Rank dst, Op op) {
+  Promise<void> promise(shared_from_this());
+  auto future = promise.get_future();
+  std::shared_lock<std::shared_mutex> lock(ops_mu_);
+  if (closed_) {
+    promise.set_error(shut_down_status());
+    return future;
+  }
+  op.promise.emplace(std::move(promise));
+  submit(dst, std::move(op));
+  return future;
+}
+
 Future<void> Engine::send(Rank dst, HandlerId id, ByteView payload) {
   if (dst >= size_)
     return ready_error(Status(Errc::invalid_argument, "send: destination rank " + rank_s(dst) +
@@ -103,20 +118,11 @@ Future<void> Engine::send(Rank dst, HandlerId id, ByteView payload) {
     return ready_error(Status(Errc::invalid_argument, "send: null payload pointer with non-zero length"));
   if (events_.is_failed(dst))
     return ready_error(Status(Errc::peer_failed, "send: rank " + rank_s(dst) + " has failed"));
-  Promise<void> promise(shared_from_this());
-  auto future = promise.get_future();
-  std::shared_lock<std::shared_mutex> lock(ops_mu_);
-  if (closed_) {
-    promise.set_error(shut_down_status());
-    return future;
-  }
   Op op;
   op.kind = Op::Kind::am;
   op.handler = id;
   op.payload = payload;
-  op.promise.emplace(std::move(promise));
-  submit(dst, std::move(op));
-  return future;
+  return enqueue(dst, std::move(op));
 }
 
 Future<void> Engine::debug_send_raw(Rank dst, ByteView header, ByteView payload) {
@@ -125,20 +131,11 @@ Future<void> Engine::debug_send_raw(Rank dst, ByteView header, ByteView payload)
                                                           " is outside the job"));
   if (events_.is_failed(dst))
     return ready_error(Status(Errc::peer_failed, "debug_send_raw: rank " + rank_s(dst) + " has failed"));
-  Promise<void> promise(shared_from_this());
-  auto future = promise.get_future();
-  std::shared_lock<std::shared_mutex> lock(ops_mu_);
-  if (closed_) {
-    promise.set_error(shut_down_status());
-    return future;
-  }
   Op op;
   op.kind = Op::Kind::raw;
   op.raw_header.assign(header.begin(), header.end());
   op.raw_payload.assign(payload.begin(), payload.end());
-  op.promise.emplace(std::move(promise));
-  submit(dst, std::move(op));
-  return future;
+  return enqueue(dst, std::move(op));
 }
 
 Future<void> Engine::get(const RemoteKey& key, std::uint64_t remote_addr, void* local, std::size_t length) {
@@ -155,22 +152,13 @@ Future<void> Engine::get(const RemoteKey& key, std::uint64_t remote_addr, void* 
   if (local == nullptr) return ready_error(Status(Errc::invalid_argument, "get: null local buffer"));
   if (events_.is_failed(k->peer_))
     return ready_error(Status(Errc::peer_failed, "get: rank " + rank_s(k->peer_) + " has failed"));
-  Promise<void> promise(shared_from_this());
-  auto future = promise.get_future();
-  std::shared_lock<std::shared_mutex> lock(ops_mu_);
-  if (closed_) {
-    promise.set_error(shut_down_status());
-    return future;
-  }
   Op op;
   op.kind = Op::Kind::get;
   op.region_id = k->id_;
   op.remote_addr = remote_addr;
   op.length = length;
   op.local = local;
-  op.promise.emplace(std::move(promise));
-  submit(k->peer_, std::move(op));
-  return future;
+  return enqueue(k->peer_, std::move(op));
 }
 
 // Progress context: moves the outbox of `c` into its write queue (or, for

@@ -72,7 +72,9 @@ class UcxRemoteKey;
 inline constexpr unsigned kAmId = 0x4652;
 // A frame whose seq is this far ahead of the next expected one is rejected as malformed.
 inline constexpr std::uint64_t kReorderWindow = std::uint64_t{1} << 24;
-// At most this many bytes of rendezvous AM data are fetched at once (at least one message).
+// At most this many bytes of rendezvous AM data are fetched at once (at least
+// one message). FERRY_UCX_RNDV_WINDOW_BYTES overrides it (tests use a small
+// window to exercise queued receives).
 inline constexpr std::size_t kRndvWindowBytes = std::size_t{256} << 20;
 // FrameHeader::flags bit of heartbeats sent on the side-band endpoint: outside
 // the ordered stream (seq unused), so they never queue behind bulk data.
@@ -105,6 +107,7 @@ struct RecvCtx {
   Rank src = kInvalidRank;
   std::uint64_t seq = 0;
   Buffer buffer;
+  bool in_window = true;  // counted in Engine::rndv_inflight_ (cleared when its sender fails)
   bool posting = false;  // as Op::posting, for ucp_am_recv_data_nbx
   bool completed_early = false;
   ucs_status_t early_status = UCS_OK;
@@ -175,6 +178,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   Future<void> send(Rank dst, HandlerId id, ByteView payload);
   Future<void> debug_send_raw(Rank dst, ByteView header, ByteView payload);
   Result<std::unique_ptr<MemoryRegion>> register_memory(void* base, std::size_t length);
+  Result<std::unique_ptr<MemoryRegion>> allocate_memory(std::size_t length);
   Result<std::shared_ptr<RemoteKey>> unpack_key(Rank peer, ByteView packed);
   Future<void> get(const RemoteKey& key, std::uint64_t remote_addr, void* local, std::size_t length);
   Status shutdown();
@@ -187,6 +191,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
 
   // Called by region/key destructors (ucx_rma.cc).
   void release_region(UcxRegion* region) noexcept;
+  Result<std::unique_ptr<MemoryRegion>> make_region_locked(ucp_mem_h memh, void* base, std::size_t length);
   void release_key(UcxRemoteKey* key) noexcept;
 
  private:
@@ -257,6 +262,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   void defer_failure_locked(Rank peer, Status why);
   void fail_peer(Rank peer, const Status& why);
   void housekeeping(std::chrono::steady_clock::time_point now);
+  void recheck_timeouts();
   void note_heard(Rank peer) noexcept;
   void note_sent(Rank peer) noexcept;
   void wake_locked() noexcept;
@@ -282,11 +288,13 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   ucp_context_h context_ = nullptr;
   ucp_worker_h worker_ = nullptr;
   std::size_t max_am_header_ = 0;
+  bool mm_error_handling_ = false;  // we asked UCX for MM_ERROR_HANDLING (set once in init)
   std::vector<Peer> peers_;  // sized once in the constructor (stable addresses)
   std::vector<Op*> free_ops_;  // recycled Op objects (bounded)
   std::unordered_set<RecvCtx*> recvs_;
   std::deque<PendingRndv> rndv_queue_;
   std::size_t rndv_inflight_ = 0;  // bytes being fetched by recvs_
+  const std::size_t rndv_window_;  // kRndvWindowBytes or FERRY_UCX_RNDV_WINDOW_BYTES
   bool rndv_draining_ = false;
   std::vector<void*> close_requests_;
   std::unordered_set<UcxRegion*> regions_;
@@ -314,6 +322,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   int epoll_fd_ = -1;
   int worker_fd_ = -1;
   std::chrono::steady_clock::time_point next_tick_{};
+  std::chrono::steady_clock::time_point last_grace_{};  // last stall that restarted peer timeouts
   std::vector<Rank> need_heartbeat_, timed_out_;  // progress thread scratch
 
   // shutdown() / teardown().

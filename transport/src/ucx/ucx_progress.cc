@@ -399,6 +399,15 @@ void Engine::fail_peer(Rank peer, const Status& why) {
       }
     p.reorder.clear();  // rendezvous receives in flight find no slot and drop their data
     drop_queued_rndv_locked(peer);
+    // Its receives in flight may never complete (UCX 1.13 does not cancel a
+    // rendezvous on a force-closed endpoint): stop counting them against the
+    // window, or other peers' large AMs could queue forever. Their buffers stay
+    // owned by the RecvCtx until UCX lets go (callback or teardown).
+    for (RecvCtx* ctx : recvs_)
+      if (ctx->src == peer && ctx->in_window) {
+        rndv_inflight_ -= ctx->buffer.size();
+        ctx->in_window = false;
+      }
     close_peer_eps_locked(p, true);  // cancels UCX's requests: user buffers are free again
     drain_rndv_locked();
   }
@@ -406,6 +415,20 @@ void Engine::fail_peer(Rank peer, const Status& why) {
                                          std::to_string(self_) + ": " + why.message());
   for (auto& v : victims) v.set_error(st);
   spdlog::debug("ferry[{}]: rank {} failed; {} pending operations failed", self_, peer, victims.size());
+}
+
+// Last look before declaring peers dead: drain what already arrived (bounded),
+// since a heartbeat may sit unread behind a backlog, and spare every peer heard
+// from meanwhile (its activity bit is folded into Liveness at the next tick).
+void Engine::recheck_timeouts() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!worker_ || state_ == State::closed) return;
+    for (int i = 0; i < 256 && ucp_worker_progress(worker_) != 0; ++i) {
+    }
+    if (rndv_drain_needed_) drain_rndv_locked();
+  }
+  std::erase_if(timed_out_, [&](Rank r) { return (activity_[r].load(std::memory_order_relaxed) & kHeard) != 0; });
 }
 
 // Activity is noted with relaxed per-peer flags on the hot paths (no clock
@@ -426,15 +449,24 @@ void Engine::housekeeping(clock::time_point now) {
     if (a & kHeard) liveness_->heard_from(r);
     if (a & kSent) liveness_->sent_to(r);
   }
-  // If this thread itself was not scheduled for a while (oversubscribed node),
-  // frames may be waiting unread: skip timeouts until we have progressed again.
-  const bool stalled = next_tick_ != clock::time_point{} && now - next_tick_ > std::max(4 * tick_period(), std::chrono::milliseconds(100));
+  // If this thread itself was not scheduled for a while (oversubscribed node,
+  // or a long handler), it cannot judge anyone: frames may be waiting unread,
+  // and peers starved by the same load could not send heartbeats either. Every
+  // peer then gets a fresh peer_timeout from now — at most once per
+  // peer_timeout, so that a dead peer is still found (within about two
+  // peer_timeouts plus the stall) on a node where this thread keeps stalling.
+  const auto late = std::max(4 * tick_period(), std::chrono::milliseconds(100));
+  const bool stalled = next_tick_ != clock::time_point{} && now - next_tick_ > late;
+  if (stalled && (last_grace_ == clock::time_point{} || now - last_grace_ >= opts_.peer_timeout)) {
+    spdlog::debug("ferry[{}]: progress thread stalled for {} ms; peer timeouts restart", self_,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(now - next_tick_).count());
+    for (Rank r = 0; r < size_; ++r)
+      if (r != self_) liveness_->heard_from(r);
+    last_grace_ = now;
+  }
   next_tick_ = now + tick_period();
   liveness_->tick(now, need_heartbeat_, timed_out_);
-  if (stalled) {
-    spdlog::debug("ferry[{}]: progress thread stalled; skipping peer timeouts this tick", self_);
-    timed_out_.clear();
-  }
+  if (!timed_out_.empty()) recheck_timeouts();
   if (!need_heartbeat_.empty()) {
     std::lock_guard<std::mutex> lock(mu_);
     if (usable_locked())

@@ -1,7 +1,9 @@
 // ucx_rma.cc — memory registration, packed/unpacked remote keys and one-sided get.
 //
 // register_memory maps the caller's existing buffer with ucp_mem_map (no copy,
-// no allocation) and packs its rkey. The packed key is self-describing:
+// no allocation) and packs its rkey; allocate_memory lets ucp_mem_map allocate
+// (shared memory when UCX can: same-node gets become copies from a mapped
+// segment) and falls back to the generic anonymous mapping. The packed key is self-describing:
 //   [base u64][length u64][UCX rkey bytes ...][rkey length u32][FNV-1a u32]
 // (little-endian; the trailer lets unpack_key reject a truncated or garbled blob
 // before UCX parses it — ucp_ep_rkey_unpack takes no length and trusts its input).
@@ -17,6 +19,10 @@
 // Thread-safety: all UCX calls and the registries are under Engine::mu_.
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "ucx/ucx_engine.h"
@@ -130,6 +136,58 @@ Result<std::unique_ptr<MemoryRegion>> Engine::register_memory(void* base, std::s
   ucp_mem_h memh = nullptr;
   if (ucs_status_t st = ucp_mem_map(context_, &mp, &memh); st != UCS_OK)
     return ucx_failure(Errc::transport_error, "ucp_mem_map of " + std::to_string(length) + " bytes failed", self_, st);
+  return make_region_locked(memh, base, length);
+}
+
+namespace {
+
+// min(kernel.shmmax, physical memory): the largest System V segment worth asking for.
+std::size_t shm_segment_limit() {
+  std::size_t limit = static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  if (std::FILE* f = std::fopen("/proc/sys/kernel/shmmax", "r")) {
+    unsigned long long v = 0;
+    if (std::fscanf(f, "%llu", &v) == 1 && v < limit) limit = static_cast<std::size_t>(v);
+    std::fclose(f);
+  }
+  return limit;
+}
+
+}  // namespace
+
+// UCP_MEM_MAP_ALLOCATE: UCX picks the memory (UCX_ALLOC_PRIO, System V or
+// POSIX shared memory first on a node with shm transports) and registers it.
+// Any failure -> Errc::unsupported, and the caller falls back to an anonymous
+// mapping + register_memory. FERRY_UCX_ALLOCATE=n skips this path.
+Result<std::unique_ptr<MemoryRegion>> Engine::allocate_memory(std::size_t length) {
+  if (const char* v = std::getenv("FERRY_UCX_ALLOCATE"); v && (*v == 'n' || *v == '0'))
+    return Status(Errc::unsupported, "FERRY_UCX_ALLOCATE=" + std::string(v));
+  if (length == 0) return Status(Errc::invalid_argument, "allocate_memory: cannot allocate 0 bytes");
+  // UCX tries System V shared memory first and logs an ERROR when the kernel
+  // refuses: stay quiet (and fall back) when the size cannot fit anyway.
+  if (length > shm_segment_limit()) return Status(Errc::unsupported, "larger than the shared-memory limits");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!usable_locked()) return shut_down_status();
+  ucp_mem_map_params_t mp{};
+  mp.field_mask = UCP_MEM_MAP_PARAM_FIELD_LENGTH | UCP_MEM_MAP_PARAM_FIELD_FLAGS;
+  mp.length = length;
+  mp.flags = UCP_MEM_MAP_ALLOCATE;
+  ucp_mem_h memh = nullptr;
+  if (ucs_status_t st = ucp_mem_map(context_, &mp, &memh); st != UCS_OK) {
+    spdlog::debug("ferry[{}]: ucp_mem_map cannot allocate {} bytes ({}); using an anonymous mapping", self_, length,
+                  ucs_status_string(st));
+    return Status(Errc::unsupported, "ucp_mem_map ALLOCATE failed");
+  }
+  ucp_mem_attr_t attr{};
+  attr.field_mask = UCP_MEM_ATTR_FIELD_ADDRESS | UCP_MEM_ATTR_FIELD_LENGTH;
+  if (ucs_status_t st = ucp_mem_query(memh, &attr); st != UCS_OK || attr.address == nullptr || attr.length < length) {
+    ucp_mem_unmap(context_, memh);
+    return Status(Errc::unsupported, "ucp_mem_query after ALLOCATE failed");
+  }
+  return make_region_locked(memh, attr.address, length);
+}
+
+// Packs the rkey of `memh` (covering [base, base+length)) and tracks the region.
+Result<std::unique_ptr<MemoryRegion>> Engine::make_region_locked(ucp_mem_h memh, void* base, std::size_t length) {
   void* packed = nullptr;
   std::size_t packed_len = 0;
   if (ucs_status_t st = ucp_rkey_pack(context_, memh, &packed, &packed_len); st != UCS_OK) {

@@ -3,7 +3,8 @@
 // A rendezvous frame's header arrives first (UCP_AM_RECV_ATTR_FLAG_RNDV); its
 // slot in the sender's reorder buffer is reserved at once, and the data is
 // fetched with ucp_am_recv_data_nbx into a Buffer we own. At most
-// kRndvWindowBytes of such fetches run at a time (always at least one): the
+// rndv_window_ bytes (kRndvWindowBytes unless FERRY_UCX_RNDV_WINDOW_BYTES says
+// otherwise) of such fetches run at a time (always at least one): the
 // others wait as UCP descriptors in rndv_queue_, in arrival order, so a burst
 // of large AMs from many senders cannot make this rank allocate without bound.
 //
@@ -27,7 +28,7 @@ namespace ferry::transport::ucx {
 ucs_status_t Engine::accept_rndv_locked(const wire::FrameHeader& h, void* desc) {
   peers_[h.src].reorder.emplace(h.seq, Inbound{h.handler, Inbound::State::pending, {}});
   PendingRndv p{h.src, h.seq, h.payload_len, desc};
-  const bool fits = rndv_inflight_ == 0 || rndv_inflight_ + p.length <= kRndvWindowBytes;
+  const bool fits = rndv_inflight_ == 0 || rndv_inflight_ + p.length <= rndv_window_;
   if (!rndv_queue_.empty() || !fits) {
     rndv_queue_.push_back(p);
     return UCS_INPROGRESS;
@@ -44,7 +45,7 @@ void Engine::drain_rndv_locked() {
   rndv_draining_ = true;
   rndv_drain_needed_ = false;
   while (!rndv_queue_.empty() && worker_ &&
-         (rndv_inflight_ == 0 || rndv_inflight_ + rndv_queue_.front().length <= kRndvWindowBytes)) {
+         (rndv_inflight_ == 0 || rndv_inflight_ + rndv_queue_.front().length <= rndv_window_)) {
     PendingRndv p = rndv_queue_.front();
     rndv_queue_.pop_front();
     (void)start_rndv_locked(p, false);
@@ -116,7 +117,7 @@ void Engine::recv_done_cb(void* request, ucs_status_t status, std::size_t /*leng
 
 void Engine::on_recv_done_locked(RecvCtx* ctx, ucs_status_t status) {
   std::unique_ptr<RecvCtx> owned(ctx);
-  rndv_inflight_ -= ctx->buffer.size();
+  if (ctx->in_window) rndv_inflight_ -= ctx->buffer.size();
   Peer& peer = peers_[ctx->src];
   auto it = peer.reorder.find(ctx->seq);
   const bool live = !peer.failed && state_ == State::running && it != peer.reorder.end() &&

@@ -10,9 +10,14 @@
 // for heartbeats, which must not queue behind bulk data (self-AMs and
 // self-gets are served in software) -> start the progress thread.
 // Endpoints use UCP_ERR_HANDLING_MODE_PEER when Options::ucx_peer_error_handling
-// is set and some transport supports it. UCX 1.13's shm transports do not, so we
-// fall back to MODE_NONE there (debug log) and rely on heartbeats, plus a UCX
-// log hook that keeps a cma copy from a dead peer from aborting the process.
+// is set. UCX 1.13's shm transports support it only with UCX_MM_ERROR_HANDLING=y,
+// which we set (ucp_config_modify) when UCX_TLS allows shm, unless the user set
+// an MM/POSIX/SYSV_ERROR_HANDLING variable (without it, same-node AMs would go
+// over TCP loopback, or with shm-only UCX_TLS endpoint creation fails). If
+// MODE_PEER still cannot be had we fall back to MODE_NONE (debug log) and rely on
+// heartbeats; a UCX log hook (installed for every engine) keeps a cma copy from
+// a dead peer from aborting the process. Each endpoint's mode and lane
+// transports are logged at debug level (tests/conformance/test_ucx_setup.cc).
 //
 // Shutdown: suppress failure reports, send wire::kShutdown to every live peer
 // (in-stream, so it arrives after everything we sent before), wait on the
@@ -36,11 +41,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "backends.h"
 #include "common/engine_transport.h"
+#include "ferry/transport/affinity.h"
 #include "ucx/ucx_engine.h"
+#include "ucx/ucx_tls.h"
 
 namespace ferry::transport::ucx {
 
@@ -73,6 +83,77 @@ ucs_log_func_rc_t demote_cma_peer_death(const char* file, unsigned /*line*/, con
   return UCS_LOG_FUNC_RC_STOP;
 }
 
+// UCX_TLS as UCX reads it: a comma-separated list of transport names or
+// aliases (a ":aux" suffix marks auxiliary use), or "^..." to exclude those
+// names; unset or empty means all. Names are compared whole: "sm" is the
+// shared-memory alias, not a substring of anything else.
+struct TlsSetting {
+  bool exclude = false;
+  std::vector<std::string> names;
+  bool has(std::initializer_list<const char*> any) const {
+    for (const std::string& n : names)
+      for (const char* a : any)
+        if (n == a) return true;
+    return false;
+  }
+};
+
+TlsSetting parse_tls(const char* ucx_tls) {
+  TlsSetting t;
+  std::string s = ucx_tls ? ucx_tls : "";
+  if (!s.empty() && s.front() == '^') {
+    t.exclude = true;
+    s.erase(0, 1);
+  }
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    std::size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    std::string name = s.substr(start, end - start);
+    name = name.substr(0, name.find(':'));
+    if (!name.empty()) t.names.push_back(name);
+    start = end + 1;
+  }
+  if (t.names.empty()) t.exclude = true;  // unset/empty: everything allowed
+  return t;
+}
+
+}  // namespace
+
+bool tls_may_use_shm(const char* ucx_tls) {
+  const TlsSetting t = parse_tls(ucx_tls);
+  if (t.exclude) return !t.has({"sm", "shm", "mm", "all"}) && !(t.has({"posix"}) && t.has({"sysv"}));
+  return t.has({"all", "sm", "shm", "mm", "posix", "sysv"});
+}
+
+namespace {
+
+// The transports of an endpoint's lanes, e.g. "sysv,posix,cma", parsed from
+// ucp_ep_print_info (UCX 1.13 has no query for them); "?" if unavailable.
+std::string ep_transports(ucp_ep_h ep) {
+  char* text = nullptr;
+  std::size_t len = 0;
+  FILE* f = ::open_memstream(&text, &len);
+  if (f == nullptr) return "?";
+  ucp_ep_print_info(ep, f);
+  std::fclose(f);
+  const std::string all(text ? text : "", len);
+  std::free(text);
+  std::string out;
+  // Lines look like "#   lane[0]:  1:sysv/memory.0 md[1] -> ...".
+  for (std::size_t at = all.find("lane["); at != std::string::npos; at = all.find("lane[", at + 1)) {
+    const std::size_t colon = all.find("]:", at);
+    if (colon == std::string::npos) break;
+    const std::size_t tok = all.find_first_not_of(' ', colon + 2);
+    const std::size_t idx = tok == std::string::npos ? tok : all.find(':', tok);
+    const std::size_t slash = idx == std::string::npos ? idx : all.find('/', idx);
+    if (slash == std::string::npos || all.find('\n', tok) < slash) continue;
+    const std::string name = all.substr(idx + 1, slash - idx - 1);
+    if (("," + out + ",").find("," + name + ",") == std::string::npos) out += (out.empty() ? "" : ",") + name;
+  }
+  return out.empty() ? "?" : out;
+}
+
 void install_cma_guard_once() {
   static std::once_flag once;
   std::call_once(once, [] { ucs_log_push_handler(&demote_cma_peer_death); });
@@ -80,9 +161,26 @@ void install_cma_guard_once() {
 
 }  // namespace
 
+namespace {
+
+// FERRY_UCX_RNDV_WINDOW_BYTES if it is a positive number, else kRndvWindowBytes.
+std::size_t rndv_window_from_env() {
+  const char* v = std::getenv("FERRY_UCX_RNDV_WINDOW_BYTES");
+  if (v == nullptr || *v == '\0') return kRndvWindowBytes;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  if (*end != '\0' || n == 0) {
+    spdlog::warn("ferry: ignoring FERRY_UCX_RNDV_WINDOW_BYTES={} (expected a positive byte count)", v);
+    return kRndvWindowBytes;
+  }
+  return static_cast<std::size_t>(n);
+}
+
+}  // namespace
+
 Engine::Engine(const Options& options, Rank self, Rank size)
     : opts_(options), self_(self), size_(size), events_(self, size), barrier_(size), peers_(size),
-      activity_(new std::atomic<std::uint8_t>[size]) {
+      rndv_window_(rndv_window_from_env()), activity_(new std::atomic<std::uint8_t>[size]) {
   for (Rank r = 0; r < size_; ++r) {
     peers_[r].err_arg = EpErrorArg{this, r};
     activity_[r].store(0);
@@ -96,6 +194,7 @@ Engine::~Engine() {
 }
 
 Status Engine::init(Bootstrap& bootstrap) {
+  if (const auto& plan = affinity::process_plan(); !plan) return plan.status();  // a bad FERRY_BIND
   if (auto s = create_context_and_worker(); !s) return s;
   if (auto s = connect_peers(bootstrap); !s) return s;
   liveness_.emplace(self_, size_, opts_.heartbeat_interval, opts_.peer_timeout);
@@ -104,16 +203,34 @@ Status Engine::init(Bootstrap& bootstrap) {
     state_ = State::running;
   }
   // The thread holds a reference so the Engine outlives it even if it is ever detached.
-  thread_ = std::thread([self = shared_from_this()] { self->progress_thread_main(); });
-  spdlog::debug("ferry[{}]: UCX transport up ({} ranks, progress {}, peer error handling {})", self_, size_,
-                to_string(opts_.progress), opts_.ucx_peer_error_handling ? "on" : "off");
+  thread_ = std::thread([self = shared_from_this()] {
+    affinity::bind_this_thread(affinity::ThreadRole::progress);  // FERRY_BIND
+    self->progress_thread_main();
+  });
+  spdlog::debug("ferry[{}]: UCX transport up ({} ranks, progress {}, peer error handling {}, mm error handling {})",
+                self_, size_, to_string(opts_.progress), opts_.ucx_peer_error_handling ? "on" : "off",
+                mm_error_handling_ ? "requested" : "not requested");
   return Status::ok();
 }
 
 Status Engine::create_context_and_worker() {
+  install_cma_guard_once();  // cma may serve any endpoint without peer-failure handling
   ucp_config_t* config = nullptr;
   if (ucs_status_t st = ucp_config_read(nullptr, nullptr, &config); st != UCS_OK)
     return ucx_failure(Errc::transport_error, "ucp_config_read failed (check the UCX_* environment variables)", self_, st);
+  // UCX 1.13's shared-memory transports (posix, sysv) support peer-failure
+  // handling only when asked (UCX_MM_ERROR_HANDLING). Without it MODE_PEER
+  // endpoints avoid them: same-node AMs go over TCP loopback, or, when UCX_TLS
+  // offers no TCP, endpoint creation fails and we fall back to MODE_NONE. An
+  // explicit user setting (MM_, POSIX_ or SYSV_ERROR_HANDLING) wins.
+  const char* tls = std::getenv("UCX_TLS");
+  if (opts_.ucx_peer_error_handling && tls_may_use_shm(tls) && !std::getenv("UCX_MM_ERROR_HANDLING") &&
+      !std::getenv("UCX_POSIX_ERROR_HANDLING") && !std::getenv("UCX_SYSV_ERROR_HANDLING")) {
+    if (ucs_status_t st = ucp_config_modify(config, "MM_ERROR_HANDLING", "y"); st == UCS_OK)
+      mm_error_handling_ = true;
+    else
+      spdlog::debug("ferry[{}]: cannot enable UCX_MM_ERROR_HANDLING: {}", self_, ucs_status_string(st));
+  }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED | UCP_PARAM_FIELD_ESTIMATED_NUM_EPS;
   params.features = UCP_FEATURE_AM | UCP_FEATURE_RMA;
@@ -193,23 +310,23 @@ Status Engine::connect_peers(Bootstrap& bootstrap) {
     Peer& p = peers_[r];
     ucs_status_t st = want_peer_mode ? create_ep_locked(r, address, true, &p.ep) : UCS_ERR_UNREACHABLE;
     if (st == UCS_ERR_UNREACHABLE && want_peer_mode) {
-      // UCX 1.13's shared-memory transports (posix, sysv, cma) cannot do peer
-      // failure handling. Fall back for this and the remaining peers: failures
-      // are then detected by heartbeats only.
+      // No transport UCX_TLS allows can do peer-failure handling here: in UCX
+      // 1.13, cma never can, posix/sysv only with MM_ERROR_HANDLING=y (which
+      // the user turned off, or which UCX_TLS made pointless). Fall back for
+      // this and the remaining peers: failures are then found by heartbeats.
       want_peer_mode = false;
-      install_cma_guard_once();
       spdlog::debug("ferry[{}]: no UCX transport to rank {} supports peer-failure handling (UCX_TLS={}); using "
                    "UCP_ERR_HANDLING_MODE_NONE, failures are detected by heartbeats",
                    self_, r, std::getenv("UCX_TLS") ? std::getenv("UCX_TLS") : "default");
     }
-    if (!want_peer_mode) {
-      install_cma_guard_once();
-      st = create_ep_locked(r, address, false, &p.ep);
-    }
+    if (!want_peer_mode) st = create_ep_locked(r, address, false, &p.ep);
     if (st == UCS_OK) st = create_ep_locked(r, address, want_peer_mode, &p.hb_ep);
     if (st != UCS_OK)
       return ucx_failure(Errc::transport_error, "ucp_ep_create to rank " + std::to_string(r) + " failed", self_, st);
     p.peer_mode = want_peer_mode;
+    if (spdlog::should_log(spdlog::level::debug))
+      spdlog::debug("ferry[{}]: endpoint to rank {}: error handling {}, transports {}", self_, r,
+                    want_peer_mode ? "peer" : "none", ep_transports(p.ep));
   }
   return Status::ok();
 }
