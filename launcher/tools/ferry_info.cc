@@ -1,10 +1,11 @@
 // ferry-info — what this node offers ferry and what ferry would do here.
 //
 // Prints: version and build options; RDMA devices (libibverbs); UCX version and the transports/
-// devices UCX can use; the hwloc topology summary and NIC locality; the launcher ferry detects;
-// the effective FERRY_* settings. Exits 1 with a clear message when something needed is missing
-// or misconfigured (invalid FERRY_* value, no UCX transport while FERRY_TRANSPORT=ucx, a launcher
-// environment ferry cannot bootstrap from), 0 otherwise. Single-threaded; no network traffic.
+// devices UCX can use; the hwloc topology summary and NIC locality; the thread-binding plan
+// FERRY_BIND would apply (ferry/transport/affinity.h); the launcher ferry detects; the effective
+// FERRY_* settings. Exits 1 with a clear message when something needed is missing or misconfigured
+// (invalid FERRY_* value, no UCX transport while FERRY_TRANSPORT=ucx, a launcher environment ferry
+// cannot bootstrap from), 0 otherwise. Single-threaded; no network traffic.
 #include <hwloc.h>
 #include <infiniband/verbs.h>
 #include <uct/api/uct.h>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "ferry/launcher/bootstrap.h"
+#include "ferry/transport/affinity.h"
 
 extern char** environ;
 
@@ -127,6 +129,27 @@ void print_topology() {
   hwloc_topology_destroy(topo);
 }
 
+// The plan FERRY_BIND would apply to this process's threads (ferry/transport/affinity.h).
+void print_binding() {
+  namespace af = ferry::transport::affinity;
+  std::printf("thread binding:\n");
+  auto pp = af::compute_process_plan([](const char* name) { return std::getenv(name); });
+  if (!pp) return problem(pp.status().to_string());
+  const auto& p = pp.value();
+  af::CpuList pus;
+  for (const auto& c : p.cores) pus.insert(pus.end(), c.begin(), c.end());
+  std::printf("  local rank %u of %u (%s); %zu usable core(s) (PUs %s)%s; %u thread(s) per rank "
+              "(1 progress + %u executor)\n",
+              p.layout.rank, p.layout.size, p.layout.source.c_str(), p.cores.size(), af::format_cpus(pus).c_str(),
+              p.launcher_bound ? ", already bound by the launcher: planned as 1 rank within them" : "", p.threads, p.threads - 1);
+  std::string plan = p.plan.describe();
+  for (std::size_t at = 0; at != std::string::npos;) {
+    const auto nl = plan.find('\n', at);
+    std::printf("  %s\n", plan.substr(at, nl == std::string::npos ? nl : nl - at).c_str());
+    at = nl == std::string::npos ? nl : nl + 1;
+  }
+}
+
 void print_launcher() {
   std::printf("launcher:\n");
   auto d = ferry::launcher::detect_launcher();
@@ -162,6 +185,7 @@ int main(int argc, char** argv) {
   print_verbs();
   int tls = print_ucx();
   print_topology();
+  print_binding();
   print_launcher();
   auto backend = print_settings();
   if (backend == ferry::transport::Backend::ucx && tls == 0)

@@ -23,6 +23,7 @@
 
 #include "backends.h"
 #include "common/engine_transport.h"
+#include "ferry/transport/affinity.h"
 #include "tcp/tcp_engine.h"
 
 namespace ferry::transport::tcp {
@@ -303,7 +304,10 @@ Status Engine::start(Bootstrap& bootstrap) {
     start_reading(*conns_[r]);
   }
   arm_tick();
-  thread_ = std::thread([self = shared_from_this()] { self->progress_loop(); });
+  thread_ = std::thread([self = shared_from_this()] {
+    affinity::bind_this_thread(affinity::ThreadRole::progress);  // FERRY_BIND
+    self->progress_loop();
+  });
   spdlog::debug("ferry[{}]: tcp transport connected to {} peers ({} progress)", self_, size_ - 1,
                 to_string(opts_.progress));
   return Status::ok();
@@ -320,6 +324,8 @@ Result<std::unique_ptr<Transport>> make_tcp_transport(const Options& options, Bo
                                               " of " + std::to_string(size) + " ranks");
   if (options.max_am_bytes == 0)
     return Status(Errc::invalid_argument, "TCP transport: Options::max_am_bytes must be positive");
+  // The thread-binding plan is computed here, on an application thread (FERRY_BIND errors fail early).
+  if (const auto& plan = affinity::process_plan(); !plan) return plan.status();
   auto engine = std::make_shared<tcp::Engine>(options, self, size);
   if (auto s = engine->start(bootstrap); !s) {
     engine->teardown();
