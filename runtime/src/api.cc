@@ -12,6 +12,8 @@
 
 #include "core.h"
 #include "current.h"
+#include "executor.h"
+#include "tasks.h"
 #include "ferry/detail/object_api.h"
 #include "ferry/object_ref.h"
 
@@ -27,6 +29,29 @@ Status no_runtime(const char* what) {
                                      ": no ferry runtime is running in this process (create a ferry::Runtime "
                                      "first; refs made under a runtime that was shut down are inert)");
 }
+
+// Around a blocking wait: batched task messages leave first (the awaited
+// result may depend on them), and an executor thread that blocks lets the
+// pool start a stand-in thread (nested tasks cannot starve the pool).
+class BlockScope {
+ public:
+  BlockScope() {
+    if (Core* c = rt::current_core()) {
+      GateGuard g(c->gate());
+      if (g) c->tasks().flush_all();
+    }
+    ex_ = rt::Executor::current();
+    if (ex_) ex_->block_begin();
+  }
+  ~BlockScope() {
+    if (ex_) ex_->block_end();
+  }
+  BlockScope(const BlockScope&) = delete;
+  BlockScope& operator=(const BlockScope&) = delete;
+
+ private:
+  rt::Executor* ex_ = nullptr;
+};
 
 Core* core_for(std::uint32_t epoch) {
   Core* c = rt::current_core();
@@ -100,6 +125,8 @@ Status get_timeout_error(const ObjectId& id, std::chrono::milliseconds waited) {
 Result<ObjectData> await_data(Future<ObjectData>& f, const ObjectId& id,
                               std::optional<std::chrono::milliseconds> timeout) {
   std::chrono::milliseconds t = timeout ? *timeout : default_get_timeout();
+  if (f.ready()) return f.result();
+  BlockScope blocking;
   if (!timeout && t.count() == 0) {
     f.wait();
   } else if (!f.wait_for(t)) {
@@ -126,6 +153,7 @@ std::vector<bool> wait_ids(const std::vector<std::pair<std::uint32_t, ObjectId>>
       st->cv.notify_all();
     });
   }
+  BlockScope blocking;
   std::unique_lock<std::mutex> lock(st->mu);
   st->cv.wait_for(lock, timeout, [&] { return st->count >= num_ready; });
   return st->ready;

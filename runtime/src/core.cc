@@ -11,6 +11,9 @@
 #include <thread>
 
 #include "protocol.h"
+#include "registry.h"
+#include "tasks.h"
+#include "wire_io.h"
 
 namespace ferry::rt {
 
@@ -47,6 +50,7 @@ Result<std::shared_ptr<Core>> Core::start(transport::Transport& t, std::unique_p
                                               std::to_string(t.options().max_am_bytes) + "); lower it");
   std::shared_ptr<Core> core(new Core(t, std::move(owned), options, epoch));
   if (Status s = core->init(boot); !s) {
+    if (core->tasks_) core->tasks_->stop();
     core->gate_.close_and_drain();
     core->release_resources(true);
     if (core->owned_t_) {  // its handlers go with it
@@ -65,29 +69,68 @@ Result<std::shared_ptr<Core>> Core::start(transport::Transport& t, std::unique_p
 }
 
 Status Core::init(transport::Bootstrap& boot) {
-  auto arena = objstore::Arena::create({opts_.store_bytes, self_});
+  auto arena = objstore::Arena::create_registered(t_, {opts_.store_bytes, self_});
   if (!arena) return arena.status();
   arena_ = std::move(arena).value();
-  if (Status s = arena_->register_with(t_); !s) return s;
   table_ = std::make_unique<objstore::ObjectTable>(*arena_);
+  if (Status s = registry_conflicts(); !s && opts_.check_registry) return s;
+  tasks_ = std::make_unique<Tasks>(*this, opts_.executor_threads ? opts_.executor_threads : default_executor_threads());
   install_handlers();
-  // One allgather: every rank's arena key, once; it also proves every rank
-  // installed its handlers before anyone sends a request.
-  auto all = boot.allgather(arena_->packed_key());
+  tasks_->install_handlers();
+  // One allgather: every rank's arena key, registry hash and executor threads;
+  // it also proves every rank installed its handlers before anyone sends.
+  return exchange_startup_info(boot);
+}
+
+Status Core::exchange_startup_info(transport::Bootstrap& boot) {
+  const auto listing = registry_listing();
+  const std::uint64_t reg_hash = listing_hash(listing);
+  proto::Writer w(64 + arena_->packed_key().size());
+  w.u32(static_cast<std::uint32_t>(arena_->packed_key().size()));
+  w.bytes(arena_->packed_key());
+  w.u64(reg_hash);
+  w.u32(tasks_->threads());
+  w.u8(opts_.check_registry ? 1 : 0);
+  const Bytes mine = w.take();
+  auto all = boot.allgather(mine);
   if (!all) return all.status();
   if (all.value().size() != size_)
     return Status(Errc::bootstrap_failed, "ferry runtime: key exchange returned " +
                                               std::to_string(all.value().size()) + " keys for " +
                                               std::to_string(size_) + " ranks");
   keys_.resize(size_);
+  bool differ = false, anyone_checks = false;
   for (Rank p = 0; p < size_; ++p) {
+    proto::Reader r(all.value()[p], p, "runtime start-up");
+    std::uint32_t key_len = 0, threads = 0;
+    std::uint64_t their_hash = 0;
+    std::uint8_t check = 0;
+    ByteView key;
+    if (!r.u32(key_len) || !r.bytes(key_len, key) || !r.u64(their_hash) || !r.u32(threads) || !r.u8(check))
+      return r.truncated();
+    differ = differ || their_hash != reg_hash;
+    anyone_checks = anyone_checks || check != 0;
+    tasks_->set_peer_threads(p, threads);
     if (p == self_) continue;
-    auto key = t_.unpack_key(p, all.value()[p]);
-    if (!key)
-      return Status(key.status().code(), "ferry runtime on rank " + std::to_string(self_) +
-                                             ": cannot unpack the arena key of rank " + std::to_string(p) + ": " +
-                                             key.status().message());
-    keys_[p] = std::move(key).value();
+    auto unpacked = t_.unpack_key(p, key);
+    if (!unpacked)
+      return Status(unpacked.status().code(), "ferry runtime on rank " + std::to_string(self_) +
+                                                  ": cannot unpack the arena key of rank " + std::to_string(p) + ": " +
+                                                  unpacked.status().message());
+    keys_[p] = std::move(unpacked).value();
+  }
+  if (!differ || !anyone_checks) return Status::ok();
+  // Registries differ: every rank saw that, so every rank joins this second round.
+  auto lists = boot.allgather(encode_listing(listing));
+  if (!lists) return lists.status();
+  if (!opts_.check_registry) return Status::ok();
+  for (Rank p = 0; p < size_ && p < lists.value().size(); ++p) {
+    if (p == self_) continue;
+    auto theirs = decode_listing(lists.value()[p]);
+    if (!theirs) return theirs.status();
+    if (Status s = compare_listings(listing, self_, theirs.value(), p); !s)
+      return Status(s.code(), "ferry runtime start on rank " + std::to_string(self_) +
+                                  ": the remote function registries differ: " + s.message());
   }
   return Status::ok();
 }
@@ -175,6 +218,7 @@ void Core::on_shutdown_msg(Rank src, ByteView p) {
 
 void Core::on_peer_failure(Rank peer, const Status& why) {
   run(own_.peer_failed(peer));
+  tasks_->peer_failed(peer, why);
   fail_fetches_of(peer, why.to_string());
   std::lock_guard<std::mutex> lock(sd_mu_);
   sd_cv_.notify_all();
@@ -248,6 +292,8 @@ RuntimeStats Core::stats() const {
   s.borrowed = o.borrowed;
   s.cached_values = o.values;
   s.copies = o.copies;
+  s.tasks_pending = tasks_ ? tasks_->pending() : 0;
+  s.executor_load = tasks_ ? tasks_->executor_load() : 0;
   {
     std::lock_guard<std::mutex> lock(fetch_mu_);
     s.fetches = inflight_.size();
@@ -293,12 +339,17 @@ Status Core::shutdown() {
   accepting_.store(false);
   const auto deadline = std::chrono::steady_clock::now() + opts_.shutdown_timeout;
   Status result;
+  if (tasks_ && !tasks_->drain(deadline))
+    result = Status(Errc::timeout, "runtime shutdown on rank " + std::to_string(self_) + ": " +
+                                       std::to_string(tasks_->pending()) + " submitted tasks still running after " +
+                                       std::to_string(opts_.shutdown_timeout.count()) + " ms");
   bool drained = wait_fetches_drained(deadline);
   if (!drained)
     result = Status(Errc::timeout, "runtime shutdown on rank " + std::to_string(self_) +
                                        ": reads of remote objects still in flight after " +
                                        std::to_string(opts_.shutdown_timeout.count()) + " ms");
   if (Status s = shutdown_barrier(deadline); !s && result.is_ok()) result = s;
+  if (tasks_) tasks_->stop();  // executor threads hold GateGuards while they run
   gate_.close_and_drain();
   {
     std::lock_guard<std::mutex> lock(fetch_mu_);

@@ -20,7 +20,11 @@
 // Lifetime: Cores are never destroyed (api.cc retains them; a few hundred
 // bytes once shut down), so handlers, continuations and ObjectRefs racing
 // with shutdown see a closed Gate instead of freed memory. Everything heavy
-// (arena, table, keys, maps) is released by shutdown().
+// (arena, table, keys, maps, executor threads) is released by shutdown().
+//
+// Tasks and actors live in Tasks (tasks.h), which the Core owns and hooks into
+// start-up (one allgather: arena key + registry hash + executor threads),
+// peer failure and shutdown (drain submitted tasks, then stop executors).
 //
 // Thread-safety: handlers run on the transport's progress thread, the object
 // API on any thread. Every entry point holds a GateGuard; internal methods
@@ -43,6 +47,10 @@
 #include "ferry/runtime.h"
 #include "ferry/transport/transport.h"
 #include "ownership.h"
+
+namespace ferry::rt {
+class Tasks;
+}
 
 namespace ferry::rt {
 
@@ -111,16 +119,23 @@ class Core {
   void add_ref(const ObjectId& id) { own_.add_ref(id); }
   void remove_ref(const ObjectId& id) { run(own_.remove_ref(id)); }
 
+  // The task layer (tasks.h); valid until the Core is destroyed (never).
+  Tasks& tasks() const noexcept { return *tasks_; }
+  bool accepting() const noexcept { return accepting_.load(); }
+
   // Testing hook: damages the header checksum of a local object (malformed_message for remote readers).
   Status debug_corrupt_header(const ObjectId& id);
 
  private:
+  friend class Tasks;
+  friend class ActorHost;
   struct Fetch;
   using FetchPtr = std::shared_ptr<Fetch>;
 
   Core(transport::Transport& t, std::unique_ptr<transport::Transport> owned, const RuntimeOptions& options,
        std::uint32_t epoch);
   Status init(transport::Bootstrap& boot);
+  Status exchange_startup_info(transport::Bootstrap& boot);
   void install_handlers();
   void release_resources(bool gets_drained);
 
@@ -169,6 +184,7 @@ class Core {
   std::vector<std::shared_ptr<transport::RemoteKey>> keys_;  // written in init, read-only after
   objstore::ObjectIdGenerator ids_;
   Ownership own_;
+  std::unique_ptr<Tasks> tasks_;  // created in init, stopped by shutdown, never destroyed before the Core
 
   mutable std::mutex fetch_mu_;
   std::condition_variable fetch_cv_;                       // signalled when a fetch or get ends

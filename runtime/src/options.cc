@@ -41,6 +41,16 @@ Result<RuntimeOptions> RuntimeOptions::from_env() {
     }
   }
   if (Status s = read_ms("FERRY_GET_TIMEOUT_MS", o.get_timeout); !s) return s;
+  if (const char* v = std::getenv("FERRY_EXECUTOR_THREADS"); v && *v) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long n = std::strtoul(v, &end, 10);
+    if (errno != 0 || *end != '\0' || v[0] == '-' || n > 256)
+      return Status(Errc::invalid_argument, std::string("FERRY_EXECUTOR_THREADS='") + v +
+                                                "' is not a thread count (1..256; 0 or unset = the CPUs of this "
+                                                "process's affinity mask)");
+    o.executor_threads = static_cast<unsigned>(n);
+  }
   if (Status s = read_ms("FERRY_SHUTDOWN_TIMEOUT_MS", o.shutdown_timeout); !s) return s;
   if (o.shutdown_timeout.count() == 0)
     return Status(Errc::invalid_argument, "FERRY_SHUTDOWN_TIMEOUT_MS=0: shutdown needs a bound (e.g. 30000)");

@@ -356,6 +356,21 @@ std::optional<Ownership::CachedValue> Ownership::cached_value(ObjectId id) const
   return CachedValue{it->second.meta, it->second.value};
 }
 
+std::optional<Ownership::Hint> Ownership::location_hint(ObjectId id) const {
+  MutexLock lock(mu_);
+  if (id.owner() == self_) {
+    auto it = owned_.find(id);
+    if (it == owned_.end() || it->second.state != State::ready) return std::nullopt;
+    const Owned& e = it->second;
+    if (e.primary) return Hint{e.primary->rank, e.meta.size};
+    return Hint{self_, e.meta.size};
+  }
+  if (copies_.count(id)) return Hint{self_, 0};
+  auto b = borrowed_.find(id);
+  if (b != borrowed_.end() && b->second.value) return Hint{self_, b->second.meta.size};
+  return std::nullopt;
+}
+
 // ------------------------------------------------------------------ failures
 
 Actions Ownership::peer_failed(Rank peer) {

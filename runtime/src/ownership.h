@@ -183,6 +183,13 @@ class Ownership {
   };
   std::optional<CachedValue> cached_value(ObjectId id) const FERRY_EXCLUDES(mu_);
 
+  // ---- scheduling hint: where `id`'s bytes are and how many (task placement).
+  struct Hint {
+    Rank rank = kInvalidRank;
+    std::uint64_t bytes = 0;
+  };
+  std::optional<Hint> location_hint(ObjectId id) const FERRY_EXCLUDES(mu_);
+
   // ---- failures and shutdown ----
   Actions peer_failed(Rank peer) FERRY_EXCLUDES(mu_);
   bool is_dead(Rank peer) const FERRY_EXCLUDES(mu_);

@@ -3,74 +3,12 @@
 // Thread-safety: pure functions.
 #include "protocol.h"
 
+#include "wire_io.h"
+
 #include <cstring>
 #include <limits>
 
 namespace ferry::rt::proto {
-
-namespace {
-
-class Writer {
- public:
-  explicit Writer(std::size_t reserve) { out_.reserve(reserve); }
-  void u8(std::uint8_t v) { out_.push_back(static_cast<std::byte>(v)); }
-  void u16(std::uint16_t v) { le(v, 2); }
-  void u32(std::uint32_t v) { le(v, 4); }
-  void u64(std::uint64_t v) { le(v, 8); }
-  void id(const ObjectId& id) {
-    std::size_t at = out_.size();
-    out_.resize(at + ObjectId::kWireBytes);
-    id.encode(std::span<std::byte, ObjectId::kWireBytes>(out_.data() + at, ObjectId::kWireBytes));
-  }
-  void bytes(ByteView b) { out_.insert(out_.end(), b.begin(), b.end()); }
-  Bytes take() { return std::move(out_); }
-
- private:
-  void le(std::uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) out_.push_back(static_cast<std::byte>((v >> (8 * i)) & 0xFF));
-  }
-  Bytes out_;
-};
-
-class Reader {
- public:
-  Reader(ByteView p, Rank src, const char* what) : p_(p), src_(src), what_(what) {}
-  bool u8(std::uint8_t& v) { return le(v, 1); }
-  bool u16(std::uint16_t& v) { return le(v, 2); }
-  bool u32(std::uint32_t& v) { return le(v, 4); }
-  bool u64(std::uint64_t& v) { return le(v, 8); }
-  bool id(ObjectId& v) {
-    if (p_.size() - pos_ < ObjectId::kWireBytes) return false;
-    v = ObjectId::decode(std::span<const std::byte, ObjectId::kWireBytes>(p_.data() + pos_, ObjectId::kWireBytes));
-    pos_ += ObjectId::kWireBytes;
-    return true;
-  }
-  ByteView rest() const { return p_.subspan(pos_); }
-  bool at_end() const { return pos_ == p_.size(); }
-  Status error(const std::string& detail) const {
-    return Status(Errc::malformed_message, std::string("malformed ") + what_ + " message from rank " +
-                                               std::to_string(src_) + " (" + std::to_string(p_.size()) +
-                                               " bytes): " + detail + " (are all ranks running the same ferry build?)");
-  }
-  Status truncated() const { return error("truncated"); }
-
- private:
-  template <class T>
-  bool le(T& v, int n) {
-    if (p_.size() - pos_ < static_cast<std::size_t>(n)) return false;
-    std::uint64_t x = 0;
-    for (int i = 0; i < n; ++i) x |= static_cast<std::uint64_t>(p_[pos_ + i]) << (8 * i);
-    v = static_cast<T>(x);
-    pos_ += n;
-    return true;
-  }
-  ByteView p_;
-  std::size_t pos_ = 0;
-  Rank src_;
-  const char* what_;
-};
-
-}  // namespace
 
 Bytes encode(const Locate& m) {
   Writer w(8 + 16 + 4);
@@ -126,7 +64,7 @@ Result<DecodedReply> decode_reply(ByteView p, Rank src) {
   b.kind = static_cast<ReplyKind>(kind);
   d.payload = r.rest();
   if (b.kind == ReplyKind::error) {
-    if (code == 0 || code > static_cast<std::uint8_t>(Errc::internal))
+    if (code == 0 || code > static_cast<std::uint8_t>(Errc::task_failed))
       return r.error("error reply with invalid code " + std::to_string(code));
     b.error = Status(static_cast<Errc>(code),
                      std::string(reinterpret_cast<const char*>(d.payload.data()), d.payload.size()));

@@ -15,6 +15,7 @@
 
 #include "core.h"
 #include "current.h"
+#include "tasks.h"
 
 namespace ferry {
 
@@ -47,7 +48,8 @@ std::string RuntimeStats::describe() const {
          std::to_string(secondary) + ", borrowed " + std::to_string(borrowed) + " (cached values " +
          std::to_string(cached_values) + "), local copies " + std::to_string(copies) + ", fetches in flight " +
          std::to_string(fetches) + ", store objects " + std::to_string(store_objects) + ", store used " +
-         std::to_string(store_used) + " of " + std::to_string(store_capacity) + " bytes";
+         std::to_string(store_used) + " of " + std::to_string(store_capacity) + " bytes, tasks pending " +
+         std::to_string(tasks_pending) + ", executor load " + std::to_string(executor_load);
 }
 
 Runtime::Runtime(std::shared_ptr<rt::Core> core) : core_(std::move(core)) {}
@@ -64,6 +66,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(transport::Transport& transport
   std::unique_ptr<Runtime> runtime(new Runtime(core.value()));
   g_core.store(core.value().get(), std::memory_order_release);
   g_runtime.store(runtime.get());
+  core.value()->tasks().resume();  // tasks may run now: they see this runtime as current
   return runtime;
 }
 
@@ -89,6 +92,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(transport::Bootstrap& bootstrap
   std::unique_ptr<Runtime> runtime(new Runtime(core.value()));
   g_core.store(core.value().get(), std::memory_order_release);
   g_runtime.store(runtime.get());
+  core.value()->tasks().resume();  // tasks may run now: they see this runtime as current
   return runtime;
 }
 

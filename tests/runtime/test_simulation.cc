@@ -15,6 +15,13 @@
 // Checks at the end (after every ref is dropped and every inbox drained):
 // every Ownership is empty and every arena block is freed on every live rank.
 // The second test kills a rank half-way (peer_failed everywhere).
+// Task flows (issue 4, mirroring runtime/src/tasks.cc and task_exec.cc): a
+// rank submits a task to a random executor (add_pending; one argument ref
+// held by its pending entry); the executor answers with an inline value or
+// keeps a large result in its arena as a copy of the owner's object
+// (add_copy) and reports its offset; the owner completes it (set_ready with
+// the executor as primary, or set_failed when the executor died) and drops
+// the held argument. Outputs are then read, passed and dropped like puts.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -25,6 +32,7 @@
 #include <random>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "ferry/objstore/objstore.h"
 #include "ferry_test/pattern.h"
@@ -43,7 +51,7 @@ constexpr std::size_t kSizes[] = {0, 8, 200, 1024, 1025, 3000, 20000, 100000};
 std::uint64_t seed_of(ObjectId id) { return ferry::test::make_seed(id.owner(), id.counter(), 0x51); }
 
 struct Msg {
-  enum Kind { locate, reply, read_done, drop, pass_ref } kind = locate;
+  enum Kind { locate, reply, read_done, drop, pass_ref, task, task_done } kind = locate;
   Rank src = kInvalidRank;
   ObjectId id;
   std::uint64_t request = 0;
@@ -51,6 +59,10 @@ struct Msg {
   LocateReply body;
   std::uint64_t lease = 0;
   std::optional<std::uint64_t> cached;
+  // task / task_done
+  std::size_t size = 0;
+  std::optional<std::uint64_t> stored;  // task_done: offset of the result in the executor's arena
+  SharedBytes value;                    // task_done: inline result
 };
 
 Msg make_msg(Msg::Kind kind, Rank src, ObjectId id, std::uint64_t request = 0, Rank bad_holder = kInvalidRank) {
@@ -78,6 +90,10 @@ struct SimRank {
   std::mutex req_mu;
   std::unordered_map<std::uint64_t, ObjectId> pending;  // guarded by req_mu
   std::uint64_t next_request = 1;                       // guarded by req_mu
+  std::mutex task_mu;
+  // output -> (executor, held argument or nil): the submitter's pending tasks
+  std::unordered_map<ObjectId, std::pair<Rank, ObjectId>> tasks;  // guarded by task_mu
+  std::unordered_set<ObjectId> task_outputs;                       // guarded by task_mu: ever submitted
 
   explicit SimRank(Rank r) : rank(r), ids(r) {
     arena = os::Arena::create({8u << 20, r}).value();
@@ -93,7 +109,8 @@ class Sim {
   }
 
   std::atomic<std::uint64_t> puts{0}, inline_reads{0}, one_sided_reads{0}, local_reads{0}, copies_cached{0},
-      not_found{0}, owner_died{0}, passed{0};
+      not_found{0}, owner_died{0}, passed{0}, tasks_done{0}, tasks_stored{0}, tasks_failed{0},
+      failed_task_reads{0};
 
   void fail(const std::string& what) {
     std::lock_guard<std::mutex> lock(fail_mu_);
@@ -112,6 +129,7 @@ class Sim {
     if (d.dead) {
       // The transport fails the send; a locate then fails the reader's get.
       if (m.kind == Msg::locate && finish_request(rank(m.src), m.request)) ++owner_died;
+      if (m.kind == Msg::task) fail_tasks_on(rank(m.src), dst, &m.id);
       return;
     }
     std::lock_guard<std::mutex> lock(d.inbox_mu);
@@ -139,6 +157,8 @@ class Sim {
       case Msg::reply: on_reply(s, m.request, m.id, std::move(m.body)); break;
       case Msg::read_done: run(s, s.own->read_done(m.id, m.src, m.lease, m.cached)); break;
       case Msg::drop: run(s, s.own->drop_copy(m.id)); break;
+      case Msg::task: execute(s, m); break;
+      case Msg::task_done: complete(s, m.src, m); break;
       case Msg::pass_ref: {
         s.own->add_ref(m.id);
         std::lock_guard<std::mutex> lock(s.refs_mu);
@@ -219,6 +239,7 @@ class Sim {
       case ReplyKind::error:
         if (body.error.code() == Errc::not_found) ++not_found;
         else if (body.error.code() == Errc::owner_died) ++owner_died;
+        else if (body.error.code() == Errc::peer_failed || body.error.code() == Errc::store_full) ++failed_task_reads;
         else fail("rank " + std::to_string(s.rank) + ": get of " + id.to_string() + ": " + body.error.to_string());
         if (id.owner() == s.rank && body.error.code() == Errc::not_found && s.own->ref_count(id) > 0)
           fail("rank " + std::to_string(s.rank) + ": own object " + id.to_string() + " not found while referenced");
@@ -290,6 +311,110 @@ class Sim {
     send(id.owner(), std::move(m));
   }
 
+  // ------------------------------------------------------------ tasks
+  void submit(SimRank& s, std::mt19937_64& rng) {
+    const Rank e = static_cast<Rank>(rng() % size());
+    const ObjectId out = s.ids.next();
+    if (Status st = s.own->add_pending(out); !st) fail(st.to_string());
+    ObjectId held;
+    if (auto arg = take_ref(s, rng)) {
+      s.own->add_ref(*arg);  // held by the pending entry until completion
+      held = *arg;
+      give_ref(s, *arg);
+    }
+    {
+      std::lock_guard<std::mutex> lock(s.task_mu);
+      s.tasks[out] = {e, held};
+      s.task_outputs.insert(out);
+    }
+    give_ref(s, out);  // the application's ref to the output
+    Msg m = make_msg(Msg::task, s.rank, out);
+    m.size = kSizes[rng() % std::size(kSizes)];
+    if (e == s.rank) return execute(s, m);
+    send(e, std::move(m));
+  }
+
+  bool is_task_output(SimRank& s, ObjectId id) {
+    std::lock_guard<std::mutex> lock(s.task_mu);
+    return s.task_outputs.count(id) > 0;
+  }
+
+  // Executor side: produce the result (pattern of the output id).
+  void execute(SimRank& x, const Msg& m) {
+    Msg d = make_msg(Msg::task_done, x.rank, m.id);
+    if (m.size <= kInline) {
+      auto v = std::make_shared<ferry::transport::Bytes>(m.size);
+      ferry::test::fill_pattern(v->data(), m.size, seed_of(m.id));
+      d.value = std::move(v);
+    } else {
+      auto info = x.table->create(m.id, m.size, 0x77, 0, 0);
+      if (!info) {  // arena full: the task fails (store_full)
+        d.value = nullptr;
+      } else {
+        ferry::test::fill_pattern(x.arena->at(info.value().payload_offset()), m.size, seed_of(m.id));
+        if (!x.table->seal(m.id)) fail("seal of a task result");
+        if (m.src != x.rank) {
+          Actions a = x.own->add_copy(m.id, info.value().offset);
+          const bool owner_gone = !a.free_local.empty();
+          run(x, std::move(a));
+          if (owner_gone) return;
+        }
+        d.stored = info.value().offset;
+      }
+    }
+    d.size = m.size;
+    if (m.src == x.rank) return complete(x, x.rank, d);
+    send(m.src, std::move(d));
+  }
+
+  // Owner side: the done record.
+  void complete(SimRank& o, Rank executor, const Msg& d) {
+    ObjectId held;
+    {
+      std::lock_guard<std::mutex> lock(o.task_mu);
+      auto it = o.tasks.find(d.id);
+      if (it == o.tasks.end() || it->second.first != executor) {
+        // Already failed (executor declared dead): free a stored result where it lives.
+        if (d.stored && executor != o.rank) send(executor, make_msg(Msg::drop, o.rank, d.id));
+        return;
+      }
+      held = it->second.second;
+      o.tasks.erase(it);
+    }
+    const ObjectMeta meta{d.size, 0x77, 0, 0};
+    if (d.stored) {
+      run(o, o.own->set_ready(d.id, meta, Location{executor, *d.stored}, nullptr));
+      ++tasks_stored;
+    } else if (d.value) {
+      run(o, o.own->set_ready(d.id, meta, std::nullopt, d.value));
+    } else {
+      run(o, o.own->set_failed(d.id, Status(Errc::store_full, "simulated: executor store full")));
+    }
+    if (!held.is_nil()) run(o, o.own->remove_ref(held));
+    ++tasks_done;
+  }
+
+  // The executor died: its pending tasks fail (or just `only`, a task whose send failed).
+  void fail_tasks_on(SimRank& o, Rank executor, const ObjectId* only = nullptr) {
+    std::vector<std::pair<ObjectId, ObjectId>> victims;
+    {
+      std::lock_guard<std::mutex> lock(o.task_mu);
+      for (auto it = o.tasks.begin(); it != o.tasks.end();) {
+        if (it->second.first == executor && (!only || it->first == *only)) {
+          victims.emplace_back(it->first, it->second.second);
+          it = o.tasks.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& [id, held] : victims) {
+      run(o, o.own->set_failed(id, Status(Errc::peer_failed, "simulated: executor died")));
+      if (!held.is_nil()) run(o, o.own->remove_ref(held));
+      ++tasks_failed;
+    }
+  }
+
   // ------------------------------------------------------------ application side
   std::optional<ObjectId> take_ref(SimRank& s, std::mt19937_64& rng) {
     std::lock_guard<std::mutex> lock(s.refs_mu);
@@ -341,6 +466,8 @@ class Sim {
     } else if (op < 88) {  // drop a ref
       auto id = take_ref(s, rng);
       if (id) run(s, s.own->remove_ref(*id));
+    } else if (op < 96) {  // submit a task
+      submit(s, rng);
     }
   }
 
@@ -349,6 +476,8 @@ class Sim {
       // Same path as a local ferry get: locate from self, answered at once.
       std::uint64_t req = new_request(s, id);
       run(s, s.own->locate(id, s.rank, req));
+      // A task output may still be pending: its reply comes with set_ready/set_failed.
+      if (is_task_output(s, id)) return;
       if (finish_request(s, req)) fail("local get of " + id.to_string() + " was not answered at once");
       return;
     }
@@ -370,6 +499,7 @@ class Sim {
       if (r->dead) continue;
       std::lock_guard<std::mutex> progress(r->progress_mu);
       run(*r, r->own->peer_failed(victim));
+      fail_tasks_on(*r, victim);
       std::lock_guard<std::mutex> lock(r->req_mu);  // the runtime fails these fetches (owner_died)
       for (auto it = r->pending.begin(); it != r->pending.end();)
         it = it->second.owner() == victim ? r->pending.erase(it) : std::next(it);
@@ -453,6 +583,10 @@ void check_no_leaks(Sim& sim) {
     CHECK(ts.objects == 0);
     CHECK(ts.arena.used == 0);
     CHECK(s.arena->allocator().check_invariants().is_ok());
+    {
+      std::lock_guard<std::mutex> lock(s.task_mu);
+      CHECK(s.tasks.empty());
+    }
     std::lock_guard<std::mutex> lock(s.req_mu);
     CHECK(s.pending.empty());
   }
@@ -463,7 +597,9 @@ void report(Sim& sim) {
   CHECK(sim.failures().empty());
   INFO("puts " << sim.puts << ", inline " << sim.inline_reads << ", one-sided " << sim.one_sided_reads << ", local "
                << sim.local_reads << ", cached copies " << sim.copies_cached << ", not_found " << sim.not_found
-               << ", owner_died " << sim.owner_died << ", refs passed " << sim.passed);
+               << ", owner_died " << sim.owner_died << ", refs passed " << sim.passed << ", tasks done "
+               << sim.tasks_done << " (stored at the executor " << sim.tasks_stored << ", failed " << sim.tasks_failed
+               << ")");
   // The run exercised every path (else the test proves nothing).
   CHECK(sim.puts > 500u);
   CHECK(sim.inline_reads > 100u);
@@ -471,11 +607,13 @@ void report(Sim& sim) {
   CHECK(sim.local_reads > 100u);
   CHECK(sim.copies_cached > 20u);
   CHECK(sim.passed > 500u);
+  CHECK(sim.tasks_done > 500u);
+  CHECK(sim.tasks_stored > 100u);
 }
 
 }  // namespace
 
-TEST_CASE("simulation: 6 ranks, 4 threads, random put/pass/get/drop, nothing leaks", "[simulation]") {
+TEST_CASE("simulation: 6 ranks, 4 threads, random put/pass/get/drop/task, nothing leaks", "[simulation]") {
   Sim sim(6);
   simulate(sim, 100000, std::nullopt);
   report(sim);
@@ -487,5 +625,6 @@ TEST_CASE("simulation: a rank dies half-way, the survivors leak nothing", "[simu
   simulate(sim, 100000, Rank{4});
   report(sim);
   CHECK(sim.owner_died > 0u);
+  CHECK(sim.tasks_failed > 0u);
   check_no_leaks(sim);
 }

@@ -41,6 +41,7 @@
 #include "ferry/detail/object_api.h"
 #include "ferry/serialization.h"
 #include "ferry/status.h"
+#include "ferry/task_error.h"
 
 namespace ferry {
 
@@ -129,8 +130,9 @@ class ObjectRef {
 
   // Blocks until the value is here; throws ferry::Error. Without a timeout,
   // FERRY_GET_TIMEOUT_MS applies (0 = wait forever).
-  T get() const { return try_get().value(); }
-  T get(std::chrono::milliseconds timeout) const { return try_get(timeout).value(); }
+  // A task output whose function threw -> ferry::task_error.
+  T get() const { return value_or_throw(try_get()); }
+  T get(std::chrono::milliseconds timeout) const { return value_or_throw(try_get(timeout)); }
   // Same, errors as a Result.
   Result<T> try_get(std::optional<std::chrono::milliseconds> timeout = std::nullopt) const {
     auto d = data(timeout);
@@ -144,7 +146,7 @@ class ObjectRef {
                   "ObjectRef::view() needs a trivially copyable T or a std::vector/std::string of them; "
                   "use get() for cereal-serialized types");
     auto d = data(timeout);
-    if (!d) throw Error(d.status());
+    if (!d) detail::throw_status(d.status());
     if (Status s = detail::check_data<T>(d.value(), id_); !s) throw Error(s);
     return ObjectView<T>(std::move(d).value());
   }
@@ -195,6 +197,10 @@ class ObjectRef {
   ObjectRef(Adopt, const ObjectId& id, std::uint32_t epoch) noexcept : id_(id), epoch_(epoch) {}
 
  private:
+  static T value_or_throw(Result<T>&& r) {
+    if (!r) detail::throw_status(r.status());
+    return std::move(r).value();
+  }
   Result<detail::ObjectData> data(std::optional<std::chrono::milliseconds> timeout) const {
     if (id_.is_nil()) return Status(Errc::invalid_argument, "get of a nil ObjectRef (default-constructed or moved from)");
     auto f = fetch_async();
@@ -243,7 +249,7 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs,
       left = spent >= *timeout ? std::chrono::milliseconds(0) : *timeout - spent;
     }
     auto d = detail::await_data(futures[i], refs[i].id(), left);
-    if (!d) throw Error(d.status());
+    if (!d) detail::throw_status(d.status());
     out.push_back(detail::decode<T>(d.value(), refs[i].id()).value());
   }
   return out;

@@ -49,6 +49,12 @@ struct RuntimeOptions {
   std::chrono::milliseconds get_timeout{600000};
   // Bound on shutdown's waits (in-flight reads, the peers). FERRY_SHUTDOWN_TIMEOUT_MS.
   std::chrono::milliseconds shutdown_timeout{30000};
+  // Executor threads of this rank; 0: FERRY_EXECUTOR_THREADS, else the CPUs of
+  // this process's affinity mask (>= 1).
+  unsigned executor_threads = 0;
+  // Compare the remote function registries of all ranks at start (fail on a
+  // difference). Off only for tests of unregistered functions.
+  bool check_registry = true;
 
   // Defaults overridden by the FERRY_* variables above; invalid values -> invalid_argument.
   static Result<RuntimeOptions> from_env();
@@ -65,6 +71,8 @@ struct RuntimeStats {
   std::size_t store_objects = 0;   // blocks in this arena's object table
   std::size_t store_used = 0;      // arena bytes allocated
   std::size_t store_capacity = 0;
+  std::size_t tasks_pending = 0;   // tasks this rank submitted that have not completed
+  std::size_t executor_load = 0;   // tasks queued or running on this rank's executors
   std::string describe() const;
 };
 

@@ -1,0 +1,112 @@
+// ferry/detail/task_api.h — the non-template entry points behind
+// ferry::function and ferry::actor (implemented in runtime/src/registry.cc,
+// task_api.cc). Not for users.
+//
+// Registry: every ferry::function / actor_class / method handle registers one
+// RegistryEntry at static initialisation under its stable name. An entry's
+// `signature` is the type tag of its C++ signature; the registry hash (names
+// + kinds + signatures) is compared across ranks when a Runtime starts.
+// Entries are never removed (except by the testing hook), and pointers to
+// them stay valid for the life of the process.
+//
+// Invokers run on executor threads. They decode arguments from ObjectData
+// (the same bytes/format/type-tag rules as get()), call the user code,
+// catch every exception (-> Errc::task_failed with the exception's what())
+// and hand the encoded result to a ResultSink, which copies it where it
+// belongs (inline in the done message, or a block of the executor's arena).
+//
+// Thread-safety: register/lookup are internally synchronized; invokers are
+// reentrant.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "ferry/detail/object_api.h"
+#include "ferry/status.h"
+
+namespace ferry::detail {
+
+// Receives a task's encoded result (called at most once per invocation).
+class ResultSink {
+ public:
+  virtual ~ResultSink() = default;
+  virtual Status emit(const ObjectMeta& meta, std::span<const std::byte> bytes) = 0;
+};
+
+enum class EntryKind : std::uint8_t { function = 0, actor_class = 1, method = 2 };
+
+using FunctionInvoker = Status (*)(std::span<const ObjectData> args, ResultSink& out);
+using MethodInvoker = Status (*)(void* self, std::span<const ObjectData> args, ResultSink& out);
+using ActorFactory = Status (*)(std::span<const ObjectData> args, std::shared_ptr<void>& out);
+
+struct RegistryEntry {
+  EntryKind kind = EntryKind::function;
+  std::string name;
+  std::uint64_t name_hash = 0;   // FNV-1a of name (the wire key)
+  std::uint64_t signature = 0;   // type tag of the C++ signature
+  std::uint64_t class_tag = 0;   // actor_class / method: type tag of the class
+  std::uint32_t arity = 0;
+  FunctionInvoker function = nullptr;
+  MethodInvoker method = nullptr;
+  ActorFactory factory = nullptr;
+};
+
+// Registers `e` (static initialisation). A second entry under the same name
+// with a different kind or signature is recorded as a conflict, which makes
+// Runtime start fail with a message naming it. Never throws.
+const RegistryEntry* register_entry(RegistryEntry e) noexcept;
+
+// One argument of a submission.
+struct ArgSpec {
+  enum class Kind : std::uint8_t { value = 0, ref = 1 };
+  Kind kind = Kind::value;
+  // value: encoded bytes (a view into the caller's value, or into `buffer`).
+  ObjectMeta meta;
+  std::span<const std::byte> bytes;
+  std::string buffer;
+  // ref: the object the task depends on (its value is passed).
+  ObjectId ref;
+  std::uint32_t epoch = 0;
+  // An ObjectRef passed as a value (parameter of type ObjectRef<T>): kept
+  // alive by the submitter until the task finishes.
+  ObjectId hold;
+};
+
+struct SubmitResult {
+  ObjectId id;
+  std::uint32_t epoch = 0;
+};
+
+// Submits a task; the caller receives the first reference to the output.
+// `where` unset: the scheduler places it. Errors (no runtime, rank outside
+// the job): Status.
+Result<SubmitResult> submit_task(const RegistryEntry& fn, std::optional<std::uint32_t> where,
+                                 std::span<ArgSpec> args);
+
+// Actors: (host rank, creator rank, creator's counter).
+struct ActorId {
+  std::uint32_t host = ~0u;
+  std::uint32_t creator = ~0u;
+  std::uint64_t counter = 0;
+  bool is_nil() const noexcept { return counter == 0; }
+  friend bool operator==(const ActorId&, const ActorId&) = default;
+  std::string to_string() const;
+};
+
+Result<ActorId> create_actor(const RegistryEntry& cls, std::optional<std::uint32_t> where, std::span<ArgSpec> args);
+Result<SubmitResult> call_actor(const ActorId& actor, const RegistryEntry& method, std::span<ArgSpec> args);
+// Orders after this rank's earlier calls to the actor; the instance is
+// destroyed on its rank and later calls fail.
+Status kill_actor(const ActorId& actor);
+
+namespace testing {
+// Removes a registry entry (tests of unregistered functions / registry mismatch).
+bool unregister(std::string_view name) noexcept;
+}  // namespace testing
+
+}  // namespace ferry::detail

@@ -1,0 +1,110 @@
+// ferry/function.h — remote functions: typed handles registered under a
+// stable name at static initialisation.
+//
+//   int add(int a, int b) { return a + b; }
+//   inline const auto add_fn = ferry::function<&add>("add");
+//   ferry::ObjectRef<int> y = add_fn.remote(x_ref, 2);        // scheduler places it
+//   auto z = add_fn.on(ferry::rank{1}).remote(y, y);           // explicit placement
+//
+// remote(args...) submits a task and returns at once with a ref to its output
+// (ObjectRef<R>; ObjectRef<ferry::none> for void functions). The submitting
+// rank owns the output; a task submitted from inside a task is owned by the
+// rank executing the outer task. Arguments are values (serialized like put:
+// raw bytes or cereal) or ObjectRef<T> for a parameter T / const T& (a
+// dataflow edge: the task waits for the object and receives its value; small
+// objects come inline in the owner's reply, large ones are read one-sided).
+// Refs passed as arguments stay alive until the task finished. Value
+// arguments larger than FERRY_INLINE_BYTES are stored as objects of the
+// submitter first and read one-sided by the executor.
+//
+// Placement (no on()): locality (the rank holding the most argument bytes,
+// when above a threshold), else the least-loaded rank (queue lengths
+// piggybacked on completions + this rank's outstanding tasks per rank).
+//
+// Errors (at get(), never a hang): the function threw -> ferry::task_error
+// (Errc::task_failed; what() names the function, the rank and the message);
+// the function is not registered / has another signature on the executor ->
+// not_found / type_mismatch naming it; the executor died -> peer_failed.
+// Every rank must register the same functions (same binary): Runtime start
+// compares a hash of the registry and fails naming the first difference.
+// Unsupported parameter or return types are compile-time errors with a remedy.
+//
+// Thread-safety: handles are immutable; remote() may be called from any
+// thread, including executor threads (nested tasks).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "ferry/detail/invoke.h"
+#include "ferry/object_ref.h"
+#include "ferry/task_error.h"
+
+namespace ferry {
+
+template <auto F>
+class function {
+  using traits = detail::fn_traits<decltype(F)>;
+  static_assert(traits::valid && !traits::is_method,
+                "ferry::function<F>: F must be a pointer to a free function (e.g. ferry::function<&add>(\"add\")); "
+                "for member functions of actors use ferry::method<&T::m>");
+  static constexpr bool params_ok = detail::check_params<typename traits::params>::value;
+
+ public:
+  using result_type = detail::task_result_t<typename traits::result>;
+  using params = typename traits::params;
+
+  // Registers F under `name` (must be unique and the same on every rank).
+  explicit function(std::string_view name) : entry_(register_entry(name)) { detail::check_result<typename traits::result>(); }
+
+  // A handle that places its tasks on rank `r`.
+  class placed {
+   public:
+    template <class... A>
+    ObjectRef<result_type> remote(A&&... args) const {
+      return submit(where_, std::forward<A>(args)...);
+    }
+
+   private:
+    friend class function;
+    placed(const function* fn, std::uint32_t r) : fn_(fn), where_(r) {}
+    template <class... A>
+    ObjectRef<result_type> submit(std::optional<std::uint32_t> where, A&&... args) const {
+      return fn_->submit(where, std::forward<A>(args)...);
+    }
+    const function* fn_;
+    std::uint32_t where_;
+  };
+
+  template <class... A>
+  ObjectRef<result_type> remote(A&&... args) const {
+    return submit(std::nullopt, std::forward<A>(args)...);
+  }
+  placed on(rank r) const { return placed(this, r.value); }
+
+  std::string_view name() const noexcept { return entry_->name; }
+
+ private:
+  static const detail::RegistryEntry* register_entry(std::string_view name) {
+    detail::RegistryEntry e;
+    e.kind = detail::EntryKind::function;
+    e.name = std::string(name);
+    e.signature = type_tag<decltype(F)>();
+    e.arity = std::tuple_size_v<params>;
+    e.function = &detail::invoke_function<F>;
+    return detail::register_entry(std::move(e));
+  }
+
+  template <class... A>
+  ObjectRef<result_type> submit(std::optional<std::uint32_t> where, A&&... args) const {
+    std::array<detail::ArgSpec, sizeof...(A)> specs;
+    detail::bind_all<params>(std::span<detail::ArgSpec>(specs), std::forward<A>(args)...);
+    return detail::adopt_ref<result_type>(detail::submit_task(*entry_, where, std::span<detail::ArgSpec>(specs)));
+  }
+
+  const detail::RegistryEntry* entry_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,187 @@
+// executor.cc — the executor thread pool (see executor.h).
+#include "executor.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include "ferry/transport/affinity.h"
+
+namespace ferry::rt {
+
+namespace {
+thread_local Executor* tl_executor = nullptr;
+thread_local bool tl_flush_wanted = false;
+}
+
+unsigned default_executor_threads() {
+  if (const char* v = std::getenv("FERRY_EXECUTOR_THREADS"); v && *v) {
+    char* end = nullptr;
+    unsigned long n = std::strtoul(v, &end, 10);
+    if (end && *end == '\0' && n > 0) return static_cast<unsigned>(std::min<unsigned long>(n, Executor::kMaxThreads));
+  }
+  // This rank's share of the CPUs it may run on: the launcher's local rank
+  // count splits them (several ranks per node must not each start one thread
+  // per CPU). With 4 or more CPUs per rank one is left for the progress
+  // thread, so that FERRY_BIND=auto can give every thread its own core.
+  unsigned cpus = std::thread::hardware_concurrency();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) cpus = static_cast<unsigned>(CPU_COUNT(&set));
+  unsigned local = 1;  // a mask narrower than the machine: the launcher already gave this rank its share
+  if (auto layout = transport::affinity::local_layout_from_env([](const char* n) { return std::getenv(n); });
+      layout && layout->size > 0 && cpus >= std::thread::hardware_concurrency())
+    local = layout->size;
+  const unsigned per_rank = std::max(1u, cpus / local);
+  return std::min<unsigned>(per_rank >= 4 ? per_rank - 1 : per_rank, Executor::kMaxThreads);
+}
+
+Executor::Executor(unsigned target, std::uint32_t rank, std::function<void()> idle_hook,
+                   std::function<void()> busy_hook)
+    : target_(target ? target : 1),
+      rank_(rank),
+      idle_hook_(std::move(idle_hook)),
+      busy_hook_(std::move(busy_hook)) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (unsigned i = 0; i < target_; ++i) spawn_locked();
+}
+
+Executor::~Executor() { stop(); }
+
+Executor* Executor::current() noexcept { return tl_executor; }
+
+void Executor::want_flush() noexcept {
+  if (tl_executor) tl_flush_wanted = true;
+}
+
+void Executor::spawn_locked() {
+  ++live_;
+  threads_.emplace_back([this] { worker(); });
+}
+
+void Executor::post(Runnable* r) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      r->discard();
+      return;
+    }
+    queue_.push_back(r);
+  }
+  cv_.notify_one();
+}
+
+void Executor::post_many(std::vector<Runnable*>& rs) {
+  if (rs.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      for (Runnable* r : rs) r->discard();
+      rs.clear();
+      return;
+    }
+    queue_.insert(queue_.end(), rs.begin(), rs.end());
+  }
+  if (rs.size() == 1) cv_.notify_one();
+  else cv_.notify_all();
+  rs.clear();
+}
+
+std::uint32_t Executor::load() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<std::uint32_t>(queue_.size() + running_);
+}
+
+void Executor::worker() {
+  tl_executor = this;
+  // thread start hook: per-thread set-up (CPU binding, see the "hpc" work) goes here.
+  transport::affinity::bind_this_thread(transport::affinity::ThreadRole::executor);  // FERRY_BIND
+  std::unique_lock<std::mutex> lock(mu_);
+  bool idle_notified = true;
+  for (;;) {
+    if (stopping_) break;  // queued work is discarded by stop()
+    if (!queue_.empty() && !paused_) {
+      Runnable* r = queue_.front();
+      queue_.pop_front();
+      ++running_;
+      lock.unlock();
+      r->run();
+      lock.lock();
+      --running_;
+      idle_notified = false;
+      if (tl_flush_wanted && !queue_.empty()) {  // idle: the idle hook flushes below
+        tl_flush_wanted = false;
+        lock.unlock();
+        if (busy_hook_) busy_hook_();
+        lock.lock();
+      }
+      continue;
+    }
+    if (!idle_notified && idle_hook_ && !paused_) {
+      idle_notified = true;
+      tl_flush_wanted = false;
+      lock.unlock();
+      idle_hook_();
+      lock.lock();
+      continue;
+    }
+    if (live_ - blocked_ > target_) break;  // an extra thread no longer needed
+    cv_.wait(lock);
+  }
+  --live_;
+  tl_executor = nullptr;
+}
+
+void Executor::resume() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    paused_ = false;
+  }
+  cv_.notify_all();
+}
+
+void Executor::block_begin() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++blocked_;
+  if (!stopping_ && live_ - blocked_ < target_ && live_ < kMaxThreads) spawn_locked();
+}
+
+void Executor::block_end() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --blocked_;
+  }
+  cv_.notify_all();  // an extra thread may now exit
+}
+
+void Executor::stop() {
+  std::vector<std::thread> threads;
+  std::deque<Runnable*> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  // Threads may spawn more while we join (block_begin is refused once stopping).
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      threads.swap(threads_);
+      if (threads.empty()) {
+        left.swap(queue_);
+        break;
+      }
+    }
+    for (auto& t : threads) {
+      if (t.get_id() == std::this_thread::get_id()) t.detach();
+      else t.join();
+    }
+    threads.clear();
+  }
+  for (Runnable* r : left) r->discard();
+}
+
+}  // namespace ferry::rt

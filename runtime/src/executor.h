@@ -1,0 +1,89 @@
+// executor.h — one rank's pool of executor threads (internal).
+//
+// Runs Runnables (tasks whose dependencies are here, actor drains) FIFO on
+// `target` threads (FERRY_EXECUTOR_THREADS; default: the CPUs of this
+// process's affinity mask, >= 1). A task that blocks (get/wait inside a task)
+// calls block_begin()/block_end() (api.cc does it for the thread it runs on):
+// while fewer than `target` threads are unblocked, an extra thread is started
+// (up to kMaxThreads), so nested tasks cannot deadlock the pool; extra threads
+// exit when they find themselves idle above the target again.
+// When a thread runs out of work it calls the idle hook once (the task layer
+// flushes its batched messages there). A job that left records unflushed
+// calls want_flush(): after it, the thread flushes itself when idle, or calls
+// the busy hook (wakes the flusher) when more work is queued.
+//
+// Invariants (under mu_): live_ >= blocked_; queue entries are owned by the
+//   queue until popped (run() or discard() consumes them).
+// Thread-safety: everything is thread-safe; stop() from one thread, once.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace ferry::rt {
+
+// A unit of work. run() consumes it (deletes or re-posts itself); discard()
+// consumes it without running (shutdown).
+class Runnable {
+ public:
+  virtual ~Runnable() = default;
+  virtual void run() = 0;
+  virtual void discard() { delete this; }
+};
+
+// Threads the executor starts by default: sched_getaffinity's CPU count, or
+// hardware_concurrency, at least 1; FERRY_EXECUTOR_THREADS overrides (0 = default).
+unsigned default_executor_threads();
+
+class Executor {
+ public:
+  static constexpr unsigned kMaxThreads = 256;
+
+  // Starts paused: queued work waits for resume() (the runtime resumes it once
+  // it is the process's current runtime, so tasks see ferry::Runtime::current()).
+  Executor(unsigned target, std::uint32_t rank, std::function<void()> idle_hook, std::function<void()> busy_hook);
+  void resume();
+  ~Executor();  // stop()
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  void post(Runnable* r);
+  void post_many(std::vector<Runnable*>& rs);  // one lock; clears rs
+  // Queued + running.
+  std::uint32_t load() const;
+  unsigned target() const noexcept { return target_; }
+  // Joins every thread; queued work is discarded.
+  void stop();
+
+  // The executor whose thread this is, or null.
+  static Executor* current() noexcept;
+  // On an executor thread: the current job left batched records to flush.
+  static void want_flush() noexcept;
+  void block_begin();
+  void block_end();
+
+ private:
+  void spawn_locked();
+  void worker();
+
+  const unsigned target_;
+  const std::uint32_t rank_;
+  std::function<void()> idle_hook_;
+  std::function<void()> busy_hook_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Runnable*> queue_;  // guarded by mu_
+  unsigned live_ = 0;            // guarded by mu_: threads started and not exited
+  unsigned blocked_ = 0;         // guarded by mu_
+  unsigned running_ = 0;         // guarded by mu_: threads inside run()
+  bool stopping_ = false;        // guarded by mu_
+  bool paused_ = true;           // guarded by mu_
+  std::vector<std::thread> threads_;  // guarded by mu_
+};
+
+}  // namespace ferry::rt

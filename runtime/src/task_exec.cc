@@ -1,0 +1,217 @@
+// task_exec.cc — the executor side of tasks (see tasks.h): decoding submit
+// batches into Jobs, fetching ObjectRef arguments without blocking a thread,
+// running the function, and sending the result (inline, or stored in this
+// arena as a copy of an object the submitter owns).
+//
+// Thread-safety: on_submit runs on the progress thread; dependency
+// continuations on whichever thread completes the fetch; execute() on
+// executor threads. A Job is touched by one thread at a time except its
+// args[i] slots (one writer each) and `error` (error_mu).
+#include <cstring>
+
+#include "actors.h"
+#include "core.h"
+#include "ferry/task_error.h"
+#include "registry.h"
+#include "tasks.h"
+
+namespace ferry::rt {
+
+namespace {
+
+std::string rank_str(Rank r) { return "rank " + std::to_string(r); }
+
+detail::EntryKind expected_kind(proto::RecordKind k) {
+  switch (k) {
+    case proto::RecordKind::task: return detail::EntryKind::function;
+    case proto::RecordKind::actor_create: return detail::EntryKind::actor_class;
+    default: return detail::EntryKind::method;
+  }
+}
+
+}  // namespace
+
+namespace {
+thread_local Bytes tl_scratch;
+}
+
+Status ResultBuffer::emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes) {
+  if (emitted) return Status(Errc::internal, "a task emitted two results");
+  emitted = true;
+  meta = m;
+  if (bytes.size() <= core.options().inline_bytes) {
+    tl_scratch.assign(bytes.begin(), bytes.end());
+    scratch = &tl_scratch;
+    status = proto::DoneStatus::value;
+    return Status::ok();
+  }
+  status = proto::DoneStatus::stored;
+  return tasks.store_result(id, m, bytes, offset);
+}
+
+void Job::run() { tasks->execute(this); }
+
+// ------------------------------------------------------------------ receiving
+
+void Tasks::on_submit(Rank src, ByteView p) {
+  // One copy per batch: the jobs' value arguments are views into it.
+  accept_batch(src, std::make_shared<const Bytes>(p.begin(), p.end()), 0);
+}
+
+void Tasks::accept_batch(Rank src, std::shared_ptr<const Bytes> msg, std::size_t) {
+  proto::Reader r(*msg, src, "task-submit");
+  if (auto h = proto::read_batch_header(r); !h) return core_.report(h.status());
+  std::vector<proto::WireArg> args;
+  std::vector<Runnable*> ready;
+  while (!r.at_end()) {
+    proto::SubmitHead h;
+    if (Status s = proto::read_submit(r, h, args); !s) {
+      core_.report(s);
+      break;
+    }
+    Job* j = make_job(src, h, args, msg);
+    const bool now = start_dependencies(j, args);
+    if (!now) continue;
+    if (j->actor) host_->ready(j);
+    else ready.push_back(j);
+  }
+  executor_->post_many(ready);
+}
+
+Job* Tasks::make_job(Rank src, const proto::SubmitHead& h, const std::vector<proto::WireArg>& args,
+                     const std::shared_ptr<const Bytes>& msg) {
+  Job* j = new Job;
+  j->tasks = this;
+  j->kind = h.kind;
+  j->owner = src;
+  j->result = h.result;
+  j->msg = msg;
+  j->seq = h.seq;
+  j->args.resize(args.size());
+  for (std::size_t i = 0; i < args.size(); ++i)
+    if (args[i].kind == ArgSpec::Kind::value) j->args[i] = ObjectData{args[i].meta, args[i].bytes, msg};
+  const RegistryEntry* e = h.kind == proto::RecordKind::actor_kill ? nullptr : lookup_entry(h.name_hash);
+  const std::string self = rank_str(core_.rank());
+  if (h.kind != proto::RecordKind::actor_kill) {
+    if (!e)
+      j->error = Status(Errc::not_found, "not registered on " + self +
+                                             " (every rank must run the same binary and define the same "
+                                             "ferry::function / actor_class / method handles)");
+    else if (e->signature != h.signature || e->kind != expected_kind(h.kind))
+      j->error = Status(Errc::type_mismatch, "registered on " + self + " as " + entry_kind_name(e->kind) + " '" +
+                                                 e->name + "' with another signature (mismatched builds?)");
+    else if (e->arity != args.size())
+      j->error = Status(Errc::malformed_message, "received " + std::to_string(args.size()) + " arguments for " +
+                                                     std::to_string(e->arity) + " parameters");
+    else
+      j->entry = e;
+  }
+  if (h.kind != proto::RecordKind::task)
+    host_->admit(j, ActorId{core_.rank(), h.actor_creator, h.actor_counter});
+  return j;
+}
+
+bool Tasks::start_dependencies(Job* j, const std::vector<proto::WireArg>& args) {
+  if (!j->error.is_ok()) return true;
+  std::uint32_t refs = 0;
+  for (const auto& a : args) refs += a.kind == ArgSpec::Kind::ref ? 1 : 0;
+  if (refs == 0) return true;
+  j->waiting.store(refs + 1);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i].kind != ArgSpec::Kind::ref) continue;
+    const ObjectId id = args[i].ref;
+    core_.fetch(id).then([this, j, i, id](Result<ObjectData>&& r) {
+      if (r) {
+        j->args[i] = std::move(r).value();
+      } else {
+        std::lock_guard<std::mutex> lock(j->error_mu);
+        if (j->error.is_ok())
+          j->error = Status(r.status().code(), "argument " + std::to_string(i + 1) + " (" + id.to_string() +
+                                                   ") is not available: " + r.status().message());
+      }
+      if (j->waiting.fetch_sub(1) == 1) dependency_ready(j);
+    });
+  }
+  return j->waiting.fetch_sub(1) == 1;
+}
+
+void Tasks::dependency_ready(Job* j) {
+  if (j->actor) host_->ready(j);
+  else executor_->post(j);
+}
+
+// ------------------------------------------------------------------ running
+
+void Tasks::execute(Job* j) {
+  ResultBuffer out(*this, core_, j->result);
+  Status s;
+  {
+    std::lock_guard<std::mutex> lock(j->error_mu);
+    s = j->error;
+  }
+  if (s.is_ok()) {
+    GateGuard g(core_.gate());
+    s = g ? j->entry->function(j->args, out)
+          : Status(Errc::shut_down, "the ferry runtime on " + rank_str(core_.rank()) + " shut down");
+  }
+  finish(j, std::move(s), &out);
+  delete j;
+}
+
+void Tasks::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
+  Completion c;
+  c.id = j->result;
+  if (s.is_ok() && out && out->emitted) {
+    c.status = out->status;
+    c.meta = out->meta;
+    c.offset = out->offset;
+    if (out->scratch) c.value = ByteView(*out->scratch);
+  } else {
+    if (s.is_ok()) s = Status(Errc::internal, "the task produced no result");
+    c.status = proto::DoneStatus::error;
+    if (compose && s.code() == Errc::task_failed && j->entry) {
+      const char* what = j->entry->kind == detail::EntryKind::method        ? "actor method"
+                         : j->entry->kind == detail::EntryKind::actor_class ? "actor class"
+                                                                            : "task";
+      c.error = Status(Errc::task_failed, detail::task_failure_message(what, j->entry->name, core_.rank(), s.message()));
+    } else {
+      c.error = std::move(s);
+    }
+  }
+  deliver(j->owner, c);
+}
+
+void Tasks::deliver(Rank owner, const Completion& c) {
+  if (owner == core_.rank()) return complete(owner, c);
+  // On an executor thread the worker flushes after the job (or wakes the flusher).
+  const bool on_executor = Executor::current() == executor_.get();
+  if (on_executor) Executor::want_flush();
+  dones_->append(owner, [&](Bytes& out) {
+    switch (c.status) {
+      case proto::DoneStatus::value: return proto::append_done_value(out, c.id, c.meta, c.value);
+      case proto::DoneStatus::stored: return proto::append_done_stored(out, c.id, c.meta, c.offset);
+      case proto::DoneStatus::error: return proto::append_done_error(out, c.id, c.error);
+    }
+  }, !on_executor);
+}
+
+Status Tasks::store_result(const ObjectId& id, const detail::ObjectMeta& meta, ByteView bytes, std::uint64_t& offset) {
+  auto info = core_.table_->create(id, meta.size, meta.type_tag, meta.format, meta.aux);
+  if (!info) return info.status();
+  if (!bytes.empty()) std::memcpy(core_.arena_->at(info.value().payload_offset()), bytes.data(), bytes.size());
+  if (Status s = core_.table_->seal(id); !s) {
+    (void)core_.table_->free(id);
+    return s;
+  }
+  offset = info.value().offset;
+  if (id.owner() == core_.rank()) return Status::ok();  // our own output: the owner entry takes the block
+  // Kept as a copy of an object the submitter owns: freed on its kDropCopy or its death.
+  Actions a = core_.own_.add_copy(id, offset);
+  const bool owner_gone = !a.free_local.empty();
+  core_.run(std::move(a));
+  if (owner_gone)
+    return Status(Errc::owner_died, "the submitter " + rank_str(id.owner()) + " of this task died before it finished");
+  return Status::ok();
+}
+
+}  // namespace ferry::rt

@@ -1,0 +1,330 @@
+// tasks.cc — the submitter / owner side of tasks (see tasks.h): submission,
+// placement, pending outputs, done records, failures, drain.
+//
+// Thread-safety: see tasks.h. Ownership actions are executed through
+// Core::run with no lock held.
+#include "tasks.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "actors.h"
+#include "core.h"
+#include "registry.h"
+
+namespace ferry::rt {
+
+namespace {
+
+std::string rank_str(Rank r) { return "rank " + std::to_string(r); }
+
+const char* what_of(const RegistryEntry* e) {
+  if (!e) return "task";
+  switch (e->kind) {
+    case detail::EntryKind::function: return "task";
+    case detail::EntryKind::actor_class: return "actor class";
+    case detail::EntryKind::method: return "actor method";
+  }
+  return "task";
+}
+
+}  // namespace
+
+Tasks::Tasks(Core& core, unsigned threads) : core_(core), threads_(threads ? threads : 1), board_(core.size()) {
+  flusher_ = std::make_unique<Flusher>([this] {
+    GateGuard g(core_.gate());
+    if (!g) return;
+    submits_->flush_scheduled();
+    dones_->flush_scheduled();
+  });
+  auto wake = [this] { flusher_->wake(); };
+  auto failed = [this](Rank dst, const Status& why) { on_send_failed(dst, why); };
+  submits_ = std::make_unique<Outbox>(core_.transport(), proto::kSubmit, nullptr, failed, wake);
+  dones_ = std::make_unique<Outbox>(
+      core_.transport(), proto::kDone, [this] { return executor_load(); }, failed, wake);
+  host_ = std::make_unique<ActorHost>(*this, core_);
+  executor_ = std::make_unique<Executor>(
+      threads_, core_.rank(),
+      [this] {
+        GateGuard g(core_.gate());
+        if (g) flush_all();
+      },
+      [this] { flusher_->wake(); });
+}
+
+Tasks::~Tasks() { stop(); }
+
+void Tasks::install_handlers() {
+  auto wrap = [this](void (Tasks::*fn)(Rank, ByteView)) {
+    return [this, fn](Rank src, ByteView p) {
+      GateGuard g(core_.gate());
+      if (g) (this->*fn)(src, p);
+    };
+  };
+  auto submit = [this](Rank src, ByteView p) {
+    GateGuard g(core_.gate());
+    if (!g) return;
+    {
+      std::lock_guard<std::mutex> lock(early_mu_);
+      if (!started_) {  // still starting (or replaying held submits): keep the order, hold it
+        early_.emplace_back(src, Bytes(p.begin(), p.end()));
+        return;
+      }
+    }
+    on_submit(src, p);
+  };
+  if (Status s = core_.transport().set_handler(proto::kSubmit, submit); !s) core_.report(s);
+  if (Status s = core_.transport().set_handler(proto::kDone, wrap(&Tasks::on_done)); !s) core_.report(s);
+}
+
+void Tasks::resume() {
+  executor_->resume();
+  GateGuard g(core_.gate());
+  for (;;) {  // replay in arrival order; later submits queue behind until none is left
+    std::vector<std::pair<Rank, Bytes>> early;
+    {
+      std::lock_guard<std::mutex> lock(early_mu_);
+      if (early_.empty()) {
+        started_ = true;
+        return;
+      }
+      early.swap(early_);
+    }
+    if (g)
+      for (auto& [src, bytes] : early) on_submit(src, ByteView(bytes));
+  }
+}
+
+void Tasks::flush_all() {
+  submits_->flush_all();
+  dones_->flush_all();
+}
+
+std::size_t Tasks::pending() const {
+  std::lock_guard<std::mutex> lock(pend_mu_);
+  return pending_.size();
+}
+
+// ------------------------------------------------------------------ submission
+
+Status Tasks::check_accepting(const char* what) const {
+  if (core_.accepting()) return Status::ok();
+  return Status(Errc::shut_down, std::string(what) + " on " + rank_str(core_.rank()) +
+                                     ": the ferry runtime is shutting down (or not started)");
+}
+
+Status Tasks::store_large_args(std::span<ArgSpec> args, std::vector<ObjectId>& held) {
+  for (ArgSpec& a : args) {
+    if (a.kind != ArgSpec::Kind::value || a.bytes.size() <= core_.options().inline_bytes) continue;
+    // Large value: stored here like put(); the executor reads it one-sided.
+    auto id = core_.put(a.meta, a.bytes);
+    if (!id) return id.status();
+    held.push_back(id.value());  // the put's reference belongs to the pending entry
+    a.kind = ArgSpec::Kind::ref;
+    a.ref = id.value();
+  }
+  return Status::ok();
+}
+
+Rank Tasks::choose(std::span<const ArgSpec> args) {
+  std::vector<ArgBytes> where;
+  for (const ArgSpec& a : args) {
+    if (a.kind != ArgSpec::Kind::ref) continue;
+    if (auto hint = core_.own_.location_hint(a.ref)) where.push_back({hint->rank, hint->bytes});
+  }
+  thread_local std::vector<RankLoad> loads;
+  board_.snapshot(loads, std::chrono::milliseconds(200));
+  return place_task(core_.rank(), loads, where, std::max<std::uint64_t>(kDefaultLocalityBytes, core_.options().inline_bytes),
+                    board_.next_rotor());
+}
+
+ObjectId Tasks::add_pending(const RegistryEntry& e, Rank executor, std::span<const ArgSpec> args,
+                            std::vector<ObjectId> held, bool owned_output) {
+  const ObjectId id = core_.ids_.next();
+  if (owned_output) (void)core_.own_.add_pending(id);  // fresh id: cannot collide
+  for (const ArgSpec& a : args) {
+    if (a.kind == ArgSpec::Kind::ref) {  // one reference per argument, dropped at completion
+      core_.add_ref(a.ref);
+      held.push_back(a.ref);
+    }
+    if (!a.hold.is_nil()) {
+      core_.add_ref(a.hold);
+      held.push_back(a.hold);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(pend_mu_);
+    pending_.emplace(id, Pending{&e, executor, std::move(held)});
+  }
+  board_.submitted(executor);
+  return id;
+}
+
+void Tasks::send_record(Rank dst, const proto::SubmitHead& h, std::span<const ArgSpec> args) {
+  if (dst != core_.rank()) {
+    submits_->append(dst, [&](Bytes& out) { proto::append_submit(out, h, args); });
+    return;
+  }
+  // Local: the same record, handed to the executor side without a message.
+  auto msg = std::make_shared<Bytes>();
+  proto::begin_batch(*msg);
+  proto::append_submit(*msg, h, args);
+  accept_batch(dst, std::move(msg), proto::kBatchHeaderBytes);
+}
+
+Result<detail::SubmitResult> Tasks::submit(const RegistryEntry& fn, std::optional<Rank> where,
+                                           std::span<ArgSpec> args) {
+  if (Status s = check_accepting("task submission"); !s) return s;
+  if (where && *where >= core_.size())
+    return Status(Errc::invalid_argument, "task '" + fn.name + "': rank " + std::to_string(*where) +
+                                              " is outside this job of " + std::to_string(core_.size()) + " ranks");
+  std::vector<ObjectId> held;
+  if (Status s = store_large_args(args, held); !s) {
+    for (const ObjectId& id : held) core_.remove_ref(id);
+    return s;
+  }
+  const Rank dst = where ? *where : choose(args);
+  const ObjectId id = add_pending(fn, dst, args, std::move(held), true);
+  if (!board_.alive(dst) || core_.own_.is_dead(dst)) {
+    fail_pending_on(dst, Status(Errc::peer_failed, rank_str(dst) + " has failed"));
+  } else {
+    proto::SubmitHead h;
+    h.kind = proto::RecordKind::task;
+    h.result = id;
+    h.name_hash = fn.name_hash;
+    h.signature = fn.signature;
+    send_record(dst, h, args);
+  }
+  return detail::SubmitResult{id, core_.epoch()};
+}
+
+// ------------------------------------------------------------------ completion
+
+void Tasks::on_done(Rank src, ByteView p) {
+  proto::Reader r(p, src, "task-done");
+  auto load = proto::read_batch_header(r);
+  if (!load) return core_.report(load.status());
+  board_.reported(src, load.value());
+  while (!r.at_end()) {
+    proto::DoneRecord d;
+    if (Status s = proto::read_done(r, d); !s) return core_.report(s);
+    if (d.id.owner() != core_.rank())
+      return core_.report(Status(Errc::malformed_message, rank_str(src) + " reported the result " + d.id.to_string() +
+                                                              ", which " + rank_str(core_.rank()) + " does not own"));
+    Completion c{d.id, d.status, d.meta, d.value, d.offset, std::move(d.error)};
+    complete(src, c);
+  }
+}
+
+Status Tasks::decorate(const Pending& p, Rank executor, const Status& s) const {
+  if (s.code() == Errc::task_failed) return s;  // composed by the executor (task_failure_message)
+  const std::string name = p.entry ? p.entry->name : std::string("?");
+  return Status(s.code(), std::string(what_of(p.entry)) + " '" + name + "' on " + rank_str(executor) + ": " +
+                              s.message());
+}
+
+void Tasks::complete(Rank executor, const Completion& c) {
+  Pending p;
+  bool found = false;
+  {
+    std::lock_guard<std::mutex> lock(pend_mu_);
+    auto it = pending_.find(c.id);
+    if (it != pending_.end() && it->second.executor == executor) {
+      p = std::move(it->second);
+      pending_.erase(it);
+      found = true;
+    }
+  }
+  if (!found) {
+    // Already failed (executor declared dead) or unknown: free a stored result where it lives.
+    if (c.status == proto::DoneStatus::stored && executor != core_.rank()) {
+      Actions a;
+      a.drop_copies.push_back({executor, c.id});
+      core_.run(std::move(a));
+    }
+    return;
+  }
+  board_.finished(executor);
+  Actions a;
+  switch (c.status) {
+    case proto::DoneStatus::value:
+      a = core_.own_.set_ready(c.id, c.meta, std::nullopt, std::make_shared<const Bytes>(c.value.begin(), c.value.end()));
+      break;
+    case proto::DoneStatus::stored:
+      a = core_.own_.set_ready(c.id, c.meta, Location{executor, c.offset}, nullptr);
+      break;
+    case proto::DoneStatus::error:
+      a = core_.own_.set_failed(c.id, decorate(p, executor, c.error));
+      break;
+  }
+  core_.run(std::move(a));
+  for (const ObjectId& h : p.held) core_.remove_ref(h);
+  {
+    std::lock_guard<std::mutex> lock(pend_mu_);
+    if (pending_.empty()) pend_cv_.notify_all();
+  }
+}
+
+void Tasks::fail_pending_on(Rank executor, const Status& why) {
+  std::vector<std::pair<ObjectId, Pending>> victims;
+  {
+    std::lock_guard<std::mutex> lock(pend_mu_);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.executor == executor) {
+        victims.emplace_back(it->first, std::move(it->second));
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (pending_.empty()) pend_cv_.notify_all();
+  }
+  for (auto& [id, p] : victims) {
+    board_.finished(executor);
+    const std::string name = p.entry ? p.entry->name : std::string("?");
+    Status s(why.code() == Errc::peer_failed ? Errc::peer_failed : why.code(),
+             std::string(what_of(p.entry)) + " '" + name + "' was sent to " + rank_str(executor) +
+                 ", which failed before it completed (" + why.message() +
+                 "); its output is lost: ferry does not retry tasks (lineage re-execution is future work)");
+    core_.run(core_.own_.set_failed(id, std::move(s)));
+    for (const ObjectId& h : p.held) core_.remove_ref(h);
+  }
+}
+
+void Tasks::on_send_failed(Rank dst, const Status& why) {
+  GateGuard g(core_.gate());
+  if (!g) return;
+  if (why.code() == Errc::shut_down) return;
+  core_.report(Status(why.code(), "task messages to " + rank_str(dst) + " could not be sent: " + why.message()));
+  fail_pending_on(dst, why);
+}
+
+void Tasks::peer_failed(Rank peer, const Status& why) {
+  board_.dead(peer);
+  submits_->drop(peer);
+  dones_->drop(peer);
+  fail_pending_on(peer, Status(Errc::peer_failed, why.message()));
+  host_->peer_failed(peer, why);
+}
+
+bool Tasks::drain(std::chrono::steady_clock::time_point deadline) {
+  flush_all();
+  std::unique_lock<std::mutex> lock(pend_mu_);
+  while (!pending_.empty()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    lock.unlock();
+    flush_all();
+    lock.lock();
+    pend_cv_.wait_for(lock, std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+void Tasks::stop() {
+  if (flusher_) flusher_->stop();
+  if (executor_) executor_->stop();
+  if (host_) host_->clear();
+}
+
+}  // namespace ferry::rt

@@ -1,0 +1,195 @@
+// tasks.h — the task layer of one rank (internal): submission and ownership
+// of task outputs (tasks.cc), execution of tasks whose owner is any rank
+// (task_exec.cc), and actors (actors.cc). The Core owns one Tasks and hooks
+// it into start-up, peer failure and shutdown; Tasks reaches into the Core
+// (friend) for the ownership core, the object table and fetches.
+//
+// Submitter / owner side: submit() creates a pending object (Ownership::
+// add_pending; the caller gets the first reference), records a Pending entry
+// (function, executor rank, refs the task holds: its ObjectRef arguments and
+// large value arguments stored as objects), picks the executor (scheduler.h)
+// and appends a submit record to that rank's outbox (or runs the local path).
+// A done record completes it: set_ready (inline value, or Location{executor,
+// offset} for results kept in the executor's arena) or set_failed; the held
+// refs are dropped then. Peer failure of the executor fails its pending
+// entries (peer_failed); no retries.
+// Executor side: a Job per record; ObjectRef arguments are fetched with
+// Core::fetch (continuations, no executor thread waits); when all are here
+// the job goes to the Executor pool (tasks) or its actor's serial queue.
+// Results <= inline_bytes travel in the done record; larger ones are stored in
+// this arena as a copy of an object owned by the submitter (Ownership::
+// add_copy), freed when the owner says drop (kDropCopy) or dies.
+//
+// Thread-safety: submit/flush from any thread; handlers on the progress
+// thread; jobs on executor threads. pend_mu_ guards pending_; the actor
+// tables have their own mutexes; no lock is held while calling the Core,
+// the transport or user code.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "executor.h"
+#include "ferry/detail/task_api.h"
+#include "outbox.h"
+#include "scheduler.h"
+#include "task_protocol.h"
+
+namespace ferry::rt {
+
+class Core;
+class Tasks;
+struct HostedActor;
+
+using detail::ActorId;
+using transport::ByteView;
+using detail::ArgSpec;
+using detail::ObjectData;
+using detail::RegistryEntry;
+
+// One received task / actor record, executed here.
+struct Job final : Runnable {
+  Tasks* tasks = nullptr;
+  proto::RecordKind kind = proto::RecordKind::task;
+  Rank owner = 0;                     // submitter (owns the result)
+  ObjectId result;
+  const RegistryEntry* entry = nullptr;
+  Status error;                       // set before running: fail instead of running
+  std::shared_ptr<HostedActor> actor; // actor records
+  std::uint64_t seq = 0;
+  bool deps_ready = false;            // actor records: guarded by the actor's mutex
+  std::shared_ptr<const Bytes> msg;   // keeps value arguments alive
+  std::vector<ObjectData> args;
+  std::atomic<std::uint32_t> waiting{0};
+  std::mutex error_mu;                // guards `error` while dependencies complete
+
+  void run() override;
+};
+
+// The sink an invoker writes its result into (task_exec.cc): small results
+// are copied into a per-thread scratch buffer (then into the done record),
+// large ones straight into a block of this rank's arena.
+struct ResultBuffer final : detail::ResultSink {
+  ResultBuffer(Tasks& t, Core& c, const ObjectId& id) : tasks(t), core(c), id(id) {}
+  Status emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes) override;
+
+  Tasks& tasks;
+  Core& core;
+  ObjectId id;
+  bool emitted = false;
+  proto::DoneStatus status = proto::DoneStatus::value;
+  detail::ObjectMeta meta;
+  std::uint64_t offset = 0;
+  Bytes* scratch = nullptr;
+};
+
+class Tasks {
+ public:
+  Tasks(Core& core, unsigned threads);
+  ~Tasks();
+  Tasks(const Tasks&) = delete;
+  Tasks& operator=(const Tasks&) = delete;
+
+  void install_handlers();
+  // Lets the executors run (called once the runtime is the process's current one).
+  // Submits that arrived while this rank was still starting (a peer finished
+  // start-up first) are held and handled here, not refused.
+  void resume();
+  unsigned threads() const noexcept { return threads_; }
+  void set_peer_threads(Rank r, std::uint32_t threads) { board_.set_threads(r, threads); }
+
+  // ---- submitter (tasks.cc, actors.cc)
+  Result<detail::SubmitResult> submit(const RegistryEntry& fn, std::optional<Rank> where, std::span<ArgSpec> args);
+  Result<ActorId> create_actor(const RegistryEntry& cls, std::optional<Rank> where, std::span<ArgSpec> args);
+  Result<detail::SubmitResult> call_actor(const ActorId& a, const RegistryEntry& m, std::span<ArgSpec> args);
+  Status kill_actor(const ActorId& a);
+  void flush_all();
+
+  // ---- lifecycle
+  void peer_failed(Rank peer, const Status& why);
+  // Waits until every task this rank submitted has completed (or the deadline).
+  bool drain(std::chrono::steady_clock::time_point deadline);
+  // Stops the executor and flusher threads, destroys actors, discards queued jobs.
+  void stop();
+  std::size_t pending() const;
+  std::uint32_t executor_load() const { return executor_ ? executor_->load() : 0; }
+
+  // ---- executor side (task_exec.cc), used by Job and the actor host
+  void execute(Job* j);
+  void dependency_ready(Job* j);
+
+ private:
+  friend class ActorHost;
+  friend struct ResultBuffer;
+  struct Pending {
+    const RegistryEntry* entry = nullptr;
+    Rank executor = 0;
+    std::vector<ObjectId> held;  // local refs owned by this entry
+  };
+  struct Completion {
+    ObjectId id;
+    proto::DoneStatus status = proto::DoneStatus::error;
+    detail::ObjectMeta meta;
+    ByteView value;
+    std::uint64_t offset = 0;
+    Status error;
+  };
+
+  // tasks.cc
+  Status check_accepting(const char* what) const;
+  Status store_large_args(std::span<ArgSpec> args, std::vector<ObjectId>& held);
+  Rank choose(std::span<const ArgSpec> args);
+  // Registers the pending output and holds the refs; returns the output id.
+  ObjectId add_pending(const RegistryEntry& e, Rank executor, std::span<const ArgSpec> args,
+                       std::vector<ObjectId> held, bool owned_output);
+  void send_record(Rank dst, const proto::SubmitHead& h, std::span<const ArgSpec> args);
+  void on_done(Rank src, ByteView p);
+  void complete(Rank executor, const Completion& c);
+  void fail_pending_on(Rank executor, const Status& why);
+  Status decorate(const Pending& p, Rank executor, const Status& s) const;
+  void on_send_failed(Rank dst, const Status& why);
+
+  // task_exec.cc
+  void on_submit(Rank src, ByteView p);
+  void accept_batch(Rank src, std::shared_ptr<const Bytes> msg, std::size_t offset);
+  Job* make_job(Rank src, const proto::SubmitHead& h, const std::vector<proto::WireArg>& args,
+                const std::shared_ptr<const Bytes>& msg);
+  // Starts fetching the job's ObjectRef arguments; true when none is missing.
+  bool start_dependencies(Job* j, const std::vector<proto::WireArg>& args);
+  // compose: wrap a task_failed status into "<what> '<name>' failed on rank R: ...".
+  void finish(Job* j, Status s, ResultBuffer* out, bool compose = true);
+  void deliver(Rank owner, const Completion& c);
+  Status store_result(const ObjectId& id, const detail::ObjectMeta& meta, ByteView bytes, std::uint64_t& offset);
+
+  Core& core_;
+  const unsigned threads_;
+  LoadBoard board_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<Outbox> submits_;
+  std::unique_ptr<Outbox> dones_;
+  std::unique_ptr<Flusher> flusher_;
+  std::unique_ptr<class ActorHost> host_;
+
+  std::mutex early_mu_;
+  bool started_ = false;                         // guarded by early_mu_
+  std::vector<std::pair<Rank, Bytes>> early_;    // guarded by early_mu_: submits received before start
+  mutable std::mutex pend_mu_;
+  std::unordered_map<ObjectId, Pending> pending_;  // guarded by pend_mu_
+  std::condition_variable pend_cv_;                // signalled when pending_ shrinks
+
+  // caller side of actors: next sequence number per actor (actors.cc)
+  std::mutex seq_mu_;
+  std::map<std::pair<Rank, std::uint64_t>, std::uint64_t> next_seq_;  // guarded by seq_mu_
+  std::atomic<std::uint64_t> next_actor_{1};
+};
+
+}  // namespace ferry::rt
