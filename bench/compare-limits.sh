@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# compare-limits.sh — run ferry's transport benchmarks beside ucx_perftest, same machine, same UCX_TLS,
+# compare-limits.sh — run ferry's transport and task benchmarks beside ucx_perftest, same machine, same UCX_TLS,
 # same run, and print one line per figure:  name  ferry_value  limit_value  ratio  target
 #   ratio = ferry/limit for times (lower is better), ferry/limit for rates (higher is better).
 # Usage: bench/compare-limits.sh [BUILD_DIR]
 # Env:   UCX_TLS (default posix,sysv,cma,self)   FERRY_PROGRESS (default busy)   REPS (perftest iterations scale)
-# Needs: ucx_perftest (ucx-utils), python3, a build with ferry-run and ferry_bench_transport.
+#        MIN_TIME (--benchmark_min_time of the ferry benchmarks, default 0.3; tiny values only check the script)
+# Needs: ucx_perftest (ucx-utils), python3, a build with ferry-run, ferry_bench_transport and ferry_bench_task
+#        (without ferry_bench_task the task rows are left out, with a note).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "${1:-$HERE/../build}" && pwd)
 export UCX_TLS=${UCX_TLS:-posix,sysv,cma,self}
 export FERRY_PROGRESS=${FERRY_PROGRESS:-busy}
 export FERRY_TRANSPORT=ucx
-RUN="$BUILD/launcher/ferry-run"; BENCH="$BUILD/bench/ferry_bench_transport"
+RUN="$BUILD/launcher/ferry-run"; BENCH="$BUILD/bench/ferry_bench_transport"; TASK_BENCH="$BUILD/bench/ferry_bench_task"
+MIN_TIME=${MIN_TIME:-0.3}
 for f in "$RUN" "$BENCH"; do [[ -x $f ]] || { echo "compare-limits: $f not built" >&2; exit 2; }; done
 command -v ucx_perftest >/dev/null || { echo "compare-limits: ucx_perftest missing (apt-get install ucx-utils)" >&2; exit 2; }
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
@@ -33,7 +36,13 @@ perftest() {
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) UCX_TLS=$UCX_TLS FERRY_PROGRESS=$FERRY_PROGRESS host=$(hostname) cores=$(nproc)"
 timeout 600 "$RUN" -n 2 --no-tag-output -- "$BENCH" --benchmark_format=json --benchmark_out="$TMP/ferry.json" \
-  --benchmark_out_format=json --benchmark_min_time=0.3 >"$TMP/ferry.txt" 2>&1 || { tail -20 "$TMP/ferry.txt" >&2; exit 1; }
+  --benchmark_out_format=json --benchmark_min_time="$MIN_TIME" >"$TMP/ferry.txt" 2>&1 || { tail -20 "$TMP/ferry.txt" >&2; exit 1; }
+if [[ -x $TASK_BENCH ]]; then
+  timeout 900 "$RUN" -n 2 --no-tag-output -- "$TASK_BENCH" --benchmark_format=json --benchmark_out="$TMP/task.json" \
+    --benchmark_out_format=json --benchmark_min_time="$MIN_TIME" >"$TMP/task.txt" 2>&1 || { tail -20 "$TMP/task.txt" >&2; exit 1; }
+else
+  echo "# $TASK_BENCH not built: task rows left out"
+fi
 
 perftest am_lat ucp_am_lat 8 200000
 perftest am_bw ucp_am_bw 8 1000000
@@ -65,6 +74,19 @@ rows.append(("get_4KiB_us", ferry_us("get/4096/real_time"), pt("get4k")[0], "<= 
 for key, size, label in (("get1m", 1048576, "get_1MiB_GBps"), ("get64m", 67108864, "get_64MiB_GBps")):
     ferry = bench["get/%d/real_time" % size]["bytes_per_second"] / 1e9
     rows.append((label, ferry, pt(key)[1] * 1048576 / 1e9, ">= 0.9"))
+# Tasks (issue 4): sync RTT against the raw UCX AM round trip of this run; async rate against a fixed target.
+task_json = os.path.join(tmp, "task.json")
+if os.path.exists(task_json):
+    task = {b["name"]: b for b in json.load(open(task_json))["benchmarks"]}
+    def task_us(name):
+        b = task[name]; scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
+        return b["real_time"] * scale
+    am_rtt = 2 * pt("am_lat")[0]
+    rows.append(("task_sync_rtt_us", task_us("task_sync_rtt/real_time"), am_rtt, "<= 3"))
+    rows.append(("actor_call_rtt_us", task_us("actor_call_rtt/real_time"), am_rtt, "-"))
+    rows.append(("chain_link_us", task_us("chain/100/real_time") / 100, am_rtt, "-"))
+    rows.append(("task_async_per_s", task["task_async/10000/real_time"]["tasks_per_s"], 500000.0, ">= 1"))
+    rows.append(("task_async_all_per_s", task["task_async_all/20000/real_time"]["tasks_per_s"], 500000.0, "-"))
 print("%-22s %12s %12s %8s  %s" % ("name", "ferry", "limit", "ratio", "target"))
 for name, f, l, target in rows:
     ratio = f / l if l == l and l > 0 else float("nan")

@@ -97,8 +97,8 @@ Status check_launcher_without_pmix() {
     return Status(Errc::bootstrap_failed,
                   "mpirun started " + std::to_string(n) +
                       " ranks (OMPI_COMM_WORLD_SIZE) but no PMIx server is visible (PMIX_NAMESPACE unset); "
-                      "use an mpirun with PMIx support, ferry-run -n N, or create the bootstrap from "
-                      "MPI_COMM_WORLD with ferry::launcher::make_mpi_bootstrap()");
+                      "use an mpirun with PMIx support, ferry-run -n N, or, in an MPI program, "
+                      "ferry::init(MPI_COMM_WORLD) (ferry/init_mpi.h; or ferry::launcher::make_mpi_bootstrap())");
   if (!env("SLURM_STEP_ID")) return Status::ok();  // a batch script or salloc shell: one process
   const char* tasks = env("SLURM_STEP_NUM_TASKS") ? env("SLURM_STEP_NUM_TASKS") : env("SLURM_NTASKS");
   if (parse_unsigned(tasks, ~0ull, n) && n > 1) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run-example.sh LAUNCHER TRANSPORT NRANKS PROGRAM [ARGS...]
-#   LAUNCHER:  ferry-run | mpirun | srun      TRANSPORT: ucx-tcp | ucx-shm | tcp
+#   LAUNCHER:  ferry-run | mpirun | srun | sbatch | single (no launcher, NRANKS=1)
+#   TRANSPORT: ucx-tcp | ucx-shm | tcp
 # Runs PROGRAM on NRANKS ranks under that launcher and checks every rank printed "ping ok"-style
 # success ("<something> ok" from each rank) and that the launcher exited 0. Every step is bounded.
 # srun: starts a private one-node Slurm with ../shared/recipes/slurm-local-up.sh (FERRY_SHARED_DIR
@@ -20,6 +21,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 out=$(mktemp); trap 'rm -f "$out"' EXIT
 
 case $launcher in
+  single)  # no launcher at all: the program must run as one rank
+    [[ $n == 1 ]] || { echo "the single launcher runs exactly 1 rank" >&2; exit 2; }
+    (unset FERRY_RENDEZVOUS_DIR FERRY_RANK FERRY_SIZE FERRY_BOOTSTRAP PMIX_NAMESPACE OMPI_COMM_WORLD_SIZE SLURM_STEP_ID
+     timeout 60 "$@") >"$out" 2>&1; rc=$? ;;
   ferry-run)
     timeout 90 "$build/launcher/ferry-run" -n "$n" -- "$@" >"$out" 2>&1; rc=$? ;;
   mpirun)

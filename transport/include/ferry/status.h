@@ -30,6 +30,7 @@ enum class Errc : std::uint8_t {
   type_mismatch,      // stored type differs from requested type
   unsupported,        // feature not available in this build/backend
   internal,           // a bug: an invariant did not hold
+  task_failed,        // a remote task or actor method threw (ferry::task_error at get)
 };
 
 const char* to_string(Errc code) noexcept;
