@@ -5,7 +5,7 @@
 # Usage: bench/compare-limits.sh [BUILD_DIR]
 # Env:   UCX_TLS (default posix,sysv,cma,self)   FERRY_PROGRESS (default busy)   REPS (perftest iterations scale)
 #        MIN_TIME (--benchmark_min_time of the ferry benchmarks, default 0.3; tiny values only check the script)
-# Needs: ucx_perftest (ucx-utils), python3, a build with ferry-run, ferry_bench_transport and ferry_bench_task
+# Needs: ucx_perftest (ucx-utils), python3, a build with ferry-run, ferry_bench_transport, ferry_bench_task, ferry_bench_object
 #        (without ferry_bench_task the task rows are left out, with a note).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +14,7 @@ export UCX_TLS=${UCX_TLS:-posix,sysv,cma,self}
 export FERRY_PROGRESS=${FERRY_PROGRESS:-busy}
 export FERRY_TRANSPORT=ucx
 RUN="$BUILD/launcher/ferry-run"; BENCH="$BUILD/bench/ferry_bench_transport"; TASK_BENCH="$BUILD/bench/ferry_bench_task"
+OBJECT_BENCH="$BUILD/bench/ferry_bench_object"
 MIN_TIME=${MIN_TIME:-0.3}
 for f in "$RUN" "$BENCH"; do [[ -x $f ]] || { echo "compare-limits: $f not built" >&2; exit 2; }; done
 command -v ucx_perftest >/dev/null || { echo "compare-limits: ucx_perftest missing (apt-get install ucx-utils)" >&2; exit 2; }
@@ -42,6 +43,14 @@ if [[ -x $TASK_BENCH ]]; then
     --benchmark_out_format=json --benchmark_min_time="$MIN_TIME" >"$TMP/task.txt" 2>&1 || { tail -20 "$TMP/task.txt" >&2; exit 1; }
 else
   echo "# $TASK_BENCH not built: task rows left out"
+fi
+
+if [[ -x $OBJECT_BENCH ]]; then  # 64 MiB objects in batches of 4 on each side: a 2 GiB arena is plenty
+  FERRY_STORE_BYTES=${FERRY_STORE_BYTES:-2G} timeout 900 "$RUN" -n 2 --no-tag-output -- "$OBJECT_BENCH" \
+    --benchmark_format=json --benchmark_out="$TMP/object.json" --benchmark_out_format=json \
+    --benchmark_min_time="$MIN_TIME" >"$TMP/object.txt" 2>&1 || { tail -20 "$TMP/object.txt" >&2; exit 1; }
+else
+  echo "# $OBJECT_BENCH not built: object rows left out"
 fi
 
 perftest am_lat ucp_am_lat 8 200000
@@ -87,6 +96,26 @@ if os.path.exists(task_json):
     rows.append(("chain_link_us", task_us("chain/100/real_time") / 100, am_rtt, "-"))
     rows.append(("task_async_per_s", task["task_async/10000/real_time"]["tasks_per_s"], 500000.0, ">= 1"))
     rows.append(("task_async_all_per_s", task["task_async_all/20000/real_time"]["tasks_per_s"], 500000.0, "-"))
+# Objects (issue 3): a small remote get against "2 AM round trips + 1 get" of ferry's own transport in
+# this run; 64 MiB zero-copy reads (view) against ucp_get; put and the copying get for information.
+obj_json = os.path.join(tmp, "object.json")
+if os.path.exists(obj_json):
+    obj = {b["name"]: b for b in json.load(open(obj_json))["benchmarks"]}
+    def obj_us(name):
+        b = obj[name]; scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
+        return b["real_time"] * scale
+    budget8 = 2 * ferry_us("am_roundtrip/8/real_time") + ferry_us("get/8/real_time")
+    budget4k = 2 * ferry_us("am_roundtrip/4096/real_time") + ferry_us("get/4096/real_time")
+    rows.append(("obj_put_8B_us", obj_us("put/8/real_time"), float("nan"), "-"))
+    rows.append(("obj_put_4KiB_us", obj_us("put/4096/real_time"), float("nan"), "-"))
+    rows.append(("obj_get_8B_us", obj_us("remote_get/8/real_time"), budget8, "<= 1 (2 AM RTT + get)"))
+    rows.append(("obj_get_4KiB_us", obj_us("remote_get/4096/real_time"), budget4k, "<= 1 (2 AM RTT + get)"))
+    rows.append(("obj_view_1MiB_GBps", obj["remote_view/1048576/real_time"]["bytes_per_second"] / 1e9,
+                 pt("get1m")[1] * 1048576 / 1e9, "-"))
+    rows.append(("obj_view_64MiB_GBps", obj["remote_view/67108864/real_time"]["bytes_per_second"] / 1e9,
+                 pt("get64m")[1] * 1048576 / 1e9, ">= 0.9"))
+    rows.append(("obj_get_64MiB_GBps", obj["remote_get/67108864/real_time"]["bytes_per_second"] / 1e9,
+                 pt("get64m")[1] * 1048576 / 1e9, "- (copy out)"))
 print("%-22s %12s %12s %8s  %s" % ("name", "ferry", "limit", "ratio", "target"))
 for name, f, l, target in rows:
     ratio = f / l if l == l and l > 0 else float("nan")

@@ -1,0 +1,136 @@
+// object_bench — Google Benchmark figures of the object store, run as 2 ranks:
+//   ferry-run -n 2 ferry_bench_object [--benchmark_* flags]
+// Rank 0 runs the benchmarks; rank 1 owns the objects read remotely: an actor
+// there (`Maker`) puts batches of fresh objects and holds their refs, so each
+// remote get below reads an object rank 0 has never cached.
+//   put/<bytes>          ferry::put of a vector<byte> on rank 0 (one copy into the arena) + drop
+//   remote_get/<bytes>   rank 0 gets an object owned by rank 1: <= FERRY_INLINE_BYTES: one AM
+//                        round trip (value in the reply); larger: a locate round trip, one
+//                        one-sided get of header + payload into rank 0's arena, a one-way done;
+//                        then the copy out into the returned vector
+//   remote_view/<bytes>  the same read through ObjectRef::view() (zero-copy: no copy out)
+// Objects are made in batches outside the timed region (PauseTiming). Use FERRY_PROGRESS=busy
+// and UCX_TLS to pick the path; bench/compare-limits.sh runs this beside ucx_perftest's ucp_get.
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include "ferry/ferry.h"
+#include "ferry/init.h"
+
+namespace {
+
+using Blob = std::vector<std::byte>;
+using BlobRef = ferry::ObjectRef<Blob>;
+
+std::atomic<bool> g_stop{false};
+void stop() { g_stop.store(true); }
+inline const auto stop_fn = ferry::function<&stop>("object_bench.stop");
+
+// Lives on rank 1: owns the objects rank 0 reads (its refs keep them alive).
+class Maker {
+ public:
+  std::vector<BlobRef> make(std::uint64_t bytes, std::uint64_t count) {
+    held_.clear();  // frees the previous batch (and rank 0's cached copies of it)
+    Blob value(bytes, std::byte{0x5a});
+    for (std::uint64_t i = 0; i < count; ++i) held_.push_back(ferry::put(value));
+    return held_;
+  }
+  bool clear() {
+    held_.clear();
+    return true;
+  }
+
+ private:
+  std::vector<BlobRef> held_;
+};
+inline const auto maker_class = ferry::actor_class<Maker>("object_bench.Maker");
+inline const auto maker_make = ferry::method<&Maker::make>("object_bench.Maker::make");
+inline const auto maker_clear = ferry::method<&Maker::clear>("object_bench.Maker::clear");
+
+ferry::actor<Maker> g_maker;
+
+void put(benchmark::State& state) {
+  const Blob value(static_cast<std::size_t>(state.range(0)), std::byte{0x42});
+  for (auto _ : state) {
+    BlobRef r = ferry::put(value);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(put)->Arg(8)->Arg(4096)->Arg(1 << 20)->UseRealTime();
+
+// view = true: ObjectRef::view() (zero-copy: the bytes stay in rank 0's arena,
+// the figure comparable with a raw ucp_get); false: get() (one more copy, into a vector).
+void read_remote(benchmark::State& state, bool view) {
+  const auto bytes = static_cast<std::uint64_t>(state.range(0));
+  // Batches small enough for the arenas (64 MiB objects: 4 at a time).
+  const std::uint64_t batch = bytes >= (std::uint64_t{16} << 20) ? 4 : bytes >= (std::uint64_t{1} << 20) ? 64 : 2000;
+  std::vector<BlobRef> refs;
+  std::size_t next = 0;
+  for (auto _ : state) {
+    if (next == refs.size()) {
+      state.PauseTiming();
+      refs.clear();  // drop this batch's refs before rank 1 frees it
+      refs = g_maker.call(maker_make, bytes, batch).get();
+      next = 0;
+      state.ResumeTiming();
+    }
+    const BlobRef& r = refs[next++];
+    bool ok = false;
+    if (view) {
+      auto v = r.view();
+      auto d = v.data();
+      ok = d.size() == bytes && (bytes == 0 || d[bytes - 1] == std::byte{0x5a});
+    } else {
+      Blob v = r.get();
+      ok = v.size() == bytes && (bytes == 0 || v[bytes - 1] == std::byte{0x5a});
+    }
+    if (!ok) state.SkipWithError("wrong object bytes");
+  }
+  refs.clear();
+  (void)g_maker.call(maker_clear).get();
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+void remote_get(benchmark::State& state) { read_remote(state, false); }
+void remote_view(benchmark::State& state) { read_remote(state, true); }
+BENCHMARK(remote_get)->Arg(8)->Arg(4096)->Arg(1 << 20)->Arg(64 << 20)->UseRealTime();
+BENCHMARK(remote_view)->Arg(8)->Arg(4096)->Arg(1 << 20)->Arg(64 << 20)->UseRealTime();
+
+int run(int argc, char** argv) {
+  ferry::Session s = ferry::init(argc, argv);
+  if (s.size() != 2) {
+    std::fprintf(stderr, "object_bench: run with exactly 2 ranks (ferry-run -n 2 %s)\n", argv[0]);
+    return 1;
+  }
+  if (s.rank() == 1) {
+    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  } else {
+    g_maker = maker_class.on(ferry::rank{1}).create();
+    benchmark::Initialize(&argc, argv);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    g_maker.kill();
+    g_maker = ferry::actor<Maker>();
+    stop_fn.on(ferry::rank{1}).remote().get();
+  }
+  s.shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "object_bench: %s\n", e.what());
+    return 1;
+  }
+}
