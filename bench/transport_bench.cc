@@ -17,7 +17,6 @@
 #include <span>
 #include <vector>
 
-#include <sys/mman.h>
 
 #include "ferry/launcher/bootstrap.h"
 
@@ -63,23 +62,21 @@ struct Bench {
   ft::Bytes key_blob;  // guarded by mu
 };
 
-// Page-aligned, huge-page-advised, pre-touched memory (like the object-store
-// arena and ucx_perftest's buffers): with 4 KiB pages a large CMA get spends
-// much of its time pinning pages.
-std::span<std::byte> huge_buffer(std::size_t bytes, std::byte fill) {
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    std::perror("bench: mmap");
-    std::exit(1);
-  }
-  (void)::madvise(p, bytes, MADV_HUGEPAGE);
-  std::memset(p, static_cast<int>(fill), bytes);
-  return {static_cast<std::byte*>(p), bytes};
-}
-
 Bench g;
 std::vector<std::byte> g_payload(std::size_t{1} << 20, std::byte{0x5a});
-std::span<std::byte> g_local = huge_buffer(kRegionBytes, std::byte{0});
+std::byte* g_local = nullptr;  // rank 0's destination (allocated by the transport, like the arena)
+
+// kRegionBytes from Transport::allocate_memory (what the object store's arena
+// uses: with UCX, shared memory same-node peers read with plain copies), filled.
+std::unique_ptr<ft::MemoryRegion> allocate_filled(ft::Transport& t, std::byte fill) {
+  auto r = t.allocate_memory(kRegionBytes);
+  if (!r) {
+    std::fprintf(stderr, "bench: %s\n", r.status().to_string().c_str());
+    std::exit(1);
+  }
+  std::memset((*r)->base(), static_cast<int>(fill), kRegionBytes);
+  return std::move(*r);
+}
 
 void check(ferry::Result<void> r) {
   if (!r) {
@@ -118,7 +115,7 @@ BENCHMARK(am_rate)->Arg(8)->Arg(4096)->UseRealTime();
 
 void get(benchmark::State& state) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
-  for (auto _ : state) check(g.t->get(*g.key, g.key->remote_base(), g_local.data(), bytes).result());
+  for (auto _ : state) check(g.t->get(*g.key, g.key->remote_base(), g_local, bytes).result());
   state.SetBytesProcessed(state.iterations() * bytes);
 }
 BENCHMARK(get)->RangeMultiplier(8)->Range(8, 8 << 20)->Arg(1 << 20)->Arg(64 << 20)->UseRealTime();
@@ -161,13 +158,9 @@ int main(int argc, char** argv) {
   (void)t.set_handler(kStop, [](ft::Rank, ft::ByteView) { g.stops.bump(); });
 
   std::unique_ptr<ft::MemoryRegion> region;
-  std::span<std::byte> served;
   check(conn->bootstrap->barrier());
   if (t.rank() == 1) {
-    served = huge_buffer(kRegionBytes, std::byte{0x42});
-    auto r = t.register_memory(served.data(), served.size());
-    check(r.status());
-    region = std::move(*r);
+    region = allocate_filled(t, std::byte{0x42});
     check(t.send(0, kKey, region->packed_key()).result());
     // Serve until rank 0 is done, asleep: the progress thread answers, and a
     // second spinning thread here would steal a core from rank 0's gets.
@@ -183,10 +176,8 @@ int main(int argc, char** argv) {
     auto k = t.unpack_key(1, blob);
     check(k.status());
     g.key = *k;
-    // The destination is registered too (like the object store's arena and ucx_perftest's buffers).
-    auto local_region = t.register_memory(g_local.data(), g_local.size());
-    check(local_region.status());
-    region = std::move(*local_region);
+    region = allocate_filled(t, std::byte{0});
+    g_local = static_cast<std::byte*>(region->base());
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
