@@ -13,25 +13,19 @@
 // and UCX_TLS to pick the path; bench/compare-limits.sh runs this beside ucx_perftest's ucp_get.
 #include <benchmark/benchmark.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <thread>
 #include <vector>
 
 #include "ferry/ferry.h"
 #include "ferry/init.h"
+#include "two_rank_main.h"
 
 namespace {
 
 using Blob = std::vector<std::byte>;
 using BlobRef = ferry::ObjectRef<Blob>;
-
-std::atomic<bool> g_stop{false};
-void stop() { g_stop.store(true); }
-inline const auto stop_fn = ferry::function<&stop>("object_bench.stop");
 
 // Lives on rank 1: owns the objects rank 0 reads (its refs keep them alive).
 class Maker {
@@ -103,34 +97,13 @@ void remote_view(benchmark::State& state) { read_remote(state, true); }
 BENCHMARK(remote_get)->Arg(8)->Arg(4096)->Arg(1 << 20)->Arg(64 << 20)->UseRealTime();
 BENCHMARK(remote_view)->Arg(8)->Arg(4096)->Arg(1 << 20)->Arg(64 << 20)->UseRealTime();
 
-int run(int argc, char** argv) {
-  ferry::Session s = ferry::init(argc, argv);
-  if (s.size() != 2) {
-    std::fprintf(stderr, "object_bench: run with exactly 2 ranks (ferry-run -n 2 %s)\n", argv[0]);
-    return 1;
-  }
-  if (s.rank() == 1) {
-    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  } else {
-    g_maker = maker_class.on(ferry::rank{1}).create();
-    benchmark::Initialize(&argc, argv);
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    g_maker.kill();
-    g_maker = ferry::actor<Maker>();
-    stop_fn.on(ferry::rank{1}).remote().get();
-  }
-  s.shutdown();
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "object_bench: %s\n", e.what());
-    return 1;
-  }
+  return ferry_bench::run_two_ranks(
+      argc, argv, "object_bench", [] { g_maker = maker_class.on(ferry::rank{1}).create(); },
+      [] {
+        g_maker.kill();
+        g_maker = ferry::actor<Maker>();
+      });
 }

@@ -13,27 +13,21 @@
 // UCX_TLS to pick the path; bench/compare-limits.sh runs this beside ucx_perftest.
 #include <benchmark/benchmark.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <thread>
 #include <vector>
 
 #include "ferry/ferry.h"
 #include "ferry/init.h"
+#include "two_rank_main.h"
 
 namespace {
 
-std::atomic<bool> g_stop{false};
-
 void noop() {}
 std::uint64_t next_link(std::uint64_t prev) { return prev + 1; }
-void stop() { g_stop.store(true); }
 
 inline const auto noop_fn = ferry::function<&noop>("bench.noop");
 inline const auto link_fn = ferry::function<&next_link>("bench.next_link");
-inline const auto stop_fn = ferry::function<&stop>("bench.stop");
 
 // Runs on rank 1: submits `n` no-ops to rank 0 and waits for them (the other half of "all -> all").
 std::uint64_t drive(std::uint64_t n) {
@@ -120,34 +114,13 @@ void actor_call_rtt(benchmark::State& state) {
 }
 BENCHMARK(actor_call_rtt)->UseRealTime();
 
-int run(int argc, char** argv) {
-  ferry::Session s = ferry::init(argc, argv);
-  if (s.size() != 2) {
-    std::fprintf(stderr, "task_bench: run with exactly 2 ranks (ferry-run -n 2 %s)\n", argv[0]);
-    return 1;
-  }
-  if (s.rank() == 1) {
-    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  } else {
-    g_echo = echo_class.on(ferry::rank{1}).create();
-    benchmark::Initialize(&argc, argv);
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    g_echo.kill();
-    g_echo = ferry::actor<Echo>();
-    stop_fn.on(ferry::rank{1}).remote().get();
-  }
-  s.shutdown();
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "task_bench: %s\n", e.what());
-    return 1;
-  }
+  return ferry_bench::run_two_ranks(
+      argc, argv, "task_bench", [] { g_echo = echo_class.on(ferry::rank{1}).create(); },
+      [] {
+        g_echo.kill();
+        g_echo = ferry::actor<Echo>();
+      });
 }

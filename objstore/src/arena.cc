@@ -101,14 +101,25 @@ Result<std::size_t> resolve_store_bytes(const ArenaOptions& options) {
   return default_store_bytes();
 }
 
-Result<std::unique_ptr<Arena>> Arena::create(const ArenaOptions& options) {
+namespace {
+
+// The arena's size: resolve_store_bytes() rounded up to whole pages.
+Result<std::size_t> arena_capacity(const ArenaOptions& options) {
   auto bytes = resolve_store_bytes(options);
   if (!bytes) return bytes.status();
   const std::size_t page = page_size();
   if (*bytes > std::numeric_limits<std::size_t>::max() - page) {
     return Status(Errc::invalid_argument, std::string(kStoreBytesEnv) + ": store size too large");
   }
-  const std::size_t capacity = (*bytes + page - 1) / page * page;
+  return (*bytes + page - 1) / page * page;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Arena>> Arena::create(const ArenaOptions& options) {
+  auto capacity_or = arena_capacity(options);
+  if (!capacity_or) return capacity_or.status();
+  const std::size_t capacity = *capacity_or;
   void* p = ::mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
     const int err = errno;
@@ -121,13 +132,9 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaOptions& options) {
 }
 
 Result<std::unique_ptr<Arena>> Arena::create_registered(transport::Transport& t, const ArenaOptions& options) {
-  auto bytes = resolve_store_bytes(options);
-  if (!bytes) return bytes.status();
-  const std::size_t page = page_size();
-  if (*bytes > std::numeric_limits<std::size_t>::max() - page) {
-    return Status(Errc::invalid_argument, std::string(kStoreBytesEnv) + ": store size too large");
-  }
-  const std::size_t capacity = (*bytes + page - 1) / page * page;
+  auto capacity_or = arena_capacity(options);
+  if (!capacity_or) return capacity_or.status();
+  const std::size_t capacity = *capacity_or;
   auto region = t.allocate_memory(capacity);
   if (!region) {
     const Status& s = region.status();

@@ -14,6 +14,20 @@ namespace ferry::rt {
 
 namespace {
 std::string rank_str(Rank r) { return "rank " + std::to_string(r); }
+
+// The record head of an actor create (seq 0) or method call.
+proto::SubmitHead actor_head(proto::RecordKind kind, const ObjectId& result, const RegistryEntry& entry,
+                             const ActorId& actor, std::uint64_t seq) {
+  proto::SubmitHead h;
+  h.kind = kind;
+  h.result = result;
+  h.name_hash = entry.name_hash;
+  h.signature = entry.signature;
+  h.actor_creator = actor.creator;
+  h.actor_counter = actor.counter;
+  h.seq = seq;
+  return h;
+}
 }  // namespace
 
 struct ActorHost::Drain final : Runnable {
@@ -294,15 +308,7 @@ Result<ActorId> Tasks::create_actor(const RegistryEntry& cls, std::optional<Rank
     fail_pending_on(host, Status(Errc::peer_failed, rank_str(host) + " has failed"));
     return id;  // calls fail the same way
   }
-  proto::SubmitHead h;
-  h.kind = proto::RecordKind::actor_create;
-  h.result = result;
-  h.name_hash = cls.name_hash;
-  h.signature = cls.signature;
-  h.actor_creator = id.creator;
-  h.actor_counter = id.counter;
-  h.seq = 0;
-  send_record(host, h, args);
+  send_record(host, actor_head(proto::RecordKind::actor_create, result, cls, id, 0), args);
   return id;
 }
 
@@ -328,15 +334,7 @@ Result<detail::SubmitResult> Tasks::call_actor(const ActorId& a, const RegistryE
   if (!board_.alive(a.host) || core_.own_.is_dead(a.host)) {
     fail_pending_on(a.host, Status(Errc::peer_failed, rank_str(a.host) + " (the actor's host) has failed"));
   } else {
-    proto::SubmitHead h;
-    h.kind = proto::RecordKind::actor_call;
-    h.result = id;
-    h.name_hash = m.name_hash;
-    h.signature = m.signature;
-    h.actor_creator = a.creator;
-    h.actor_counter = a.counter;
-    h.seq = seq;
-    send_record(a.host, h, args);
+    send_record(a.host, actor_head(proto::RecordKind::actor_call, id, m, a, seq), args);
   }
   return detail::SubmitResult{id, core_.epoch()};
 }

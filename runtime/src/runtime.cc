@@ -27,6 +27,13 @@ std::atomic<Runtime*> g_runtime{nullptr};
 std::uint32_t g_epoch = 0;                          // guarded by g_mu
 std::vector<std::shared_ptr<rt::Core>> g_retained;  // guarded by g_mu
 
+// create() refuses while another runtime of this process is running.
+Status none_running_locked(transport::Rank rank) {
+  if (!g_runtime.load()) return Status::ok();
+  return Status(Errc::invalid_argument, "ferry::Runtime::create on rank " + std::to_string(rank) +
+                                            ": a runtime is already running in this process; shut it down first");
+}
+
 }  // namespace
 
 namespace rt {
@@ -54,20 +61,22 @@ std::string RuntimeStats::describe() const {
 
 Runtime::Runtime(std::shared_ptr<rt::Core> core) : core_(std::move(core)) {}
 
+std::unique_ptr<Runtime> Runtime::publish_locked(std::shared_ptr<rt::Core> core) {
+  g_retained.push_back(core);
+  std::unique_ptr<Runtime> runtime(new Runtime(core));
+  g_core.store(core.get(), std::memory_order_release);
+  g_runtime.store(runtime.get());
+  core->tasks().resume();  // tasks may run now: they see this runtime as current
+  return runtime;
+}
+
 Result<std::unique_ptr<Runtime>> Runtime::create(transport::Transport& transport, transport::Bootstrap& bootstrap,
                                                  const RuntimeOptions& options) {
   std::lock_guard<std::mutex> lock(g_mu);
-  if (g_runtime.load())
-    return Status(Errc::invalid_argument, "ferry::Runtime::create on rank " + std::to_string(transport.rank()) +
-                                              ": a runtime is already running in this process; shut it down first");
+  if (Status s = none_running_locked(transport.rank()); !s) return s;
   auto core = rt::Core::start(transport, nullptr, bootstrap, options, ++g_epoch);
   if (!core) return core.status();
-  g_retained.push_back(core.value());
-  std::unique_ptr<Runtime> runtime(new Runtime(core.value()));
-  g_core.store(core.value().get(), std::memory_order_release);
-  g_runtime.store(runtime.get());
-  core.value()->tasks().resume();  // tasks may run now: they see this runtime as current
-  return runtime;
+  return publish_locked(std::move(core).value());
 }
 
 Result<std::unique_ptr<Runtime>> Runtime::create(transport::Transport& transport, transport::Bootstrap& bootstrap) {
@@ -80,20 +89,13 @@ Result<std::unique_ptr<Runtime>> Runtime::create(transport::Bootstrap& bootstrap
                                                  const transport::Options& transport_options,
                                                  const RuntimeOptions& options) {
   std::lock_guard<std::mutex> lock(g_mu);
-  if (g_runtime.load())
-    return Status(Errc::invalid_argument, "ferry::Runtime::create on rank " + std::to_string(bootstrap.rank()) +
-                                              ": a runtime is already running in this process; shut it down first");
+  if (Status s = none_running_locked(bootstrap.rank()); !s) return s;
   auto t = transport::make_transport(transport_options, bootstrap);
   if (!t) return t.status();
   transport::Transport& ref = *t.value();
   auto core = rt::Core::start(ref, std::move(t).value(), bootstrap, options, ++g_epoch);
   if (!core) return core.status();
-  g_retained.push_back(core.value());
-  std::unique_ptr<Runtime> runtime(new Runtime(core.value()));
-  g_core.store(core.value().get(), std::memory_order_release);
-  g_runtime.store(runtime.get());
-  core.value()->tasks().resume();  // tasks may run now: they see this runtime as current
-  return runtime;
+  return publish_locked(std::move(core).value());
 }
 
 Result<std::unique_ptr<Runtime>> Runtime::create(transport::Bootstrap& bootstrap,

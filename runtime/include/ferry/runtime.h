@@ -110,6 +110,8 @@ class Runtime {
 
  private:
   explicit Runtime(std::shared_ptr<rt::Core> core);
+  // Makes a started core the process's current runtime and lets its tasks run (caller holds the create lock).
+  static std::unique_ptr<Runtime> publish_locked(std::shared_ptr<rt::Core> core);
   std::shared_ptr<rt::Core> core_;
 };
 
