@@ -67,12 +67,15 @@ perftest get64m ucp_get 67108864 60
 python3 - "$TMP" <<'PY'
 import json, sys, os
 tmp = sys.argv[1]
-bench = {b["name"]: b for b in json.load(open(os.path.join(tmp, "ferry.json")))["benchmarks"]}
+def load(path):  # Google Benchmark JSON -> {name: benchmark}
+    return {b["name"]: b for b in json.load(open(path))["benchmarks"]}
+def us(b):  # a benchmark's real time in microseconds
+    return b["real_time"] * {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
+bench = load(os.path.join(tmp, "ferry.json"))
 def pt(name):
     return [float(x) for x in open(os.path.join(tmp, name)).read().split()]
 def ferry_us(name):
-    b = bench[name]; scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
-    return b["real_time"] * scale
+    return us(bench[name])
 rows = []
 # ucp_am_lat reports one-way latency: the round trip is twice that.
 rows.append(("am_roundtrip_8B_us", ferry_us("am_roundtrip/8/real_time"), 2 * pt("am_lat")[0], "<= 1.5"))
@@ -86,10 +89,9 @@ for key, size, label in (("get1m", 1048576, "get_1MiB_GBps"), ("get64m", 6710886
 # Tasks (issue 4): sync RTT against the raw UCX AM round trip of this run; async rate against a fixed target.
 task_json = os.path.join(tmp, "task.json")
 if os.path.exists(task_json):
-    task = {b["name"]: b for b in json.load(open(task_json))["benchmarks"]}
+    task = load(task_json)
     def task_us(name):
-        b = task[name]; scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
-        return b["real_time"] * scale
+        return us(task[name])
     am_rtt = 2 * pt("am_lat")[0]
     rows.append(("task_sync_rtt_us", task_us("task_sync_rtt/real_time"), am_rtt, "<= 3"))
     rows.append(("actor_call_rtt_us", task_us("actor_call_rtt/real_time"), am_rtt, "-"))
@@ -100,10 +102,9 @@ if os.path.exists(task_json):
 # this run; 64 MiB zero-copy reads (view) against ucp_get; put and the copying get for information.
 obj_json = os.path.join(tmp, "object.json")
 if os.path.exists(obj_json):
-    obj = {b["name"]: b for b in json.load(open(obj_json))["benchmarks"]}
+    obj = load(obj_json)
     def obj_us(name):
-        b = obj[name]; scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
-        return b["real_time"] * scale
+        return us(obj[name])
     budget8 = 2 * ferry_us("am_roundtrip/8/real_time") + ferry_us("get/8/real_time")
     budget4k = 2 * ferry_us("am_roundtrip/4096/real_time") + ferry_us("get/4096/real_time")
     rows.append(("obj_put_8B_us", obj_us("put/8/real_time"), float("nan"), "-"))
