@@ -14,6 +14,8 @@ namespace ferry::rt {
 namespace {
 thread_local Executor* tl_executor = nullptr;
 thread_local bool tl_flush_wanted = false;
+constexpr auto kPollBackoffMin = std::chrono::microseconds(20);
+constexpr auto kPollBackoffMax = std::chrono::microseconds(1000);
 }
 
 unsigned default_executor_threads() {
@@ -39,11 +41,12 @@ unsigned default_executor_threads() {
 }
 
 Executor::Executor(unsigned target, std::uint32_t rank, std::function<void()> idle_hook,
-                   std::function<void()> busy_hook)
+                   std::function<void()> busy_hook, Progressor* progressor)
     : target_(target ? target : 1),
       rank_(rank),
       idle_hook_(std::move(idle_hook)),
-      busy_hook_(std::move(busy_hook)) {
+      busy_hook_(std::move(busy_hook)),
+      progressor_(progressor) {
   std::lock_guard<std::mutex> lock(mu_);
   for (unsigned i = 0; i < target_; ++i) spawn_locked();
 }
@@ -69,6 +72,7 @@ void Executor::post(Runnable* r) {
       return;
     }
     queue_.push_back(r);
+    queued_.store(queue_.size(), std::memory_order_release);
   }
   cv_.notify_one();
 }
@@ -83,6 +87,7 @@ void Executor::post_many(std::vector<Runnable*>& rs) {
       return;
     }
     queue_.insert(queue_.end(), rs.begin(), rs.end());
+    queued_.store(queue_.size(), std::memory_order_release);
   }
   if (rs.size() == 1) cv_.notify_one();
   else cv_.notify_all();
@@ -100,11 +105,13 @@ void Executor::worker() {
   transport::affinity::bind_this_thread(transport::affinity::ThreadRole::executor);  // FERRY_BIND
   std::unique_lock<std::mutex> lock(mu_);
   bool idle_notified = true;
+  auto backoff = kPollBackoffMin;
   for (;;) {
     if (stopping_) break;  // queued work is discarded by stop()
     if (!queue_.empty() && !paused_) {
       Runnable* r = queue_.front();
       queue_.pop_front();
+      queued_.store(queue_.size(), std::memory_order_relaxed);
       ++running_;
       lock.unlock();
       r->run();
@@ -128,10 +135,39 @@ void Executor::worker() {
       continue;
     }
     if (live_ - blocked_ > target_) break;  // an extra thread no longer needed
+    if (!paused_ && !poller_claimed_ && progressor_ && progressor_->waiters_poll()) {
+      poller_claimed_ = true;
+      lock.unlock();
+      const bool yield = poll_while_idle();
+      lock.lock();
+      poller_claimed_ = false;
+      if (!yield) {
+        backoff = kPollBackoffMin;
+        continue;
+      }
+      if (queue_.empty() && !stopping_) cv_.wait_for(lock, backoff);
+      backoff = std::min(backoff * 2, kPollBackoffMax);
+      continue;
+    }
     cv_.wait(lock);
   }
   --live_;
   tl_executor = nullptr;
+}
+
+bool Executor::poll_while_idle() {
+  // Handlers that run here must see no executor (as on the progress thread):
+  // what they post or append is not this thread's job to flush.
+  tl_executor = nullptr;
+  bool yield = false;
+  while (queued_.load(std::memory_order_acquire) == 0 && !stop_flag_.load(std::memory_order_relaxed)) {
+    if (progressor_->poll_idle() < 0) {
+      yield = true;
+      break;
+    }
+  }
+  tl_executor = this;
+  return yield;
 }
 
 void Executor::resume() {
@@ -163,6 +199,7 @@ void Executor::stop() {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
+    stop_flag_.store(true);
   }
   cv_.notify_all();
   // Threads may spawn more while we join (block_begin is refused once stopping).
@@ -172,6 +209,7 @@ void Executor::stop() {
       threads.swap(threads_);
       if (threads.empty()) {
         left.swap(queue_);
+        queued_.store(0);
         break;
       }
     }

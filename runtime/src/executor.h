@@ -12,11 +12,19 @@
 // calls want_flush(): after it, the thread flushes itself when idle, or calls
 // the busy hook (wakes the flusher) when more work is queued.
 //
+// Idle polling (busy progress mode, a Progressor given): one idle thread at a
+// time drives the transport itself (Progressor::poll_idle) instead of
+// sleeping, so a task that arrives is received on the thread that runs it —
+// no condition-variable wake-up per task. AM handlers run on it outside the
+// executor's identity (current() is null there, as on the progress thread). When poll_idle says a waiter is polling, the thread
+// sleeps (20 us doubling to 1 ms, or until work is posted) and tries again.
+//
 // Invariants (under mu_): live_ >= blocked_; queue entries are owned by the
 //   queue until popped (run() or discard() consumes them).
 // Thread-safety: everything is thread-safe; stop() from one thread, once.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -24,6 +32,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "ferry/future.h"
 
 namespace ferry::rt {
 
@@ -46,7 +56,8 @@ class Executor {
 
   // Starts paused: queued work waits for resume() (the runtime resumes it once
   // it is the process's current runtime, so tasks see ferry::Runtime::current()).
-  Executor(unsigned target, std::uint32_t rank, std::function<void()> idle_hook, std::function<void()> busy_hook);
+  Executor(unsigned target, std::uint32_t rank, std::function<void()> idle_hook, std::function<void()> busy_hook,
+           Progressor* progressor = nullptr);
   void resume();
   ~Executor();  // stop()
   Executor(const Executor&) = delete;
@@ -70,11 +81,15 @@ class Executor {
  private:
   void spawn_locked();
   void worker();
+  // Polls until work is queued or the executor stops (false), or the
+  // transport asks the thread to sleep (true). Called without mu_.
+  bool poll_while_idle();
 
   const unsigned target_;
   const std::uint32_t rank_;
   std::function<void()> idle_hook_;
   std::function<void()> busy_hook_;
+  Progressor* const progressor_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Runnable*> queue_;  // guarded by mu_
@@ -83,6 +98,9 @@ class Executor {
   unsigned running_ = 0;         // guarded by mu_: threads inside run()
   bool stopping_ = false;        // guarded by mu_
   bool paused_ = true;           // guarded by mu_
+  bool poller_claimed_ = false;  // guarded by mu_: a thread is in poll_while_idle
+  std::atomic<std::size_t> queued_{0};  // queue_.size(), readable without mu_
+  std::atomic<bool> stop_flag_{false};  // stopping_, readable without mu_
   std::vector<std::thread> threads_;  // guarded by mu_
 };
 

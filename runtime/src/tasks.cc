@@ -38,7 +38,12 @@ Tasks::Tasks(Core& core, unsigned threads) : core_(core), threads_(threads ? thr
     submits_->flush_scheduled();
     dones_->flush_scheduled();
   });
-  auto wake = [this] { flusher_->wake(); };
+  // Busy progress mode: whoever polls the transport next (its progress thread,
+  // a waiting thread, an idle executor) sends scheduled batches in the
+  // progress hook; no thread is woken per batch. Blocking mode: the flusher.
+  auto wake = [this] {
+    if (!core_.transport().request_progress_hook()) flusher_->wake();
+  };
   auto failed = [this](Rank dst, const Status& why) { on_send_failed(dst, why); };
   submits_ = std::make_unique<Outbox>(core_.transport(), proto::kSubmit, nullptr, failed, wake);
   dones_ = std::make_unique<Outbox>(
@@ -50,7 +55,13 @@ Tasks::Tasks(Core& core, unsigned threads) : core_(core), threads_(threads ? thr
         GateGuard g(core_.gate());
         if (g) flush_all();
       },
-      [this] { flusher_->wake(); });
+      wake, &core_.transport());
+  core_.transport().set_progress_hook([this] {
+    GateGuard g(core_.gate());
+    if (!g) return;
+    submits_->flush_scheduled();
+    dones_->flush_scheduled();
+  });
 }
 
 Tasks::~Tasks() { stop(); }
@@ -322,6 +333,7 @@ bool Tasks::drain(std::chrono::steady_clock::time_point deadline) {
 }
 
 void Tasks::stop() {
+  if (!hook_cleared_.exchange(true)) core_.transport().set_progress_hook({});  // waits for a running call
   if (flusher_) flusher_->stop();
   if (executor_) executor_->stop();
   if (host_) host_->clear();

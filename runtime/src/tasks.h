@@ -190,6 +190,8 @@ class Tasks {
   std::mutex seq_mu_;
   std::map<std::pair<Rank, std::uint64_t>, std::uint64_t> next_seq_;  // guarded by seq_mu_
   std::atomic<std::uint64_t> next_actor_{1};
+  std::atomic<bool> hook_cleared_{false};  // stop() removed the transport progress hook (once: the
+                                          // transport may be gone by the destructor's stop())
 };
 
 }  // namespace ferry::rt

@@ -36,6 +36,13 @@ class Progressor {
   virtual bool waiters_poll() const noexcept = 0;
   // One non-blocking progress step; returns true if anything happened.
   virtual bool poll_once() = 0;
+  // Busy mode: an idle thread (an executor with nothing to run) offers to
+  // drive progress, so that work arriving for it is received on the thread
+  // that will run it (no wake-up hand-off). Returns 1 if something happened,
+  // 0 if nothing, -1 if it should stop and sleep instead: not busy mode, or a
+  // waiter (a thread blocked on a future) is polling — on few cores two
+  // pollers only share them.
+  virtual int poll_idle() { return -1; }
 };
 
 namespace detail {

@@ -7,6 +7,7 @@
 // Thread-safety: as the Engine's (every backend's Engine is fully thread-safe).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <utility>
@@ -56,6 +57,13 @@ class EngineTransport final : public Transport {
 
   bool waiters_poll() const noexcept override { return e_->waiters_poll(); }
   bool poll_once() override { return e_->poll_once(); }
+  int poll_idle() override { return e_->poll_idle(); }
+  void set_progress_hook(std::function<void()> hook) override { e_->progress_hook().set(std::move(hook)); }
+  bool request_progress_hook() noexcept override {
+    if (!e_->waiters_poll()) return false;
+    e_->progress_hook().request();
+    return true;
+  }
 
  private:
   std::shared_ptr<Engine> e_;

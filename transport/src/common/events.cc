@@ -10,6 +10,19 @@ namespace ferry::transport::common {
 
 std::string rank_str(Rank r) { return "rank " + std::to_string(r); }
 
+void ProgressHook::set(std::function<void()> hook) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hook_ = std::move(hook);
+}
+
+bool ProgressHook::run_if_requested() {
+  if (!pending_.load(std::memory_order_relaxed)) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!pending_.exchange(false, std::memory_order_acq_rel)) return false;  // another poller ran it
+  if (hook_) hook_();
+  return true;
+}
+
 Status HandlerTable::set(HandlerId id, AmHandler handler, bool internal) {
   if (id >= kFirstReservedHandler && !internal)
     return Status(Errc::invalid_argument, "handler id " + std::to_string(id) +

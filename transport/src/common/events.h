@@ -20,6 +20,21 @@ namespace ferry::transport::common {
 
 // id -> handler. Lookups copy a shared_ptr under a mutex, so replacing a
 // handler while it runs is safe.
+// The Transport progress hook (transport.h): one function, run by the next
+// poller after request(). Cheap when idle: one relaxed load per pass.
+class ProgressHook {
+ public:
+  void set(std::function<void()> hook);
+  void request() noexcept { pending_.store(true, std::memory_order_release); }
+  // Runs the hook if one was requested; returns whether it ran.
+  bool run_if_requested();
+
+ private:
+  std::atomic<bool> pending_{false};
+  std::mutex mu_;               // held while the hook runs, so set({}) waits for it
+  std::function<void()> hook_;  // guarded by mu_
+};
+
 class HandlerTable {
  public:
   // Rejects reserved ids unless `internal` is set.

@@ -212,6 +212,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   Rank size() const noexcept { return size_; }
   const Options& options() const noexcept { return opts_; }
   common::HandlerTable& handlers() noexcept { return handlers_; }
+  common::ProgressHook& progress_hook() noexcept { return hook_; }
   common::EventSink& events() noexcept { return events_; }
 
   Future<void> send(Rank dst, HandlerId id, ByteView payload);
@@ -227,6 +228,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
 
   bool waiters_poll() const noexcept override { return busy_ && !stopped_.load(std::memory_order_relaxed); }
   bool poll_once() override;
+  int poll_idle() override;
 
  private:
   friend struct SetupState;
@@ -267,6 +269,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
 
   // tcp_progress.cc: progress, liveness, failure, shutdown.
   void progress_loop();
+  bool poll_step();  // io_.poll_one() if this thread wins progress_mu_
   void arm_tick();
   void on_tick();
   void on_conn_error(Conn& c, const std::error_code& ec, const char* during);
@@ -282,6 +285,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   const bool busy_;
 
   common::HandlerTable handlers_;
+  common::ProgressHook hook_;
   common::EventSink events_;
   common::Liveness liveness_;
   common::ShutdownBarrier barrier_;
@@ -300,7 +304,8 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   std::atomic<Phase> phase_{Phase::running};
   std::atomic<std::size_t> open_conns_{0};
   std::mutex progress_mu_;                     // busy mode: who runs io_
-  std::atomic<std::int64_t> last_waiter_poll_{0};
+  std::atomic<std::int64_t> last_waiter_poll_{0};  // clock ticks of the last poll_once() by another thread
+  std::atomic<std::int64_t> last_idle_poll_{0};    // ... of the last poll_idle()
 
   mutable std::shared_mutex ops_mu_;
   bool closed_ = false;  // guarded by ops_mu_

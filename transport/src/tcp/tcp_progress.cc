@@ -5,7 +5,9 @@
 // (sleeps in epoll). ProgressMode::busy spins with io_.poll() under
 // progress_mu_; a thread waiting on one of our futures calls poll_once(), which
 // runs io_.poll_one() if it wins progress_mu_ — and while waiters poll, the
-// progress thread backs off (sleeps briefly) so the waiter gets the work.
+// progress thread backs off (sleeps briefly) so the waiter gets the work. An
+// idle executor thread polls the same way (poll_idle) unless a waiter polled
+// within kWaiterBackoff.
 //
 // Failure: EOF / socket error / heartbeat timeout / malformed frame ->
 // fail_peer(): EventSink::mark_peer_failed (once, suppressed after shutdown
@@ -72,8 +74,9 @@ void Engine::progress_loop() {
         io_.run();
         continue;
       }
-      const auto since = clock::duration(now_ticks() - last_waiter_poll_.load(std::memory_order_relaxed));
-      if (since < kWaiterBackoff) {
+      const std::int64_t last = std::max(last_waiter_poll_.load(std::memory_order_relaxed),
+                                         last_idle_poll_.load(std::memory_order_relaxed));
+      if (clock::duration(now_ticks() - last) < kWaiterBackoff) {
         std::this_thread::sleep_for(std::chrono::microseconds(50));
         continue;
       }
@@ -82,6 +85,7 @@ void Engine::progress_loop() {
         std::lock_guard<std::mutex> lock(progress_mu_);
         n = io_.poll();
       }
+      if (hook_.run_if_requested()) ++n;
       if (n > 0) idle = 0;
       else if (++idle >= 64) std::this_thread::yield();
     } catch (const std::exception& e) {
@@ -93,11 +97,26 @@ void Engine::progress_loop() {
 bool Engine::poll_once() {
   if (!busy_ || stopped_.load(std::memory_order_acquire) || on_progress_thread()) return false;
   last_waiter_poll_.store(now_ticks(), std::memory_order_relaxed);
+  return poll_step();
+}
+
+// An idle executor polls unless a waiter did recently (then it sleeps: one poller at a time).
+int Engine::poll_idle() {
+  if (!busy_ || stopped_.load(std::memory_order_acquire) || on_progress_thread()) return -1;
+  const std::int64_t now = now_ticks();
+  if (clock::duration(now - last_waiter_poll_.load(std::memory_order_relaxed)) < kWaiterBackoff) return -1;
+  last_idle_poll_.store(now, std::memory_order_relaxed);
+  return poll_step() ? 1 : 0;
+}
+
+bool Engine::poll_step() {
   std::unique_lock<std::mutex> lock(progress_mu_, std::try_to_lock);
   if (!lock || stopped_.load(std::memory_order_acquire)) return false;
   ProgressScope scope(this);
   try {
-    return io_.poll_one() > 0;
+    const bool did = io_.poll_one() > 0;
+    lock.unlock();
+    return hook_.run_if_requested() || did;
   } catch (const std::exception& e) {
     spdlog::error("ferry[{}]: exception escaped a transport callback in a waiting thread: {}", self_, e.what());
     return true;

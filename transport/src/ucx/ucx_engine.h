@@ -173,6 +173,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   Rank size() const noexcept { return size_; }
   const Options& options() const noexcept { return opts_; }
   common::HandlerTable& handlers() noexcept { return handlers_; }
+  common::ProgressHook& progress_hook() noexcept { return hook_; }
   common::EventSink& events() noexcept { return events_; }
 
   Future<void> send(Rank dst, HandlerId id, ByteView payload);
@@ -188,6 +189,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   // Progressor
   bool waiters_poll() const noexcept override;
   bool poll_once() override;
+  int poll_idle() override;
 
   // Called by region/key destructors (ucx_rma.cc).
   void release_region(UcxRegion* region) noexcept;
@@ -278,6 +280,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   const Rank self_;
   const Rank size_;
   common::HandlerTable handlers_;
+  common::ProgressHook hook_;
   common::EventSink events_;
   common::ShutdownBarrier barrier_;
   std::optional<common::Liveness> liveness_;  // set once in init(), then read-only
@@ -316,7 +319,9 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> sleeping_{false};               // blocking mode: in (or about to enter) epoll_wait
-  std::atomic<std::uint64_t> external_polls_{0};  // busy mode: poll_once() calls by other threads
+  std::atomic<std::uint64_t> external_polls_{0};  // busy mode: poll_once()/poll_idle() calls by other threads
+  std::atomic<std::uint64_t> waiter_polls_{0};    // busy mode: poll_once() calls by other threads
+  std::atomic<std::uint64_t> idle_seen_{0};       // waiter_polls_ as poll_idle() last saw it
   static constexpr std::uint8_t kHeard = 1, kSent = 2;
   std::unique_ptr<std::atomic<std::uint8_t>[]> activity_;  // per peer, folded into liveness_ per tick
   int epoll_fd_ = -1;

@@ -1,12 +1,14 @@
 // ucx_progress.cc — the progress thread, poll_once(), the ready-queue
 // dispatcher, op bookkeeping, liveness (heartbeats) and peer-failure handling.
 //
-// ProgressMode::busy: the thread spins on ucp_worker_progress. While an
-// application thread polls as a waiter (external_polls_ moved since the last
-// look) it sleeps instead (20 us doubling up to 1 ms), so on 2 cores a waiter
-// and the progress threads of two processes do not starve each other; the
-// waiter drives the worker itself (try_lock). The 1 ms cap bounds how late
-// the thread resumes once the waiter stops polling.
+// ProgressMode::busy: the thread spins on ucp_worker_progress. While another
+// thread polls (external_polls_ moved since the last look: an application
+// thread waiting on a future, or an idle executor thread in poll_idle) it
+// sleeps instead (20 us doubling up to 1 ms), so on 2 cores a waiter and the
+// progress threads of two processes do not starve each other; the poller
+// drives the worker itself (try_lock). The 1 ms cap bounds how late the
+// thread resumes once the poller stops. An idle poller gives way to waiters
+// (poll_idle returns -1 once waiter_polls_ moved), so one thread polls.
 // ProgressMode::blocking: progress until idle, ucp_worker_arm, then epoll_wait
 // on the worker's event fd with a bounded timeout (the liveness tick period).
 // Application threads that post work call ucp_worker_signal when the thread
@@ -115,18 +117,37 @@ bool Engine::progress_step(bool try_only) {
   }
   mu_.unlock();
   const bool did = after_progress();
-  return n > 0 || did;
+  const bool hooked = hook_.run_if_requested();
+  return n > 0 || did || hooked;
 }
 
 bool Engine::waiters_poll() const noexcept {
   return opts_.progress == ProgressMode::busy && !torn_down_.load(std::memory_order_relaxed);
 }
 
+namespace {
+// A plain store (no locked RMW): readers only need to see the counter change.
+void bump(std::atomic<std::uint64_t>& counter) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+}  // namespace
+
 bool Engine::poll_once() {
-  // A plain store (no locked RMW): the progress thread only needs to see it change.
-  if (opts_.progress == ProgressMode::busy && !on_progress_thread())
-    external_polls_.store(external_polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (opts_.progress == ProgressMode::busy && !on_progress_thread()) {
+    bump(external_polls_);
+    bump(waiter_polls_);
+  }
   return progress_step(true);
+}
+
+// An idle executor drives progress unless a waiter polled since its last
+// look; the progress thread backs off for it as for a waiter.
+int Engine::poll_idle() {
+  if (!waiters_poll() || on_progress_thread()) return -1;
+  const std::uint64_t w = waiter_polls_.load(std::memory_order_relaxed);
+  if (idle_seen_.exchange(w, std::memory_order_relaxed) != w) return -1;
+  bump(external_polls_);
+  return progress_step(true) ? 1 : 0;
 }
 
 // Runs what the callbacks deferred: errors, failures, then the ready queue.

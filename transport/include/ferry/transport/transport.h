@@ -162,6 +162,17 @@ class Transport : public Progressor {
   // Ranks declared failed so far.
   virtual std::vector<Rank> failed_peers() const = 0;
 
+  // Deferred work for whoever polls next, in busy progress mode: after
+  // request_progress_hook(), a progress context — the progress thread, a
+  // thread waiting on a future, or an idle executor in poll_idle(), whichever
+  // polls first — runs the hook once (requests made before it runs merge).
+  // A layer above uses it to send batched messages without waking a thread.
+  // The hook must not block. request_progress_hook() returns false when
+  // nobody polls (blocking mode, shut down): the caller does the work another
+  // way. set_progress_hook({}) removes the hook and waits for a running call.
+  virtual void set_progress_hook(std::function<void()> hook) { (void)hook; }
+  virtual bool request_progress_hook() noexcept { return false; }
+
   // Collective, idempotent: waits (bounded by peer_timeout) until every live rank
   // has called shutdown, then stops the progress thread and closes endpoints.
   // Peer failures after this point are not reported. Pending ops fail with shut_down.
