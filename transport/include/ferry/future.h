@@ -160,7 +160,11 @@ class [[nodiscard]] Future {
   Result<T> result() {
     wait();
     auto s = std::move(state_);
-    return std::move(*s->result);
+    if constexpr (std::is_void_v<T>) {
+      return *s->result;  // copied: a void state may be shared (make_ready_future())
+    } else {
+      return std::move(*s->result);
+    }
   }
 
   // Waits, then returns the value or throws ferry::Error. The future becomes invalid.
@@ -184,7 +188,12 @@ class [[nodiscard]] Future {
         return;
       }
     }
-    f(std::move(*s->result));
+    if constexpr (std::is_void_v<T>) {
+      Result<T> r = *s->result;  // a void state may be shared (make_ready_future())
+      f(std::move(r));
+    } else {
+      f(std::move(*s->result));
+    }
   }
 
  private:
@@ -241,6 +250,11 @@ Future<T> make_ready_future(Result<T> r) {
   return f;
 }
 
-inline Future<void> make_ready_future() { return make_ready_future<void>(Result<void>()); }
+// A ready success: every call shares one completed state (no allocation), so
+// completing a void operation inline costs a reference-count increment.
+inline Future<void> make_ready_future() {
+  static const Future<void> done = make_ready_future<void>(Result<void>());
+  return done;
+}
 
 }  // namespace ferry

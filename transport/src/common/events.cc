@@ -23,24 +23,30 @@ bool ProgressHook::run_if_requested() {
   return true;
 }
 
+HandlerTable::~HandlerTable() {
+  for (auto& p : pages_) delete p.load();
+}
+
 Status HandlerTable::set(HandlerId id, AmHandler handler, bool internal) {
   if (id >= kFirstReservedHandler && !internal)
     return Status(Errc::invalid_argument, "handler id " + std::to_string(id) +
                                               " is reserved for ferry's internal use (ids >= " +
                                               std::to_string(kFirstReservedHandler) + ")");
   std::lock_guard<std::mutex> lock(mu_);
-  if (!handler) {
-    handlers_.erase(id);
-  } else {
-    handlers_[id] = std::make_shared<const AmHandler>(std::move(handler));
+  std::atomic<Page*>& page_slot = pages_[id / kPageSlots];
+  Page* page = page_slot.load(std::memory_order_relaxed);
+  if (!page) {
+    if (!handler) return Status::ok();
+    page = new Page;
+    page_slot.store(page, std::memory_order_release);
   }
+  const AmHandler* fn = nullptr;
+  if (handler) {
+    kept_.push_back(std::make_unique<const AmHandler>(std::move(handler)));
+    fn = kept_.back().get();
+  }
+  page->slots[id % kPageSlots].store(fn, std::memory_order_release);
   return Status::ok();
-}
-
-std::shared_ptr<const AmHandler> HandlerTable::find(HandlerId id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = handlers_.find(id);
-  return it == handlers_.end() ? nullptr : it->second;
 }
 
 EventSink::EventSink(Rank self, Rank size)

@@ -18,14 +18,13 @@
 
 namespace ferry::transport::common {
 
-// id -> handler. Lookups copy a shared_ptr under a mutex, so replacing a
-// handler while it runs is safe.
 // The Transport progress hook (transport.h): one function, run by the next
 // poller after request(). Cheap when idle: one relaxed load per pass.
 class ProgressHook {
  public:
   void set(std::function<void()> hook);
   void request() noexcept { pending_.store(true, std::memory_order_release); }
+  bool requested() const noexcept { return pending_.load(std::memory_order_relaxed); }
   // Runs the hook if one was requested; returns whether it ran.
   bool run_if_requested();
 
@@ -35,16 +34,34 @@ class ProgressHook {
   std::function<void()> hook_;  // guarded by mu_
 };
 
+// id -> handler, read on every delivered AM without a lock: two acquire loads
+// (a page of 256 slots, allocated on first use, then the slot). A handler that
+// is replaced or removed is retired, not freed, until the table is destroyed,
+// so a pointer returned by find() stays valid while the handler runs even if
+// another thread replaces it (handlers are installed a few times per job).
 class HandlerTable {
  public:
+  HandlerTable() = default;
+  ~HandlerTable();
+  HandlerTable(const HandlerTable&) = delete;
+  HandlerTable& operator=(const HandlerTable&) = delete;
+
   // Rejects reserved ids unless `internal` is set.
   Status set(HandlerId id, AmHandler handler, bool internal = false);
-  // Returns null when no handler is installed for `id`.
-  std::shared_ptr<const AmHandler> find(HandlerId id) const;
+  // Returns null when no handler is installed for `id`; valid until ~HandlerTable.
+  const AmHandler* find(HandlerId id) const noexcept {
+    const Page* page = pages_[id / kPageSlots].load(std::memory_order_acquire);
+    return page ? page->slots[id % kPageSlots].load(std::memory_order_acquire) : nullptr;
+  }
 
  private:
-  mutable std::mutex mu_;
-  std::unordered_map<HandlerId, std::shared_ptr<const AmHandler>> handlers_;  // guarded by mu_
+  static constexpr std::size_t kPageSlots = 256;
+  struct Page {
+    std::atomic<const AmHandler*> slots[kPageSlots] = {};
+  };
+  std::atomic<Page*> pages_[(std::size_t{1} << (8 * sizeof(HandlerId))) / kPageSlots] = {};
+  std::mutex mu_;                                   // serializes set()
+  std::vector<std::unique_ptr<const AmHandler>> kept_;  // guarded by mu_: every handler ever set
 };
 
 // Where asynchronous errors and peer failures go. Logs each once (spdlog) and

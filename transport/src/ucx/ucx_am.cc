@@ -61,24 +61,28 @@ Future<void> Engine::send(Rank dst, HandlerId id, ByteView payload) {
   if (events_.is_failed(dst))
     return ready_error(Status(Errc::peer_failed, "send: rank " + std::to_string(dst) + " has failed"));
 
+  // The promise is made only if the send stays in flight: a small eager AM
+  // usually completes inside ucp_am_send_nbx, and then the shared ready
+  // future is returned (no allocation). Completion callbacks run under mu_,
+  // so attaching the promise after posting cannot race with them.
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!usable_locked()) return ready_error(shut_down_status());
+  if (peers_[dst].failed)
+    return ready_error(Status(Errc::peer_failed, "send: rank " + std::to_string(dst) + " has failed"));
+  Op* op = new_op_locked(dst, Op::Kind::am);
+  op->header = wire::make_header(id, self_, peers_[dst].next_send_seq, payload.size());
+  Status early;
+  if (!post_am_locked(op, &op->header, sizeof op->header, payload, true, false, &early))
+    return early.is_ok() ? make_ready_future() : ready_error(std::move(early));
   Promise<void> promise(shared_from_this());
   auto future = promise.get_future();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!usable_locked()) {
-    promise.set_error(shut_down_status());
-  } else if (peers_[dst].failed) {
-    promise.set_error(Status(Errc::peer_failed, "send: rank " + std::to_string(dst) + " has failed"));
-  } else {
-    Op* op = new_op_locked(dst, Op::Kind::am);
-    op->promise.emplace(std::move(promise));
-    op->header = wire::make_header(id, self_, peers_[dst].next_send_seq, payload.size());
-    if (post_am_locked(op, &op->header, sizeof op->header, payload, true)) wake_locked();
-  }
+  op->promise.emplace(std::move(promise));
+  wake_locked();
   return future;
 }
 
 bool Engine::post_am_locked(Op* op, const void* header, std::size_t header_len, ByteView payload,
-                            bool consumes_seq, bool sideband) {
+                            bool consumes_seq, bool sideband, Status* early) {
   Peer& peer = peers_[op->peer];
   ucp_ep_h ep = sideband ? peer.hb_ep : peer.ep;
   ucp_request_param_t prm = op_param(op);
@@ -87,7 +91,7 @@ bool Engine::post_am_locked(Op* op, const void* header, std::size_t header_len, 
   ucs_status_ptr_t req = ucp_am_send_nbx(ep, kAmId, header, header_len, payload.data(), payload.size(), &prm);
   if (UCS_PTR_IS_ERR(req) && !op->completed_early && consumes_seq)
     --peer.next_send_seq;  // nothing went out: keep the receiver's stream gap-free
-  return end_post_locked(op, req, "ucp_am_send_nbx");
+  return end_post_locked(op, req, "ucp_am_send_nbx", early);
 }
 
 void Engine::post_internal_locked(Rank dst, HandlerId id) {

@@ -24,7 +24,9 @@
 //     continuations never run under mu_ and may call back into the transport.
 //   * The ready queue is drained by one thread at a time (dispatching_ flag),
 //     which keeps handler invocations in queue order = per-peer send order.
-//   * Lock order: shutdown_mu_ -> mu_ -> ready_mu_. HandlerTable / EventSink /
+//     It is guarded by mu_ (every push happens under it anyway); a thread that
+//     progressed the worker takes the queue before releasing mu_.
+//   * Lock order: shutdown_mu_ -> mu_. HandlerTable / EventSink /
 //     ShutdownBarrier locks are leaves.
 //
 // Invariants:
@@ -218,8 +220,10 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   // continuation can be attached yet). `consumes_seq`: the header carries
   // peer.next_send_seq, which is advanced (and rolled back on immediate error).
   // Returns true if the op is still in flight (the progress thread must run).
+  // `early` (optional): where an immediate outcome goes when the op has no
+  // promise (send() attaches one only to an op that stays in flight).
   bool post_am_locked(Op* op, const void* header, std::size_t header_len, ByteView payload, bool consumes_seq,
-                      bool sideband = false);
+                      bool sideband = false, Status* early = nullptr);
   void post_internal_locked(Rank dst, HandlerId id);
   void post_heartbeat_locked(Rank dst);
   ucs_status_t on_am_locked(const void* header, std::size_t header_len, void* data, std::size_t length,
@@ -246,7 +250,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   Status op_status_locked(const Op& op, ucs_status_t status);
   static ucp_request_param_t op_param(Op* op);
   static void begin_post_locked(Op* op);
-  bool end_post_locked(Op* op, ucs_status_ptr_t req, const char* call);
+  bool end_post_locked(Op* op, ucs_status_ptr_t req, const char* call, Status* early = nullptr);
   static void op_done_cb(void* request, ucs_status_t status, void* user_data);
   static void ep_error_cb(void* arg, ucp_ep_h ep, ucs_status_t status);
 
@@ -257,6 +261,8 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   bool progress_step(bool try_only);
   bool after_progress();
   bool drain_ready();
+  bool take_ready_locked();  // claims dispatch and moves ready_ into batch_ (false: empty or claimed)
+  void run_batch();          // runs batch_ and releases the dispatch claim
   void run_item(ReadyItem& item);
   void push_ready_locked(ReadyItem item);
   void push_completion_locked(std::optional<Promise<void>>& promise, Status status);
@@ -307,11 +313,10 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   std::vector<std::pair<Rank, Status>> deferred_failures_;
   std::atomic<bool> deferred_pending_{false};
 
-  // Ready queue (ready_mu_) and its single dispatcher.
-  std::mutex ready_mu_;
+  // Ready queue (guarded by mu_) and its single dispatcher.
   std::vector<ReadyItem> ready_;
   std::vector<ReadyItem> batch_;  // dispatcher's scratch (swapped with ready_; keeps capacity)
-  std::atomic<std::size_t> ready_count_{0};
+  std::atomic<std::size_t> ready_count_{0};  // ready_.size(), written under mu_, read without it
   std::atomic<bool> dispatching_{false};
   std::atomic<bool> drop_deliveries_{false};  // set by teardown: AMs are no longer handed to handlers
 

@@ -115,10 +115,16 @@ bool Engine::progress_step(bool try_only) {
     n = ucp_worker_progress(worker_);
     if (rndv_drain_needed_) drain_rndv_locked();
   }
+  const bool took = take_ready_locked();  // no second lock round trip to fetch what arrived
   mu_.unlock();
-  const bool did = after_progress();
-  const bool hooked = hook_.run_if_requested();
-  return n > 0 || did || hooked;
+  if (took) run_batch();
+  // The common idle pass stops here after two loads (a short spin loop is a
+  // prompt one: arrival is noticed only inside ucp_worker_progress).
+  bool did = took;
+  if (deferred_pending_.load(std::memory_order_acquire) || ready_count_.load(std::memory_order_acquire) > 0)
+    did = after_progress() || did;
+  if (hook_.requested()) did = hook_.run_if_requested() || did;
+  return n > 0 || did;
 }
 
 bool Engine::waiters_poll() const noexcept {
@@ -173,18 +179,30 @@ bool Engine::after_progress() {
 bool Engine::drain_ready() {
   bool any = false;
   while (ready_count_.load(std::memory_order_acquire) > 0) {
-    if (dispatching_.exchange(true, std::memory_order_acq_rel)) break;
+    bool took;
     {
-      std::lock_guard<std::mutex> lock(ready_mu_);
-      batch_.swap(ready_);
-      ready_count_.store(0, std::memory_order_release);
+      std::lock_guard<std::mutex> lock(mu_);
+      took = take_ready_locked();
     }
-    for (ReadyItem& item : batch_) run_item(item);
-    any = any || !batch_.empty();
-    batch_.clear();
-    dispatching_.store(false, std::memory_order_release);
+    if (!took) break;
+    run_batch();
+    any = true;
   }
   return any;
+}
+
+bool Engine::take_ready_locked() {
+  if (ready_count_.load(std::memory_order_relaxed) == 0) return false;
+  if (dispatching_.exchange(true, std::memory_order_acq_rel)) return false;
+  batch_.swap(ready_);
+  ready_count_.store(0, std::memory_order_release);
+  return true;
+}
+
+void Engine::run_batch() {
+  for (ReadyItem& item : batch_) run_item(item);
+  batch_.clear();
+  dispatching_.store(false, std::memory_order_release);
 }
 
 void Engine::run_item(ReadyItem& item) {
@@ -208,9 +226,8 @@ void Engine::run_item(ReadyItem& item) {
 }
 
 void Engine::push_ready_locked(ReadyItem item) {
-  std::lock_guard<std::mutex> lock(ready_mu_);
   ready_.push_back(std::move(item));
-  ready_count_.fetch_add(1);
+  ready_count_.store(ready_.size(), std::memory_order_release);  // sole writer: mu_ is held
 }
 
 void Engine::push_completion_locked(std::optional<Promise<void>>& promise, Status status) {
@@ -313,7 +330,7 @@ void Engine::begin_post_locked(Op* op) {
   op->completed_early = false;
 }
 
-bool Engine::end_post_locked(Op* op, ucs_status_ptr_t req, const char* call) {
+bool Engine::end_post_locked(Op* op, ucs_status_ptr_t req, const char* call, Status* early) {
   op->posting = false;
   ucs_status_t status;
   if (op->completed_early) {
@@ -334,6 +351,7 @@ bool Engine::end_post_locked(Op* op, ucs_status_ptr_t req, const char* call) {
     result = Status(result.code(), std::string(call) + ": " + result.message());
   if (status == UCS_OK && op->kind != Op::Kind::get) note_sent(op->peer);
   if (op->promise) op->promise->set_result(Result<void>(result));
+  else if (early) *early = std::move(result);
   else if (!result.is_ok()) spdlog::debug("ferry[{}]: {}", self_, result.to_string());
   free_op_locked(op);
   return false;
@@ -454,12 +472,17 @@ void Engine::recheck_timeouts() {
 
 // Activity is noted with relaxed per-peer flags on the hot paths (no clock
 // read per message) and folded into Liveness once per tick.
+// Test before set: under traffic the bit is already set and this is a plain
+// load, not a locked RMW per message. A set racing with the tick's exchange
+// may be lost for that tick; the next message sets it again.
 void Engine::note_heard(Rank peer) noexcept {
-  if (peer < size_) activity_[peer].fetch_or(kHeard, std::memory_order_relaxed);
+  if (peer < size_ && !(activity_[peer].load(std::memory_order_relaxed) & kHeard))
+    activity_[peer].fetch_or(kHeard, std::memory_order_relaxed);
 }
 
 void Engine::note_sent(Rank peer) noexcept {
-  if (peer < size_) activity_[peer].fetch_or(kSent, std::memory_order_relaxed);
+  if (peer < size_ && !(activity_[peer].load(std::memory_order_relaxed) & kSent))
+    activity_[peer].fetch_or(kSent, std::memory_order_relaxed);
 }
 
 void Engine::housekeeping(clock::time_point now) {
