@@ -16,6 +16,7 @@ thread_local Executor* tl_executor = nullptr;
 thread_local bool tl_flush_wanted = false;
 constexpr auto kPollBackoffMin = std::chrono::microseconds(20);
 constexpr auto kPollBackoffMax = std::chrono::microseconds(1000);
+constexpr unsigned kPoliteAfter = 512;  // empty polls before each further one yields first (as the UCX progress thread)
 }
 
 unsigned default_executor_threads() {
@@ -160,11 +161,15 @@ bool Executor::poll_while_idle() {
   // what they post or append is not this thread's job to flush.
   tl_executor = nullptr;
   bool yield = false;
+  unsigned idle = 0;  // consecutive polls that found nothing
   while (queued_.load(std::memory_order_acquire) == 0 && !stop_flag_.load(std::memory_order_relaxed)) {
-    if (progressor_->poll_idle() < 0) {
+    const int r = progressor_->poll_idle();
+    if (r < 0) {
       yield = true;
       break;
     }
+    if (r > 0) idle = 0;
+    else if (++idle >= kPoliteAfter) std::this_thread::yield();  // silence: runnable threads go first
   }
   tl_executor = this;
   return yield;
