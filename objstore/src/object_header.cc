@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <string>
 
-#include "le.h"
+#include "ferry/objstore/le.h"
 
 namespace ferry::objstore {
 

@@ -1,25 +1,12 @@
-// object_id.cc — printing, parsing, hashing and wire form of ObjectId.
+// object_id.cc — printing and parsing of ObjectId (hash and wire form are inline).
 // Thread-safety: pure functions.
 #include "ferry/objstore/object_id.h"
 
 #include <charconv>
 #include <cstdio>
 
-#include "le.h"
 
 namespace ferry::objstore {
-
-std::size_t ObjectId::hash() const noexcept {
-  // splitmix64 finalizer over the three fields.
-  auto mix = [](std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-  };
-  std::uint64_t hi = (std::uint64_t{owner_} << 32) | index_;
-  return static_cast<std::size_t>(mix(counter_ ^ mix(hi)));
-}
 
 std::string ObjectId::to_string() const {
   char buf[64];
@@ -57,17 +44,6 @@ std::optional<ObjectId> ObjectId::parse(std::string_view text) {
     if (!parse_whole(text.substr(hash + 1), 10, index) || index == 0) return std::nullopt;
   }
   return ObjectId(owner, counter, index);
-}
-
-void ObjectId::encode(std::span<std::byte, kWireBytes> out) const noexcept {
-  detail::store_le<std::uint32_t>(out.data(), owner_);
-  detail::store_le<std::uint32_t>(out.data() + 4, index_);
-  detail::store_le<std::uint64_t>(out.data() + 8, counter_);
-}
-
-ObjectId ObjectId::decode(std::span<const std::byte, kWireBytes> in) noexcept {
-  return ObjectId(detail::load_le<std::uint32_t>(in.data()), detail::load_le<std::uint64_t>(in.data() + 8),
-                  detail::load_le<std::uint32_t>(in.data() + 4));
 }
 
 }  // namespace ferry::objstore

@@ -108,6 +108,20 @@ Future<ObjectData> fetch(std::uint32_t epoch, const ObjectId& id) {
   return c->fetch(id);
 }
 
+std::optional<Result<ObjectData>> try_local(std::uint32_t epoch, const ObjectId& id) {
+  if (id.is_nil()) return std::nullopt;
+  Core* c = core_for(epoch);
+  if (!c) return std::nullopt;
+  GateGuard g(c->gate());
+  if (!g) return std::nullopt;
+  return c->try_local(id);
+}
+
+std::uint32_t this_rank(std::uint32_t epoch) noexcept {
+  Core* c = core_for(epoch);
+  return c ? c->rank() : 0xFFFFFFFFu;
+}
+
 std::chrono::milliseconds default_get_timeout() noexcept {
   Core* c = rt::current_core();
   return c ? c->options().get_timeout : RuntimeOptions().get_timeout;

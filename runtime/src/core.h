@@ -116,6 +116,9 @@ class Core {
   // Object API (the caller holds a GateGuard).
   Result<ObjectId> put(const detail::ObjectMeta& meta, std::span<const std::byte> bytes);
   Future<ObjectData> fetch(const ObjectId& id);
+  // The object's bytes if this rank can read them now (owned and ready, a
+  // failed task output, or cached here): no message, no future. nullopt: fetch().
+  std::optional<Result<ObjectData>> try_local(const ObjectId& id);
   void add_ref(const ObjectId& id) { own_.add_ref(id); }
   void remove_ref(const ObjectId& id) { run(own_.remove_ref(id)); }
 

@@ -44,6 +44,23 @@ Result<ObjectData> Core::read_local(const ObjectId& id) {
   return d;
 }
 
+std::optional<Result<ObjectData>> Core::try_local(const ObjectId& id) {
+  if (!accepting_.load(std::memory_order_relaxed)) return std::nullopt;  // fetch() says why
+  Ownership::LocalRead l = own_.local_read(id);
+  switch (l.kind) {
+    case Ownership::LocalRead::Kind::none:
+      return std::nullopt;
+    case Ownership::LocalRead::Kind::value:
+      return Result<ObjectData>(ObjectData{l.meta, ByteView(*l.value), std::move(l.value)});
+    case Ownership::LocalRead::Kind::failed:
+      return Result<ObjectData>(std::move(l.error));
+    case Ownership::LocalRead::Kind::arena:
+      if (auto d = read_local(id)) return d;
+      return std::nullopt;  // freed or dropped meanwhile: the owner decides
+  }
+  return std::nullopt;
+}
+
 Core::FetchPtr Core::join_or_start(const ObjectId& id, bool remote, Future<ObjectData>& waiter) {
   Promise<ObjectData> p(progressor_);
   waiter = p.get_future();
@@ -73,6 +90,7 @@ Future<ObjectData> Core::fetch(const ObjectId& id) {
     return ready(Status(Errc::not_found, "get of " + id.to_string() + ": owner rank " + std::to_string(id.owner()) +
                                              " is outside this job of " + std::to_string(size_) +
                                              " ranks (a ref from another job, or a corrupted id)"));
+  if (auto d = try_local(id)) return ready(std::move(*d));
   Future<ObjectData> fut;
   if (id.owner() == self_) {
     FetchPtr f = join_or_start(id, false, fut);
@@ -85,11 +103,6 @@ Future<ObjectData> Core::fetch(const ObjectId& id) {
     return fut;
   }
   if (own_.is_dead(id.owner())) return ready(owner_died(id, "failure detected earlier"));
-  if (own_.copy_offset(id)) {
-    auto d = read_local(id);
-    if (d) return ready(std::move(d));  // else: dropped meanwhile, ask the owner
-  }
-  if (auto v = own_.cached_value(id)) return ready(ObjectData{v->meta, ByteView(*v->value), v->value});
   if (FetchPtr f = join_or_start(id, true, fut)) send_locate(f, kInvalidRank);
   return fut;
 }

@@ -30,6 +30,11 @@ Reply error_reply(Rank reader, std::uint64_t request, ObjectId id, Status why) {
 
 }  // namespace
 
+const Ownership::Extra& Ownership::Owned::view() const {
+  static const Extra kNone;
+  return extra ? *extra : kNone;
+}
+
 const char* to_string(ReplyKind k) noexcept {
   switch (k) {
     case ReplyKind::error: return "error";
@@ -116,11 +121,13 @@ Actions Ownership::set_ready(ObjectId id, const ObjectMeta& meta, std::optional<
   if (primary && primary->rank != self_ && dead_.count(primary->rank)) {
     e.state = State::failed;
     e.primary.reset();
-    e.error = Status(Errc::owner_died, "object " + id.to_string() + " was lost: its holder " +
-                                           rank_str(primary->rank) + " died");
+    e.x().error = Status(Errc::owner_died, "object " + id.to_string() + " was lost: its holder " +
+                                               rank_str(primary->rank) + " died");
   }
-  for (const Waiter& w : e.waiters) out.replies.push_back({w.reader, w.request, id, answer(id, e, w.reader)});
-  e.waiters.clear();
+  if (e.extra) {
+    for (const Waiter& w : e.extra->waiters) out.replies.push_back({w.reader, w.request, id, answer(id, e, w.reader)});
+    e.extra->waiters.clear();
+  }
   settle(it, out);
   return out;
 }
@@ -132,9 +139,10 @@ Actions Ownership::set_failed(ObjectId id, Status why) {
   if (it == owned_.end() || it->second.state != State::pending) return out;
   Owned& e = it->second;
   e.state = State::failed;
-  e.error = std::move(why);
-  for (const Waiter& w : e.waiters) out.replies.push_back(error_reply(w.reader, w.request, id, e.error));
-  e.waiters.clear();
+  Extra& x = e.x();
+  x.error = std::move(why);
+  for (const Waiter& w : x.waiters) out.replies.push_back(error_reply(w.reader, w.request, id, x.error));
+  x.waiters.clear();
   settle(it, out);
   return out;
 }
@@ -182,27 +190,31 @@ std::uint64_t Ownership::ref_count(ObjectId id) const {
 void Ownership::release_locked(ObjectId id, Owned& e, Actions& out) {
   e.released = true;
   e.refs = 0;
-  for (const Waiter& w : e.waiters) out.replies.push_back(error_reply(w.reader, w.request, id, not_found(id)));
-  e.waiters.clear();
+  if (!e.extra) return;
+  for (const Waiter& w : e.extra->waiters) out.replies.push_back(error_reply(w.reader, w.request, id, not_found(id)));
+  e.extra->waiters.clear();
 }
 
 void Ownership::settle(OwnedMap::iterator it, Actions& out) {
   const ObjectId id = it->first;
   Owned& e = it->second;
-  auto leased = [&](Rank holder) {
-    return std::any_of(e.leases.begin(), e.leases.end(), [&](const Lease& l) { return l.holder == holder; });
-  };
-  erase_if_vec(e.retired, [&](const Location& loc) {
-    if (leased(loc.rank)) return false;
-    out.drop_copies.push_back({loc.rank, id});
-    return true;
-  });
-  if (!e.released || !e.leases.empty()) return;
+  if (Extra* x = e.extra.get()) {
+    auto leased = [&](Rank holder) {
+      return std::any_of(x->leases.begin(), x->leases.end(), [&](const Lease& l) { return l.holder == holder; });
+    };
+    erase_if_vec(x->retired, [&](const Location& loc) {
+      if (leased(loc.rank)) return false;
+      out.drop_copies.push_back({loc.rank, id});
+      return true;
+    });
+    if (!x->leases.empty()) return;
+  }
+  if (!e.released) return;
   if (e.primary) {
     if (e.primary->rank == self_) out.free_local.push_back(id);
     else out.drop_copies.push_back({e.primary->rank, id});
   }
-  for (const Location& loc : e.copies) out.drop_copies.push_back({loc.rank, id});
+  for (const Location& loc : e.view().copies) out.drop_copies.push_back({loc.rank, id});
   owned_.erase(it);
 }
 
@@ -211,7 +223,7 @@ void Ownership::settle(OwnedMap::iterator it, Actions& out) {
 LocateReply Ownership::answer(ObjectId id, Owned& e, Rank reader) {
   LocateReply r;
   if (e.state == State::failed) {
-    r.error = e.error;
+    r.error = e.view().error;
     return r;
   }
   r.meta = e.meta;
@@ -233,7 +245,7 @@ LocateReply Ownership::answer(ObjectId id, Owned& e, Rank reader) {
   // Holders the reader may read one-sided: the primary and the copies (round robin).
   std::vector<Location> holders;
   holders.push_back(primary);
-  for (const Location& c : e.copies) holders.push_back(c);
+  for (const Location& c : e.view().copies) holders.push_back(c);
   auto own = std::find_if(holders.begin(), holders.end(), [&](const Location& l) { return l.rank == reader; });
   r.kind = ReplyKind::at_holder;
   if (own != holders.end()) {  // the reader holds it already (its own arena): no lease
@@ -242,7 +254,7 @@ LocateReply Ownership::answer(ObjectId id, Owned& e, Rank reader) {
   }
   r.where = holders[e.cursor++ % holders.size()];
   r.lease = next_lease_++;
-  e.leases.push_back({r.lease, reader, r.where.rank});
+  e.x().leases.push_back({r.lease, reader, r.where.rank});
   return r;
 }
 
@@ -263,18 +275,19 @@ Actions Ownership::locate(ObjectId id, Rank reader, std::uint64_t request, Rank 
     return out;
   }
   Owned& e = it->second;
-  if (bad_holder != kInvalidRank) {
-    for (auto c = e.copies.begin(); c != e.copies.end();) {
+  if (bad_holder != kInvalidRank && e.extra) {
+    Extra& x = *e.extra;
+    for (auto c = x.copies.begin(); c != x.copies.end();) {
       if (c->rank == bad_holder) {
-        e.retired.push_back(*c);
-        c = e.copies.erase(c);
+        x.retired.push_back(*c);
+        c = x.copies.erase(c);
       } else {
         ++c;
       }
     }
   }
   if (e.state == State::pending) {
-    e.waiters.push_back({reader, request});
+    e.x().waiters.push_back({reader, request});
   } else {
     out.replies.push_back({reader, request, id, answer(id, e, reader)});
   }
@@ -292,15 +305,16 @@ Actions Ownership::read_done(ObjectId id, Rank reader, std::uint64_t lease,
     return out;
   }
   Owned& e = it->second;
-  erase_if_vec(e.leases, [&](const Lease& l) { return l.id == lease && l.reader == reader; });
+  if (e.extra) erase_if_vec(e.extra->leases, [&](const Lease& l) { return l.id == lease && l.reader == reader; });
   if (cached_offset && reader != self_) {
+    const Extra& v = e.view();
     auto same = [&](const Location& l) { return l.rank == reader; };
-    bool known = std::any_of(e.copies.begin(), e.copies.end(), same) ||
-                 std::any_of(e.retired.begin(), e.retired.end(), same) || (e.primary && e.primary->rank == reader);
+    bool known = std::any_of(v.copies.begin(), v.copies.end(), same) ||
+                 std::any_of(v.retired.begin(), v.retired.end(), same) || (e.primary && e.primary->rank == reader);
     if (e.released || e.state != State::ready || dead_.count(reader)) {
       if (!known) out.drop_copies.push_back({reader, id});
     } else if (!known) {
-      e.copies.push_back({reader, *cached_offset});
+      e.x().copies.push_back({reader, *cached_offset});
     }
   }
   settle(it, out);
@@ -356,6 +370,38 @@ std::optional<Ownership::CachedValue> Ownership::cached_value(ObjectId id) const
   return CachedValue{it->second.meta, it->second.value};
 }
 
+Ownership::LocalRead Ownership::local_read(ObjectId id) const {
+  LocalRead r;
+  MutexLock lock(mu_);
+  if (id.owner() == self_) {
+    auto it = owned_.find(id);
+    if (it == owned_.end() || it->second.released) return r;
+    const Owned& e = it->second;
+    if (e.state == State::failed) {
+      r.kind = LocalRead::Kind::failed;
+      r.error = e.view().error;
+    } else if (e.state == State::ready && e.value) {
+      r.kind = LocalRead::Kind::value;
+      r.meta = e.meta;
+      r.value = e.value;
+    } else if (e.state == State::ready && e.primary && e.primary->rank == self_) {
+      r.kind = LocalRead::Kind::arena;
+    }
+    return r;
+  }
+  if (copies_.count(id)) {
+    r.kind = LocalRead::Kind::arena;
+    return r;
+  }
+  auto b = borrowed_.find(id);
+  if (b != borrowed_.end() && b->second.value) {
+    r.kind = LocalRead::Kind::value;
+    r.meta = b->second.meta;
+    r.value = b->second.value;
+  }
+  return r;
+}
+
 std::optional<Ownership::Hint> Ownership::location_hint(ObjectId id) const {
   MutexLock lock(mu_);
   if (id.owner() == self_) {
@@ -381,17 +427,20 @@ Actions Ownership::peer_failed(Rank peer) {
   for (auto it = owned_.begin(); it != owned_.end();) {
     Owned& e = it->second;
     const ObjectId id = it->first;
-    erase_if_vec(e.leases, [&](const Lease& l) { return l.reader == peer; });
-    erase_if_vec(e.copies, [&](const Location& l) { return l.rank == peer; });
-    erase_if_vec(e.retired, [&](const Location& l) { return l.rank == peer; });
-    erase_if_vec(e.waiters, [&](const Waiter& w) { return w.reader == peer; });
+    if (Extra* x = e.extra.get()) {
+      erase_if_vec(x->leases, [&](const Lease& l) { return l.reader == peer; });
+      erase_if_vec(x->copies, [&](const Location& l) { return l.rank == peer; });
+      erase_if_vec(x->retired, [&](const Location& l) { return l.rank == peer; });
+      erase_if_vec(x->waiters, [&](const Waiter& w) { return w.reader == peer; });
+    }
     if (e.primary && e.primary->rank == peer) {
       e.primary.reset();
       e.state = State::failed;
-      e.error = Status(Errc::owner_died,
+      Extra& x = e.x();
+      x.error = Status(Errc::owner_died,
                        "object " + id.to_string() + " was lost: its holder " + rank_str(peer) + " died");
-      for (const Waiter& w : e.waiters) out.replies.push_back(error_reply(w.reader, w.request, id, e.error));
-      e.waiters.clear();
+      for (const Waiter& w : x.waiters) out.replies.push_back(error_reply(w.reader, w.request, id, x.error));
+      x.waiters.clear();
     }
     auto next = std::next(it);
     settle(it, out);  // may erase `it`
@@ -420,7 +469,7 @@ Actions Ownership::clear() {
   MutexLock lock(mu_);
   for (auto& [id, e] : owned_) {
     if (e.primary && e.primary->rank == self_) out.free_local.push_back(id);
-    for (const Waiter& w : e.waiters)
+    for (const Waiter& w : e.view().waiters)
       out.replies.push_back(error_reply(w.reader, w.request, id,
                                         Status(Errc::shut_down, "the ferry runtime on " + rank_str(self_) +
                                                                     " shut down while " + id.to_string() +
@@ -440,9 +489,10 @@ OwnershipStats Ownership::stats() const {
   for (const auto& [id, e] : owned_) {
     s.released += e.released ? 1 : 0;
     s.pending += e.state == State::pending ? 1 : 0;
-    s.leases += e.leases.size();
-    s.waiters += e.waiters.size();
-    s.secondary += e.copies.size() + e.retired.size();
+    const Extra& x = e.view();
+    s.leases += x.leases.size();
+    s.waiters += x.waiters.size();
+    s.secondary += x.copies.size() + x.retired.size();
   }
   s.borrowed = borrowed_.size();
   for (const auto& [id, b] : borrowed_) s.values += b.value ? 1 : 0;

@@ -183,6 +183,21 @@ class Ownership {
   };
   std::optional<CachedValue> cached_value(ObjectId id) const FERRY_EXCLUDES(mu_);
 
+  // ---- any rank: what this rank can read right now, without a message.
+  struct LocalRead {
+    enum class Kind : std::uint8_t {
+      none,    // not readable here now (pending, remote, unknown, released): take the fetch path
+      value,   // `value` holds the bytes (inline value owned here, or cached small value)
+      arena,   // the bytes are a block of this rank's arena (owned primary here, or a cached copy)
+      failed,  // an owned object whose task failed: `error`
+    };
+    Kind kind = Kind::none;
+    ObjectMeta meta;
+    SharedBytes value;
+    Status error;
+  };
+  LocalRead local_read(ObjectId id) const FERRY_EXCLUDES(mu_);
+
   // ---- scheduling hint: where `id`'s bytes are and how many (task placement).
   struct Hint {
     Rank rank = kInvalidRank;
@@ -210,19 +225,32 @@ class Ownership {
     Rank reader;
     std::uint64_t request;
   };
-  struct Owned {
-    State state = State::ready;
+  // The rarely used parts of an entry (a failed task's error, copies on other
+  // ranks, read leases, waiting readers), allocated on first use: most entries
+  // (small task outputs and puts read once) never need them, and the map's
+  // nodes stay small (cache footprint with 100k live objects).
+  struct Extra {
     Status error;
-    ObjectMeta meta;
-    std::optional<Location> primary;
-    SharedBytes value;
     std::vector<Location> copies;   // handed out to readers
     std::vector<Location> retired;  // no longer handed out; dropped when their leases end
     std::vector<Lease> leases;
     std::vector<Waiter> waiters;
-    std::uint64_t refs = 1;
+  };
+  struct Owned {
+    State state = State::ready;
     bool released = false;
     std::uint32_t cursor = 0;  // round robin over holders
+    std::uint64_t refs = 1;
+    ObjectMeta meta;
+    std::optional<Location> primary;
+    SharedBytes value;
+    std::unique_ptr<Extra> extra;
+
+    Extra& x() {  // for writing: allocates the extra part
+      if (!extra) extra = std::make_unique<Extra>();
+      return *extra;
+    }
+    const Extra& view() const;  // for reading: an empty one when none was allocated
   };
   struct Borrowed {
     std::uint64_t refs = 0;

@@ -91,14 +91,13 @@ Job* Tasks::make_job(Rank src, const proto::SubmitHead& h, const std::vector<pro
   for (std::size_t i = 0; i < args.size(); ++i)
     if (args[i].kind == ArgSpec::Kind::value) j->args[i] = ObjectData{args[i].meta, args[i].bytes, msg};
   const RegistryEntry* e = h.kind == proto::RecordKind::actor_kill ? nullptr : lookup_entry(h.name_hash);
-  const std::string self = rank_str(core_.rank());
   if (h.kind != proto::RecordKind::actor_kill) {
     if (!e)
-      j->error = Status(Errc::not_found, "not registered on " + self +
+      j->error = Status(Errc::not_found, "not registered on " + rank_str(core_.rank()) +
                                              " (every rank must run the same binary and define the same "
                                              "ferry::function / actor_class / method handles)");
     else if (e->signature != h.signature || e->kind != expected_kind(h.kind))
-      j->error = Status(Errc::type_mismatch, "registered on " + self + " as " + entry_kind_name(e->kind) + " '" +
+      j->error = Status(Errc::type_mismatch, "registered on " + rank_str(core_.rank()) + " as " + entry_kind_name(e->kind) + " '" +
                                                  e->name + "' with another signature (mismatched builds?)");
     else if (e->arity != args.size())
       j->error = Status(Errc::malformed_message, "received " + std::to_string(args.size()) + " arguments for " +

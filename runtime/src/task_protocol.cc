@@ -9,6 +9,10 @@ namespace ferry::rt::proto {
 
 namespace {
 
+constexpr std::size_t kMetaBytes = 2 + 8 + 8 + 8;
+constexpr std::size_t kSubmitFixedBytes = 1 + ObjectId::kWireBytes + 8 + 8 + 4 + 8 + 8 + 2;
+constexpr std::size_t kDoneFixedBytes = ObjectId::kWireBytes + 1;
+
 void write_meta(Writer& w, const ObjectMeta& m) {
   w.u16(m.format);
   w.u64(m.type_tag);
@@ -33,7 +37,9 @@ Result<std::uint32_t> read_batch_header(Reader& r) {
 }
 
 void append_submit(Bytes& out, const SubmitHead& h, std::span<const detail::ArgSpec> args) {
-  Writer w(std::move(out));
+  std::size_t n = kSubmitFixedBytes;
+  for (const auto& a : args) n += 1 + (a.kind == detail::ArgSpec::Kind::ref ? ObjectId::kWireBytes : kMetaBytes + a.bytes.size());
+  Writer w(std::move(out), n);
   w.u8(static_cast<std::uint8_t>(h.kind));
   w.id(h.result);
   w.u64(h.name_hash);
@@ -81,7 +87,7 @@ Status read_submit(Reader& r, SubmitHead& h, std::vector<WireArg>& args) {
 }
 
 void append_done_value(Bytes& out, const ObjectId& id, const ObjectMeta& meta, ByteView bytes) {
-  Writer w(std::move(out));
+  Writer w(std::move(out), kDoneFixedBytes + kMetaBytes + bytes.size());
   w.id(id);
   w.u8(static_cast<std::uint8_t>(DoneStatus::value));
   write_meta(w, meta);
@@ -90,7 +96,7 @@ void append_done_value(Bytes& out, const ObjectId& id, const ObjectMeta& meta, B
 }
 
 void append_done_stored(Bytes& out, const ObjectId& id, const ObjectMeta& meta, std::uint64_t offset) {
-  Writer w(std::move(out));
+  Writer w(std::move(out), kDoneFixedBytes + kMetaBytes + 8);
   w.id(id);
   w.u8(static_cast<std::uint8_t>(DoneStatus::stored));
   write_meta(w, meta);
@@ -99,7 +105,7 @@ void append_done_stored(Bytes& out, const ObjectId& id, const ObjectMeta& meta, 
 }
 
 void append_done_error(Bytes& out, const ObjectId& id, const Status& error) {
-  Writer w(std::move(out));
+  Writer w(std::move(out), kDoneFixedBytes + 1 + 4 + error.message().size());
   w.id(id);
   w.u8(static_cast<std::uint8_t>(DoneStatus::error));
   w.u8(static_cast<std::uint8_t>(error.code()));

@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 
+#include "ferry/objstore/le.h"
 #include "ferry/objstore/object_id.h"
 #include "ferry/status.h"
 #include "ferry/transport/transport.h"
@@ -21,28 +23,37 @@ using transport::Rank;
 
 class Writer {
  public:
-  explicit Writer(std::size_t reserve) { out_.reserve(reserve); }
-  explicit Writer(Bytes&& into) : out_(std::move(into)) {}
-  std::size_t size() const noexcept { return out_.size(); }
-  void u8(std::uint8_t v) { out_.push_back(static_cast<std::byte>(v)); }
-  void u16(std::uint16_t v) { le(v, 2); }
-  void u32(std::uint32_t v) { le(v, 4); }
-  void u64(std::uint64_t v) { le(v, 8); }
+  // `expect`: the bytes the caller will write (exact or an upper bound): the
+  // buffer is sized once, so a field costs a bounds check and a store. Writing
+  // more is still correct (the buffer grows), just slower.
+  explicit Writer(std::size_t expect) { out_.resize(expect); }
+  // Appends to `into` (its bytes are kept).
+  Writer(Bytes&& into, std::size_t expect) : out_(std::move(into)), pos_(out_.size()) { out_.resize(pos_ + expect); }
+  std::size_t size() const noexcept { return pos_; }
+  void u8(std::uint8_t v) { *grow(1) = static_cast<std::byte>(v); }
+  void u16(std::uint16_t v) { objstore::detail::store_le(grow(2), v); }
+  void u32(std::uint32_t v) { objstore::detail::store_le(grow(4), v); }
+  void u64(std::uint64_t v) { objstore::detail::store_le(grow(8), v); }
   void id(const ObjectId& id) {
-    std::size_t at = out_.size();
-    out_.resize(at + ObjectId::kWireBytes);
-    id.encode(std::span<std::byte, ObjectId::kWireBytes>(out_.data() + at, ObjectId::kWireBytes));
+    id.encode(std::span<std::byte, ObjectId::kWireBytes>(grow(ObjectId::kWireBytes), ObjectId::kWireBytes));
   }
-  void bytes(ByteView b) { out_.insert(out_.end(), b.begin(), b.end()); }
-  Bytes take() { return std::move(out_); }
+  void bytes(ByteView b) {
+    if (!b.empty()) std::memcpy(grow(b.size()), b.data(), b.size());
+  }
+  Bytes take() {
+    out_.resize(pos_);
+    return std::move(out_);
+  }
 
  private:
-  void le(std::uint64_t v, int n) {
-    const std::size_t at = out_.size();
-    out_.resize(at + n);
-    for (int i = 0; i < n; ++i) out_[at + i] = static_cast<std::byte>((v >> (8 * i)) & 0xFF);
+  std::byte* grow(std::size_t n) {
+    if (out_.size() - pos_ < n) out_.resize(pos_ + n);  // more than announced
+    std::byte* p = out_.data() + pos_;
+    pos_ += n;
+    return p;
   }
   Bytes out_;
+  std::size_t pos_ = 0;
 };
 
 class Reader {
@@ -78,9 +89,7 @@ class Reader {
   template <class T>
   bool le(T& v, int n) {
     if (p_.size() - pos_ < static_cast<std::size_t>(n)) return false;
-    std::uint64_t x = 0;
-    for (int i = 0; i < n; ++i) x |= static_cast<std::uint64_t>(p_[pos_ + i]) << (8 * i);
-    v = static_cast<T>(x);
+    v = objstore::detail::load_le<T>(p_.data() + pos_);
     pos_ += n;
     return true;
   }

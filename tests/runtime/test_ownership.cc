@@ -248,3 +248,48 @@ TEST_CASE("ownership: clear frees every local block and fails local waiters", "[
   CHECK(only_reply(a).body.error.code() == Errc::shut_down);
   CHECK(o.stats().empty());
 }
+
+TEST_CASE("ownership: local_read says what this rank can read without a message", "[ownership]") {
+  using Kind = Ownership::LocalRead::Kind;
+  Ownership o(kOwner, kInline);
+  // Owned: an inline value, a primary in this arena, one elsewhere, a pending and a failed task output.
+  const ObjectId value(kOwner, 1), here(kOwner, 2), there(kOwner, 3), pending(kOwner, 4), failed(kOwner, 5);
+  auto bytes = std::make_shared<const ferry::transport::Bytes>(3, std::byte{7});
+  REQUIRE(o.add_owned_value(value, meta_of(3), bytes).is_ok());
+  REQUIRE(o.add_owned(here, meta_of(5000), {kOwner, 64}).is_ok());
+  REQUIRE(o.add_pending(there).is_ok());
+  (void)o.set_ready(there, meta_of(5000), Location{2, 128}, nullptr);
+  REQUIRE(o.add_pending(pending).is_ok());
+  REQUIRE(o.add_pending(failed).is_ok());
+  (void)o.set_failed(failed, ferry::Status(Errc::task_failed, "boom"));
+
+  auto v = o.local_read(value);
+  CHECK(v.kind == Kind::value);
+  CHECK(v.value == bytes);
+  CHECK(v.meta.size == 3);
+  CHECK(o.local_read(here).kind == Kind::arena);
+  CHECK(o.local_read(there).kind == Kind::none);    // read one-sided from rank 2: the fetch path
+  CHECK(o.local_read(pending).kind == Kind::none);  // still running: wait through the fetch path
+  auto f = o.local_read(failed);
+  CHECK(f.kind == Kind::failed);
+  CHECK(f.error.code() == Errc::task_failed);
+  CHECK(f.error.message() == "boom");
+  // Released: not readable (the fetch path reports not_found).
+  (void)o.remove_ref(value);
+  CHECK(o.local_read(value).kind == Kind::none);
+  CHECK(o.local_read(ObjectId(kOwner, 99)).kind == Kind::none);
+
+  // Foreign ids: a cached copy in this arena, a cached small value, neither.
+  const ObjectId copy(1, 1), small(1, 2), unknown(1, 3);
+  CHECK(o.add_copy(copy, 4096).empty());
+  CHECK(o.local_read(copy).kind == Kind::arena);
+  o.add_ref(small);
+  CHECK(o.local_read(small).kind == Kind::none);  // referenced, not fetched yet
+  o.cache_value(small, meta_of(3), bytes);
+  CHECK(o.local_read(small).kind == Kind::value);
+  CHECK(o.local_read(unknown).kind == Kind::none);
+  // The owner dies: its copies and values are gone.
+  (void)o.peer_failed(1);
+  CHECK(o.local_read(copy).kind == Kind::none);
+  CHECK(o.local_read(small).kind == Kind::none);
+}

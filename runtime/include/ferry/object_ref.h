@@ -203,6 +203,7 @@ class ObjectRef {
   }
   Result<detail::ObjectData> data(std::optional<std::chrono::milliseconds> timeout) const {
     if (id_.is_nil()) return Status(Errc::invalid_argument, "get of a nil ObjectRef (default-constructed or moved from)");
+    if (auto d = detail::try_local(epoch_, id_)) return std::move(*d);  // here already: no future
     auto f = fetch_async();
     return detail::await_data(f, id_, timeout);
   }
@@ -228,16 +229,18 @@ ObjectRef<stored_t<V>> put(const V& value) {
   return try_put(value).value();
 }
 
-// Gets every ref (fetches run concurrently); throws the first error. One
-// deadline for all of them.
+// Gets every ref; throws the first error. One deadline for all of them.
+// Remote objects not cached here are fetched concurrently; task outputs this
+// rank owns that are still running are awaited in order, and those that
+// completed meanwhile are then read directly (no future, no message).
 template <class T>
 std::vector<T> get(const std::vector<ObjectRef<T>>& refs,
                    std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
-  std::vector<Future<detail::ObjectData>> futures;
-  futures.reserve(refs.size());
-  for (const auto& r : refs) {
+  std::vector<Future<detail::ObjectData>> futures(refs.size());  // invalid: not started
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    const auto& r = refs[i];
     if (r.is_nil()) throw Error(Status(Errc::invalid_argument, "ferry::get: a nil ObjectRef in the list"));
-    futures.push_back(r.fetch_async());
+    if (r.owner() != detail::this_rank(r.epoch()) && !detail::try_local(r.epoch(), r.id())) futures[i] = r.fetch_async();
   }
   auto t0 = std::chrono::steady_clock::now();
   std::vector<T> out;
@@ -248,7 +251,15 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs,
       auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
       left = spent >= *timeout ? std::chrono::milliseconds(0) : *timeout - spent;
     }
-    auto d = detail::await_data(futures[i], refs[i].id(), left);
+    Result<detail::ObjectData> d = Status(Errc::internal, "unset");
+    if (futures[i].valid()) {
+      d = detail::await_data(futures[i], refs[i].id(), left);
+    } else if (auto here = detail::try_local(refs[i].epoch(), refs[i].id())) {
+      d = std::move(*here);
+    } else {
+      auto f = refs[i].fetch_async();
+      d = detail::await_data(f, refs[i].id(), left);
+    }
     if (!d) detail::throw_status(d.status());
     out.push_back(detail::decode<T>(d.value(), refs[i].id()).value());
   }

@@ -28,6 +28,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include "ferry/objstore/le.h"
+
 namespace ferry::objstore {
 
 class ObjectId {
@@ -54,15 +56,28 @@ class ObjectId {
     return a.index_ <=> b.index_;
   }
 
-  std::size_t hash() const noexcept;
+  // Inline: every ownership-table operation hashes an id. Counters are
+  // sequential per owner; the multiply-xorshift spreads them over buckets.
+  std::size_t hash() const noexcept {
+    std::uint64_t x = counter_ * 0x9e3779b97f4a7c15ull;
+    x ^= ((std::uint64_t{owner_} << 32) | index_) * 0xc2b2ae3d27d4eb4full;
+    return static_cast<std::size_t>(x ^ (x >> 29));
+  }
   // "obj:3:2a" or "obj:3:2a#1".
   std::string to_string() const;
   // Inverse of to_string(); nullopt for anything else.
   static std::optional<ObjectId> parse(std::string_view text);
 
   // Little-endian wire form (owner, index, counter).
-  void encode(std::span<std::byte, kWireBytes> out) const noexcept;
-  static ObjectId decode(std::span<const std::byte, kWireBytes> in) noexcept;
+  void encode(std::span<std::byte, kWireBytes> out) const noexcept {
+    detail::store_le<std::uint32_t>(out.data(), owner_);
+    detail::store_le<std::uint32_t>(out.data() + 4, index_);
+    detail::store_le<std::uint64_t>(out.data() + 8, counter_);
+  }
+  static ObjectId decode(std::span<const std::byte, kWireBytes> in) noexcept {
+    return ObjectId(detail::load_le<std::uint32_t>(in.data()), detail::load_le<std::uint64_t>(in.data() + 8),
+                    detail::load_le<std::uint32_t>(in.data() + 4));
+  }
 
  private:
   std::uint32_t owner_ = 0;

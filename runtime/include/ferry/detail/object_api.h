@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -64,6 +65,14 @@ Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> b
 // Starts (or joins) reading object `id`; the future never throws by itself.
 // Local objects complete at once; remote ones after the location protocol.
 Future<ObjectData> fetch(std::uint32_t epoch, const ObjectId& id);
+
+// The object's bytes if this rank can read them right now without waiting or
+// messaging (owned and ready, a failed task output, or cached here); nullopt
+// otherwise (use fetch()). Never blocks.
+std::optional<Result<ObjectData>> try_local(std::uint32_t epoch, const ObjectId& id);
+
+// This process's rank in the running runtime `epoch`; 0xFFFFFFFF when none.
+std::uint32_t this_rank(std::uint32_t epoch) noexcept;
 
 // FERRY_GET_TIMEOUT_MS of the running runtime (0 = wait forever).
 std::chrono::milliseconds default_get_timeout() noexcept;
