@@ -23,6 +23,10 @@
 
 namespace {
 
+// Steady state: a warm-up run first (fresh hash-table and allocator memory costs page faults, ~10 us
+// each on some VMs), as ucx_perftest warms up with -w.
+constexpr double kWarmUpSeconds = 0.2;
+
 void noop() {}
 std::uint64_t next_link(std::uint64_t prev) { return prev + 1; }
 
@@ -54,7 +58,7 @@ void task_sync_rtt(benchmark::State& state) {
   for (auto _ : state) noop_fn.on(ferry::rank{1}).remote().get();
   count_tasks(state, 1);
 }
-BENCHMARK(task_sync_rtt)->UseRealTime();
+BENCHMARK(task_sync_rtt)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 
 void task_async(benchmark::State& state) {
   const auto batch = static_cast<std::size_t>(state.range(0));
@@ -67,7 +71,7 @@ void task_async(benchmark::State& state) {
   }
   count_tasks(state, static_cast<double>(batch));
 }
-BENCHMARK(task_async)->Arg(1000)->Arg(10000)->UseRealTime();
+BENCHMARK(task_async)->Arg(1000)->Arg(10000)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 
 void task_async_all(benchmark::State& state) {
   const auto half = static_cast<std::uint64_t>(state.range(0) / 2);
@@ -82,7 +86,7 @@ void task_async_all(benchmark::State& state) {
   }
   count_tasks(state, 2.0 * static_cast<double>(half));
 }
-BENCHMARK(task_async_all)->Arg(2000)->Arg(20000)->UseRealTime();
+BENCHMARK(task_async_all)->Arg(2000)->Arg(20000)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 
 void chain(benchmark::State& state) {
   const auto links = static_cast<std::uint64_t>(state.range(0));
@@ -100,7 +104,7 @@ void chain(benchmark::State& state) {
   state.counters["s_per_link"] = benchmark::Counter(static_cast<double>(state.iterations() * links),
                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(chain)->Arg(100)->UseRealTime();
+BENCHMARK(chain)->Arg(100)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 
 ferry::actor<Echo> g_echo;
 
@@ -112,7 +116,7 @@ void actor_call_rtt(benchmark::State& state) {
   }
   count_tasks(state, 1);
 }
-BENCHMARK(actor_call_rtt)->UseRealTime();
+BENCHMARK(actor_call_rtt)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 
 }  // namespace
 
