@@ -120,13 +120,8 @@ Future<void> Engine::send_self(HandlerId id, ByteView payload) {
     promise.set_error(shut_down_status());
     return future;
   }
-  ReadyItem item;
-  item.kind = ReadyItem::Kind::deliver_self;
-  item.src = self_;
-  item.handler = id;
-  item.view = payload;
-  item.promise.emplace(std::move(promise));
-  push_ready_locked(std::move(item));
+  ready_.deliver_self(self_, id, payload, std::move(promise));
+  ready_changed_locked();
   wake_locked();
   return future;
 }
@@ -181,14 +176,14 @@ Future<void> Engine::raw_to_self(ByteView header, ByteView payload) {
                               "malformed frame " + from_to(self_, self_) + ": header announces " +
                                   std::to_string(parsed->payload_len) + " payload bytes but " +
                                   std::to_string(payload.size()) + " arrived; dropped"));
+  } else if (payload.size() <= ReadyQueue::kLogMaxBytes) {
+    ready_.deliver_copy(self_, parsed->handler, payload.data(), payload.size());
+    ready_changed_locked();
   } else {
-    ReadyItem item;
-    item.kind = ReadyItem::Kind::deliver;
-    item.src = self_;
-    item.handler = parsed->handler;
-    item.payload = Buffer::allocate(payload.size());
-    if (!payload.empty()) std::memcpy(item.payload.data(), payload.data(), payload.size());
-    push_ready_locked(std::move(item));
+    Buffer copy = Buffer::allocate(payload.size());
+    std::memcpy(copy.data(), payload.data(), payload.size());
+    ready_.deliver(self_, parsed->handler, std::move(copy));
+    ready_changed_locked();
   }
   wake_locked();
   return make_ready_future();
@@ -240,6 +235,15 @@ ucs_status_t Engine::on_am_locked(const void* header, std::size_t header_len, vo
   if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
     return accept_rndv_locked(h, data);
   }
+  if (h.seq == peer.next_recv_seq && peer.reorder.empty() && length <= ReadyQueue::kLogMaxBytes) {
+    // Fast path: in order and small, copied once into the ready queue's log.
+    ++peer.next_recv_seq;
+    if (!consume_internal_locked(h.src, h.handler)) {
+      ready_.deliver_copy(h.src, h.handler, data, length);
+      ready_changed_locked();
+    }
+    return UCS_OK;
+  }
   Buffer payload;
   try {
     payload = Buffer::allocate(length);
@@ -272,19 +276,20 @@ void Engine::advance_locked(Rank src) {
   }
 }
 
-// Frames reach this point in send order. Internal ids are consumed here.
-void Engine::hand_over_locked(Rank src, HandlerId handler, Buffer payload) {
-  if (handler == wire::kHeartbeat) return;  // liveness already noted on arrival
+bool Engine::consume_internal_locked(Rank src, HandlerId handler) {
+  if (handler == wire::kHeartbeat) return true;  // liveness already noted on arrival
   if (handler == wire::kShutdown) {
     barrier_.arrived(src);
-    return;
+    return true;
   }
-  ReadyItem item;
-  item.kind = ReadyItem::Kind::deliver;
-  item.src = src;
-  item.handler = handler;
-  item.payload = std::move(payload);
-  push_ready_locked(std::move(item));
+  return false;
+}
+
+// Frames reach this point in send order. Internal ids are consumed here.
+void Engine::hand_over_locked(Rank src, HandlerId handler, Buffer payload) {
+  if (consume_internal_locked(src, handler)) return;
+  ready_.deliver(src, handler, std::move(payload));
+  ready_changed_locked();
 }
 
 void Engine::dispatch_am(Rank src, HandlerId handler, ByteView payload) {

@@ -18,7 +18,7 @@
 //     poll_once() a cheap try_lock.
 //   * UCX callbacks (AM receive, send/get/recv completion, ep error) only run
 //     inside UCX calls we make with mu_ held. They never call user code: they
-//     push ReadyItems (deliveries, promise completions) onto the ready queue and
+//     push entries (deliveries, promise completions) onto the ready queue and
 //     record errors/failures; the thread that progressed the worker then runs
 //     them after releasing mu_ (after_progress()). So handlers and future
 //     continuations never run under mu_ and may call back into the transport.
@@ -62,6 +62,7 @@
 #include "common/events.h"
 #include "common/wire.h"
 #include "ucx/ucx_buffer.h"
+#include "ucx/ucx_ready.h"
 #include "ferry/transport/transport.h"
 
 namespace ferry::transport::ucx {
@@ -149,18 +150,6 @@ struct Peer {
   EpErrorArg err_arg;
 };
 
-// Work for the dispatcher, run outside mu_ in queue order.
-struct ReadyItem {
-  enum class Kind : std::uint8_t { deliver, deliver_self, complete };
-  Kind kind = Kind::complete;
-  Rank src = kInvalidRank;
-  HandlerId handler = 0;
-  Buffer payload;                        // deliver
-  ByteView view;                         // deliver_self: the sender's buffer
-  std::optional<Promise<void>> promise;  // complete / deliver_self
-  Status status;                         // complete
-};
-
 class Engine final : public Progressor, public std::enable_shared_from_this<Engine> {
  public:
   Engine(const Options& options, Rank self, Rank size);
@@ -236,6 +225,8 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   void on_recv_done_locked(RecvCtx* ctx, ucs_status_t status);
   void advance_locked(Rank src);
   void hand_over_locked(Rank src, HandlerId handler, Buffer payload);
+  // Internal ids (heartbeat, shutdown) are consumed on arrival: true if `handler` was one.
+  bool consume_internal_locked(Rank src, HandlerId handler);
   void dispatch_am(Rank src, HandlerId handler, ByteView payload);
   static ucs_status_t am_cb(void* arg, const void* header, std::size_t header_len, void* data,
                             std::size_t length, const ucp_am_recv_param_t* param);
@@ -263,8 +254,8 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   bool drain_ready();
   bool take_ready_locked();  // claims dispatch and moves ready_ into batch_ (false: empty or claimed)
   void run_batch();          // runs batch_ and releases the dispatch claim
-  void run_item(ReadyItem& item);
-  void push_ready_locked(ReadyItem item);
+  void run_entry(const ReadyQueue::Entry& e);
+  void ready_changed_locked() noexcept;  // publishes ready_.size() to pollers
   void push_completion_locked(std::optional<Promise<void>>& promise, Status status);
   void defer_error_locked(Status error);
   void defer_failure_locked(Rank peer, Status why);
@@ -314,8 +305,8 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   std::atomic<bool> deferred_pending_{false};
 
   // Ready queue (guarded by mu_) and its single dispatcher.
-  std::vector<ReadyItem> ready_;
-  std::vector<ReadyItem> batch_;  // dispatcher's scratch (swapped with ready_; keeps capacity)
+  ReadyQueue ready_;
+  ReadyQueue batch_;  // the dispatcher's (swapped with ready_; keeps capacity)
   std::atomic<std::size_t> ready_count_{0};  // ready_.size(), written under mu_, read without it
   std::atomic<bool> dispatching_{false};
   std::atomic<bool> drop_deliveries_{false};  // set by teardown: AMs are no longer handed to handlers

@@ -210,44 +210,40 @@ bool Engine::take_ready_locked() {
 }
 
 void Engine::run_batch() {
-  for (ReadyItem& item : batch_) run_item(item);
+  for (const ReadyQueue::Entry& e : batch_.entries()) run_entry(e);
   batch_.clear();
   dispatching_.store(false, std::memory_order_release);
 }
 
-void Engine::run_item(ReadyItem& item) {
+void Engine::run_entry(const ReadyQueue::Entry& e) {
   const bool drop = drop_deliveries_.load(std::memory_order_acquire);
-  switch (item.kind) {
-    case ReadyItem::Kind::complete:
-      item.promise->set_result(Result<void>(std::move(item.status)));
+  switch (e.kind) {
+    case ReadyQueue::Kind::complete:
+      batch_.promise(e).set_result(Result<void>(std::move(batch_.status(e))));
       break;
-    case ReadyItem::Kind::deliver:
-      if (!drop) dispatch_am(item.src, item.handler, item.payload.view());
+    case ReadyQueue::Kind::deliver:
+      if (!drop) dispatch_am(e.src, e.handler, batch_.payload(e));
       break;
-    case ReadyItem::Kind::deliver_self:
+    case ReadyQueue::Kind::deliver_self:
       if (drop) {
-        item.promise->set_error(shut_down_status());
+        batch_.promise(e).set_error(shut_down_status());
       } else {
-        dispatch_am(item.src, item.handler, item.view);
-        item.promise->set_value();
+        dispatch_am(e.src, e.handler, batch_.payload(e));
+        batch_.promise(e).set_value();
       }
       break;
   }
 }
 
-void Engine::push_ready_locked(ReadyItem item) {
-  ready_.push_back(std::move(item));
+void Engine::ready_changed_locked() noexcept {
   ready_count_.store(ready_.size(), std::memory_order_release);  // sole writer: mu_ is held
 }
 
 void Engine::push_completion_locked(std::optional<Promise<void>>& promise, Status status) {
   if (!promise) return;
-  ReadyItem item;
-  item.kind = ReadyItem::Kind::complete;
-  item.promise.emplace(std::move(*promise));
-  item.status = std::move(status);
+  ready_.complete(std::move(*promise), std::move(status));
   promise.reset();
-  push_ready_locked(std::move(item));
+  ready_changed_locked();
 }
 
 void Engine::defer_error_locked(Status error) {

@@ -1,0 +1,128 @@
+// ucx_ready.h — the UCX engine's ready queue: what progress produced under the
+// engine lock (AM deliveries, self-sends, send/get completions), run later by
+// the single dispatcher without it, in arrival order.
+//
+// Cost per entry matters (one per AM on the latency path): an entry is a
+// small record; the payload of a small delivery is appended to one byte log
+// that keeps its capacity across batches (no allocation per message once
+// warm); a large payload (a rendezvous receive, or over kLogMaxBytes) keeps
+// its Buffer; promises and statuses live in side vectors.
+//
+// Thread-safety: none; the engine guards the producing queue with its mutex
+// and swaps it with the dispatcher's (swap()), which owns the other one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "ferry/future.h"
+#include "ferry/transport/transport.h"
+#include "ucx/ucx_buffer.h"
+
+namespace ferry::transport::ucx {
+
+class ReadyQueue {
+ public:
+  // Payloads up to this size are copied into the log; larger ones use a Buffer.
+  static constexpr std::size_t kLogMaxBytes = std::size_t{64} << 10;
+  // A log that grew beyond this (a burst) is released when the batch is done.
+  static constexpr std::size_t kKeepLogBytes = std::size_t{4} << 20;
+
+  enum class Kind : std::uint8_t { deliver, deliver_self, complete };
+  struct Entry {
+    Kind kind = Kind::deliver;
+    bool in_log = false;       // deliver: the payload is log_[at, at + len); else buffers_[at]
+    HandlerId handler = 0;
+    Rank src = kInvalidRank;
+    std::uint32_t promise = 0;  // deliver_self, complete: index into promises_
+    std::size_t at = 0;         // deliver: see in_log; complete: index into statuses_
+    std::size_t len = 0;
+    const std::byte* self_data = nullptr;  // deliver_self: the sender's bytes (len of them)
+  };
+
+  std::size_t size() const noexcept { return entries_.size(); }
+  bool empty() const noexcept { return entries_.empty(); }
+
+  // A delivery whose payload is copied now (n <= kLogMaxBytes).
+  void deliver_copy(Rank src, HandlerId handler, const void* data, std::size_t n) {
+    Entry e;
+    e.handler = handler;
+    e.src = src;
+    e.in_log = true;
+    e.at = log_.size();
+    e.len = n;
+    log_.resize(e.at + n);
+    if (n > 0) std::memcpy(log_.data() + e.at, data, n);
+    entries_.push_back(e);
+  }
+  void deliver(Rank src, HandlerId handler, Buffer payload) {
+    if (payload.size() <= kLogMaxBytes) return deliver_copy(src, handler, payload.data(), payload.size());
+    Entry e;
+    e.handler = handler;
+    e.src = src;
+    e.at = buffers_.size();
+    e.len = payload.size();
+    buffers_.push_back(std::move(payload));
+    entries_.push_back(e);
+  }
+  // A self-send: the handler reads the sender's buffer, then `done` completes.
+  void deliver_self(Rank self, HandlerId handler, ByteView view, Promise<void> done) {
+    Entry e;
+    e.kind = Kind::deliver_self;
+    e.handler = handler;
+    e.src = self;
+    e.promise = static_cast<std::uint32_t>(promises_.size());
+    e.self_data = view.data();
+    e.len = view.size();
+    promises_.push_back(std::move(done));
+    entries_.push_back(e);
+  }
+  void complete(Promise<void> promise, Status status) {
+    Entry e;
+    e.kind = Kind::complete;
+    e.promise = static_cast<std::uint32_t>(promises_.size());
+    e.at = statuses_.size();
+    promises_.push_back(std::move(promise));
+    statuses_.push_back(std::move(status));
+    entries_.push_back(e);
+  }
+
+  // For the dispatcher.
+  const std::vector<Entry>& entries() const noexcept { return entries_; }
+  ByteView payload(const Entry& e) const noexcept {
+    if (e.kind == Kind::deliver_self) return ByteView(e.self_data, e.len);
+    return e.in_log ? ByteView(log_.data() + e.at, e.len) : buffers_[e.at].view();
+  }
+  Promise<void>& promise(const Entry& e) noexcept { return promises_[e.promise]; }
+  Status& status(const Entry& e) noexcept { return statuses_[e.at]; }
+
+  void swap(ReadyQueue& other) noexcept {
+    entries_.swap(other.entries_);
+    log_.swap(other.log_);
+    buffers_.swap(other.buffers_);
+    promises_.swap(other.promises_);
+    statuses_.swap(other.statuses_);
+  }
+  // Empties the queue, keeping the capacity (the log's above all). Promises
+  // still unset are completed as broken by their destructors.
+  void clear() noexcept {
+    entries_.clear();
+    if (log_.capacity() > kKeepLogBytes) std::vector<std::byte>().swap(log_);
+    else log_.clear();
+    buffers_.clear();
+    promises_.clear();
+    statuses_.clear();
+  }
+
+ private:
+  std::vector<Entry> entries_;
+  std::vector<std::byte> log_;
+  std::vector<Buffer> buffers_;
+  std::vector<Promise<void>> promises_;
+  std::vector<Status> statuses_;
+};
+
+}  // namespace ferry::transport::ucx
