@@ -105,15 +105,38 @@ Actions Ownership::set_ready(ObjectId id, const ObjectMeta& meta, std::optional<
                              SharedBytes value) {
   Actions out;
   MutexLock lock(mu_);
+  set_ready_locked(id, meta, primary, std::move(value), out);
+  return out;
+}
+
+Actions Ownership::set_failed(ObjectId id, Status why) {
+  Actions out;
+  MutexLock lock(mu_);
+  set_failed_locked(id, std::move(why), out);
+  return out;
+}
+
+Actions Ownership::complete(std::span<Outcome> outcomes) {
+  Actions out;
+  MutexLock lock(mu_);
+  for (Outcome& o : outcomes) {
+    if (o.failed) set_failed_locked(o.id, std::move(o.error), out);
+    else set_ready_locked(o.id, o.meta, o.primary, std::move(o.value), out);
+  }
+  return out;
+}
+
+void Ownership::set_ready_locked(ObjectId id, const ObjectMeta& meta, std::optional<Location> primary,
+                                 SharedBytes value, Actions& out) {
   auto it = owned_.find(id);
   if (it == owned_.end()) {
     // Nobody wants it any more: the result's block is freed where it lives.
     if (primary && primary->rank == self_) out.free_local.push_back(id);
     else if (primary) out.drop_copies.push_back({primary->rank, id});
-    return out;
+    return;
   }
   Owned& e = it->second;
-  if (e.state != State::pending) return out;  // duplicate completion: keep the first
+  if (e.state != State::pending) return;  // duplicate completion: keep the first
   e.state = State::ready;
   e.meta = meta;
   e.primary = primary;
@@ -129,14 +152,11 @@ Actions Ownership::set_ready(ObjectId id, const ObjectMeta& meta, std::optional<
     e.extra->waiters.clear();
   }
   settle(it, out);
-  return out;
 }
 
-Actions Ownership::set_failed(ObjectId id, Status why) {
-  Actions out;
-  MutexLock lock(mu_);
+void Ownership::set_failed_locked(ObjectId id, Status why, Actions& out) {
   auto it = owned_.find(id);
-  if (it == owned_.end() || it->second.state != State::pending) return out;
+  if (it == owned_.end() || it->second.state != State::pending) return;
   Owned& e = it->second;
   e.state = State::failed;
   Extra& x = e.x();
@@ -144,7 +164,6 @@ Actions Ownership::set_failed(ObjectId id, Status why) {
   for (const Waiter& w : x.waiters) out.replies.push_back(error_reply(w.reader, w.request, id, x.error));
   x.waiters.clear();
   settle(it, out);
-  return out;
 }
 
 // ------------------------------------------------------------------ references
@@ -163,18 +182,29 @@ void Ownership::add_ref(ObjectId id) {
 Actions Ownership::remove_ref(ObjectId id) {
   Actions out;
   MutexLock lock(mu_);
+  remove_ref_locked(id, out);
+  return out;
+}
+
+Actions Ownership::remove_refs(std::span<const ObjectId> ids) {
+  Actions out;
+  MutexLock lock(mu_);
+  for (const ObjectId& id : ids) remove_ref_locked(id, out);
+  return out;
+}
+
+void Ownership::remove_ref_locked(ObjectId id, Actions& out) {
   if (id.owner() == self_) {
     auto it = owned_.find(id);
-    if (it == owned_.end() || it->second.released) return out;
+    if (it == owned_.end() || it->second.released) return;
     if (--it->second.refs == 0) {
       release_locked(id, it->second, out);
       settle(it, out);
     }
-    return out;
+    return;
   }
   auto it = borrowed_.find(id);
   if (it != borrowed_.end() && --it->second.refs == 0) borrowed_.erase(it);
-  return out;
 }
 
 std::uint64_t Ownership::ref_count(ObjectId id) const {

@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -149,10 +150,21 @@ class Ownership {
       FERRY_EXCLUDES(mu_);
   // pending -> failed; waiters and later readers get `why`.
   Actions set_failed(ObjectId id, Status why) FERRY_EXCLUDES(mu_);
+  // Many set_ready / set_failed under one lock acquisition (a batch of task completions).
+  struct Outcome {
+    ObjectId id;
+    bool failed = false;
+    ObjectMeta meta;                  // ready: exactly one of primary / value
+    std::optional<Location> primary;
+    SharedBytes value;
+    Status error;                     // failed
+  };
+  Actions complete(std::span<Outcome> outcomes) FERRY_EXCLUDES(mu_);
 
   // ---- local references (owned or foreign ids) ----
   void add_ref(ObjectId id) FERRY_EXCLUDES(mu_);
   Actions remove_ref(ObjectId id) FERRY_EXCLUDES(mu_);
+  Actions remove_refs(std::span<const ObjectId> ids) FERRY_EXCLUDES(mu_);  // one lock for all
   // This rank's count for `id` (owned: 0 once released).
   std::uint64_t ref_count(ObjectId id) const FERRY_EXCLUDES(mu_);
 
@@ -260,6 +272,10 @@ class Ownership {
   using OwnedMap = std::unordered_map<ObjectId, Owned>;
 
   Status add_entry(ObjectId id, Owned entry) FERRY_EXCLUDES(mu_);
+  void set_ready_locked(ObjectId id, const ObjectMeta& meta, std::optional<Location> primary, SharedBytes value,
+                        Actions& out) FERRY_REQUIRES(mu_);
+  void set_failed_locked(ObjectId id, Status why, Actions& out) FERRY_REQUIRES(mu_);
+  void remove_ref_locked(ObjectId id, Actions& out) FERRY_REQUIRES(mu_);
   LocateReply answer(ObjectId id, Owned& e, Rank reader) FERRY_REQUIRES(mu_);
   // Drops retired copies without leases; erases a released entry without leases.
   void settle(OwnedMap::iterator it, Actions& out) FERRY_REQUIRES(mu_);

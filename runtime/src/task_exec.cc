@@ -181,7 +181,7 @@ void Tasks::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
 }
 
 void Tasks::deliver(Rank owner, const Completion& c) {
-  if (owner == core_.rank()) return complete(owner, c);
+  if (owner == core_.rank()) return complete(owner, std::span<const Completion>(&c, 1));
   // On an executor thread the worker flushes after the job (or wakes the flusher).
   const bool on_executor = Executor::current() == executor_.get();
   if (on_executor) Executor::want_flush();

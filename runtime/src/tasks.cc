@@ -217,15 +217,23 @@ void Tasks::on_done(Rank src, ByteView p) {
   auto load = proto::read_batch_header(r);
   if (!load) return core_.report(load.status());
   board_.reported(src, load.value());
+  std::vector<Completion> batch;
+  Status bad;
   while (!r.at_end()) {
     proto::DoneRecord d;
-    if (Status s = proto::read_done(r, d); !s) return core_.report(s);
-    if (d.id.owner() != core_.rank())
-      return core_.report(Status(Errc::malformed_message, rank_str(src) + " reported the result " + d.id.to_string() +
-                                                              ", which " + rank_str(core_.rank()) + " does not own"));
-    Completion c{d.id, d.status, d.meta, d.value, d.offset, std::move(d.error)};
-    complete(src, c);
+    if (Status s = proto::read_done(r, d); !s) {
+      bad = s;
+      break;
+    }
+    if (d.id.owner() != core_.rank()) {
+      bad = Status(Errc::malformed_message, rank_str(src) + " reported the result " + d.id.to_string() + ", which " +
+                                                rank_str(core_.rank()) + " does not own");
+      break;
+    }
+    batch.push_back(Completion{d.id, d.status, d.meta, d.value, d.offset, std::move(d.error)});
   }
+  complete(src, batch);  // the records before a malformed one still count
+  if (!bad.is_ok()) core_.report(bad);
 }
 
 Status Tasks::decorate(const Pending& p, Rank executor, const Status& s) const {
@@ -235,42 +243,52 @@ Status Tasks::decorate(const Pending& p, Rank executor, const Status& s) const {
                               s.message());
 }
 
-void Tasks::complete(Rank executor, const Completion& c) {
-  Pending p;
-  bool found = false;
+void Tasks::complete(Rank executor, std::span<const Completion> batch) {
+  if (batch.empty()) return;
+  // One lock of the pending table and one of the ownership core per batch
+  // (not per record): the submitting thread contends for both.
+  std::vector<std::pair<const Completion*, Pending>> found;
+  found.reserve(batch.size());
+  Actions a;
   {
     std::lock_guard<std::mutex> lock(pend_mu_);
-    auto it = pending_.find(c.id);
-    if (it != pending_.end() && it->second.executor == executor) {
-      p = std::move(it->second);
-      pending_.erase(it);
-      found = true;
+    for (const Completion& c : batch) {
+      auto it = pending_.find(c.id);
+      if (it != pending_.end() && it->second.executor == executor) {
+        found.emplace_back(&c, std::move(it->second));
+        pending_.erase(it);
+      } else if (c.status == proto::DoneStatus::stored && executor != core_.rank()) {
+        // Already failed (executor declared dead) or unknown: free a stored result where it lives.
+        a.drop_copies.push_back({executor, c.id});
+      }
     }
   }
-  if (!found) {
-    // Already failed (executor declared dead) or unknown: free a stored result where it lives.
-    if (c.status == proto::DoneStatus::stored && executor != core_.rank()) {
-      Actions a;
-      a.drop_copies.push_back({executor, c.id});
-      core_.run(std::move(a));
+  std::vector<Ownership::Outcome> outcomes(found.size());
+  std::vector<ObjectId> held;
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    const Completion& c = *found[i].first;
+    const Pending& p = found[i].second;
+    Ownership::Outcome& o = outcomes[i];
+    board_.finished(executor);
+    o.id = c.id;
+    o.meta = c.meta;
+    switch (c.status) {
+      case proto::DoneStatus::value:
+        o.value = std::make_shared<const Bytes>(c.value.begin(), c.value.end());
+        break;
+      case proto::DoneStatus::stored:
+        o.primary = Location{executor, c.offset};
+        break;
+      case proto::DoneStatus::error:
+        o.failed = true;
+        o.error = decorate(p, executor, c.error);
+        break;
     }
-    return;
+    held.insert(held.end(), p.held.begin(), p.held.end());
   }
-  board_.finished(executor);
-  Actions a;
-  switch (c.status) {
-    case proto::DoneStatus::value:
-      a = core_.own_.set_ready(c.id, c.meta, std::nullopt, std::make_shared<const Bytes>(c.value.begin(), c.value.end()));
-      break;
-    case proto::DoneStatus::stored:
-      a = core_.own_.set_ready(c.id, c.meta, Location{executor, c.offset}, nullptr);
-      break;
-    case proto::DoneStatus::error:
-      a = core_.own_.set_failed(c.id, decorate(p, executor, c.error));
-      break;
-  }
+  a.append(core_.own_.complete(outcomes));
   core_.run(std::move(a));
-  for (const ObjectId& h : p.held) core_.remove_ref(h);
+  if (!held.empty()) core_.run(core_.own_.remove_refs(held));
   {
     std::lock_guard<std::mutex> lock(pend_mu_);
     if (pending_.empty()) pend_cv_.notify_all();

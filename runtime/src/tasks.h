@@ -153,7 +153,8 @@ class Tasks {
                        std::vector<ObjectId> held, bool owned_output);
   void send_record(Rank dst, const proto::SubmitHead& h, std::span<const ArgSpec> args);
   void on_done(Rank src, ByteView p);
-  void complete(Rank executor, const Completion& c);
+  // Completes every record of `batch` (all from `executor`).
+  void complete(Rank executor, std::span<const Completion> batch);
   void fail_pending_on(Rank executor, const Status& why);
   Status decorate(const Pending& p, Rank executor, const Status& s) const;
   void on_send_failed(Rank dst, const Status& why);
