@@ -117,6 +117,19 @@ std::optional<Result<ObjectData>> try_local(std::uint32_t epoch, const ObjectId&
   return c->try_local(id);
 }
 
+std::optional<Result<ObjectData>> wait_owned(std::uint32_t epoch, const ObjectId& id,
+                                             std::optional<std::chrono::milliseconds> timeout) {
+  Core* c = core_for(epoch);
+  if (!c || id.is_nil() || id.owner() != c->rank() || !c->transport().waiters_poll()) return std::nullopt;
+  GateGuard g(c->gate());
+  if (!g) return std::nullopt;
+  const std::chrono::milliseconds t = timeout ? *timeout : c->options().get_timeout;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  if (timeout || t.count() != 0) deadline = std::chrono::steady_clock::now() + t;
+  BlockScope blocking;
+  return c->wait_owned(id, deadline, t);
+}
+
 std::uint32_t this_rank(std::uint32_t epoch) noexcept {
   Core* c = core_for(epoch);
   return c ? c->rank() : 0xFFFFFFFFu;

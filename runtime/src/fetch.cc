@@ -49,6 +49,7 @@ std::optional<Result<ObjectData>> Core::try_local(const ObjectId& id) {
   Ownership::LocalRead l = own_.local_read(id);
   switch (l.kind) {
     case Ownership::LocalRead::Kind::none:
+    case Ownership::LocalRead::Kind::pending:
       return std::nullopt;
     case Ownership::LocalRead::Kind::value:
       return Result<ObjectData>(ObjectData{l.meta, ByteView(*l.value), std::move(l.value)});
@@ -59,6 +60,19 @@ std::optional<Result<ObjectData>> Core::try_local(const ObjectId& id) {
       return std::nullopt;  // freed or dropped meanwhile: the owner decides
   }
   return std::nullopt;
+}
+
+std::optional<Result<ObjectData>> Core::wait_owned(const ObjectId& id,
+                                                   std::optional<std::chrono::steady_clock::time_point> deadline,
+                                                   std::chrono::milliseconds waited) {
+  if (id.owner() != self_ || !progressor_->waiters_poll()) return std::nullopt;
+  for (unsigned n = 1;; ++n) {
+    if (!accepting_.load(std::memory_order_relaxed)) return std::nullopt;  // fetch() says why
+    if (own_.local_read(id).kind != Ownership::LocalRead::Kind::pending) return try_local(id);
+    (void)t_.poll_once();
+    if (deadline && n % 64 == 0 && std::chrono::steady_clock::now() >= *deadline)
+      return Result<ObjectData>(detail::get_timeout_error(id, waited));
+  }
 }
 
 Core::FetchPtr Core::join_or_start(const ObjectId& id, bool remote, Future<ObjectData>& waiter) {

@@ -416,6 +416,8 @@ Ownership::LocalRead Ownership::local_read(ObjectId id) const {
       r.value = e.value;
     } else if (e.state == State::ready && e.primary && e.primary->rank == self_) {
       r.kind = LocalRead::Kind::arena;
+    } else if (e.state == State::pending) {
+      r.kind = LocalRead::Kind::pending;
     }
     return r;
   }

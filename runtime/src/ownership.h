@@ -198,7 +198,8 @@ class Ownership {
   // ---- any rank: what this rank can read right now, without a message.
   struct LocalRead {
     enum class Kind : std::uint8_t {
-      none,    // not readable here now (pending, remote, unknown, released): take the fetch path
+      none,     // not readable here now (remote, unknown, released): take the fetch path
+      pending,  // owned here and still being computed (a task output)
       value,   // `value` holds the bytes (inline value owned here, or cached small value)
       arena,   // the bytes are a block of this rank's arena (owned primary here, or a cached copy)
       failed,  // an owned object whose task failed: `error`

@@ -269,7 +269,7 @@ TEST_CASE("ownership: local_read says what this rank can read without a message"
   CHECK(v.meta.size == 3);
   CHECK(o.local_read(here).kind == Kind::arena);
   CHECK(o.local_read(there).kind == Kind::none);    // read one-sided from rank 2: the fetch path
-  CHECK(o.local_read(pending).kind == Kind::none);  // still running: wait through the fetch path
+  CHECK(o.local_read(pending).kind == Kind::pending);  // still running
   auto f = o.local_read(failed);
   CHECK(f.kind == Kind::failed);
   CHECK(f.error.code() == Errc::task_failed);

@@ -71,6 +71,14 @@ Future<ObjectData> fetch(std::uint32_t epoch, const ObjectId& id);
 // otherwise (use fetch()). Never blocks.
 std::optional<Result<ObjectData>> try_local(std::uint32_t epoch, const ObjectId& id);
 
+// Busy progress mode only: waits for an object this rank owns that is still
+// being computed (a task output) by driving progress on the calling thread
+// and re-reading its entry — no future, no message. Blocking semantics as
+// get() (flushes batched task messages first; timeout as await_data). nullopt
+// when it does not apply (another owner, blocking mode, unknown id): use fetch().
+std::optional<Result<ObjectData>> wait_owned(std::uint32_t epoch, const ObjectId& id,
+                                             std::optional<std::chrono::milliseconds> timeout);
+
 // This process's rank in the running runtime `epoch`; 0xFFFFFFFF when none.
 std::uint32_t this_rank(std::uint32_t epoch) noexcept;
 
