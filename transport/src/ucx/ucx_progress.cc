@@ -352,6 +352,11 @@ bool Engine::end_post_locked(Op* op, ucs_status_ptr_t req, const char* call, Sta
   }
   // Completed within the call: no continuation can be attached to the future
   // yet, so the promise is completed right here.
+  if (status == UCS_OK && !op->promise) {  // the common case (an eager AM): no Status to build
+    if (op->kind != Op::Kind::get) note_sent(op->peer);
+    free_op_locked(op);
+    return false;
+  }
   Status result = op_status_locked(*op, status);
   if (!result.is_ok() && !op->completed_early)
     result = Status(result.code(), std::string(call) + ": " + result.message());
