@@ -101,8 +101,11 @@ Result<Options> Options::from_env() {
 }
 
 Future<void> Transport::send_owned(Rank dst, HandlerId id, Bytes payload) {
+  auto inner = send(dst, id, ByteView(payload));
+  if (inner.ready()) return inner;  // the bytes went out (or failed) within the call: nothing to keep
+  // Still in flight: keep the buffer alive until then. Moving a vector keeps its heap buffer, so the
+  // view the transport holds stays valid.
   auto holder = std::make_shared<Bytes>(std::move(payload));
-  auto inner = send(dst, id, ByteView(*holder));
   Promise<void> p;  // no progressor: callers of send_owned rarely wait on it
   auto f = p.get_future();
   std::move(inner).then([holder, p = std::move(p)](Result<void>&& r) mutable { p.set_result(std::move(r)); });
