@@ -1,13 +1,21 @@
 // options.cc — RuntimeOptions::from_env (FERRY_INLINE_BYTES, FERRY_GET_TIMEOUT_MS,
-// FERRY_SHUTDOWN_TIMEOUT_MS; FERRY_STORE_BYTES is read by the objstore arena).
+// FERRY_EXECUTOR_THREADS, FERRY_MALLOC_TUNING, FERRY_SHUTDOWN_TIMEOUT_MS; FERRY_STORE_BYTES is
+// read by the objstore arena), and the malloc tuning itself (tune_malloc).
 //
 // Thread-safety: reads the environment only.
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <string>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "ferry/objstore/arena.h"
 #include "ferry/runtime.h"
+#include "malloc_tuning.h"
 
 namespace ferry {
 
@@ -51,10 +59,41 @@ Result<RuntimeOptions> RuntimeOptions::from_env() {
                                                 "process's affinity mask)");
     o.executor_threads = static_cast<unsigned>(n);
   }
+  if (const char* v = std::getenv("FERRY_MALLOC_TUNING"); v && *v) {
+    const std::string t(v);
+    if (t == "y" || t == "1" || t == "yes") o.malloc_tuning = true;
+    else if (t == "n" || t == "0" || t == "no") o.malloc_tuning = false;
+    else return Status(Errc::invalid_argument, "FERRY_MALLOC_TUNING='" + t + "' is not y or n");
+  }
   if (Status s = read_ms("FERRY_SHUTDOWN_TIMEOUT_MS", o.shutdown_timeout); !s) return s;
   if (o.shutdown_timeout.count() == 0)
     return Status(Errc::invalid_argument, "FERRY_SHUTDOWN_TIMEOUT_MS=0: shutdown needs a bound (e.g. 30000)");
   return o;
 }
 
+namespace rt {
+
+bool user_tuned_malloc() noexcept {
+  if (const char* t = std::getenv("GLIBC_TUNABLES"); t && std::strstr(t, "glibc.malloc.")) return true;
+  for (const char* name : {"MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"})
+    if (std::getenv(name)) return true;
+  return false;
+}
+
+bool tune_malloc(const RuntimeOptions& o) {
+#if defined(__GLIBC__)
+  if (!o.malloc_tuning || user_tuned_malloc()) return false;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    (void)::mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    (void)::mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest allowed value on 64-bit
+  });
+  return true;
+#else
+  (void)o;
+  return false;
+#endif
+}
+
+}  // namespace rt
 }  // namespace ferry

@@ -15,6 +15,7 @@
 
 #include "core.h"
 #include "current.h"
+#include "malloc_tuning.h"
 #include "tasks.h"
 
 namespace ferry {
@@ -74,6 +75,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(transport::Transport& transport
                                                  const RuntimeOptions& options) {
   std::lock_guard<std::mutex> lock(g_mu);
   if (Status s = none_running_locked(transport.rank()); !s) return s;
+  (void)rt::tune_malloc(options);
   auto core = rt::Core::start(transport, nullptr, bootstrap, options, ++g_epoch);
   if (!core) return core.status();
   return publish_locked(std::move(core).value());
@@ -90,6 +92,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(transport::Bootstrap& bootstrap
                                                  const RuntimeOptions& options) {
   std::lock_guard<std::mutex> lock(g_mu);
   if (Status s = none_running_locked(bootstrap.rank()); !s) return s;
+  (void)rt::tune_malloc(options);
   auto t = transport::make_transport(transport_options, bootstrap);
   if (!t) return t.status();
   transport::Transport& ref = *t.value();

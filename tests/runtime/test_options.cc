@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "ferry/runtime.h"
+#include "malloc_tuning.h"
 
 namespace {
 
@@ -59,4 +60,48 @@ TEST_CASE("options: defaults and FERRY_* overrides", "[options]") {
     CHECK(o.status().code() == ferry::Errc::invalid_argument);
     CHECK_THAT(o.status().message(), Catch::Contains(name));
   }
+}
+
+TEST_CASE("options: FERRY_MALLOC_TUNING and the user's own malloc settings", "[options]") {
+  {
+    EnvVar x("FERRY_MALLOC_TUNING", nullptr);
+    CHECK(ferry::RuntimeOptions::from_env().value().malloc_tuning);
+  }
+  {
+    EnvVar x("FERRY_MALLOC_TUNING", "n");
+    CHECK(!ferry::RuntimeOptions::from_env().value().malloc_tuning);
+  }
+  {
+    EnvVar x("FERRY_MALLOC_TUNING", "y");
+    CHECK(ferry::RuntimeOptions::from_env().value().malloc_tuning);
+  }
+  {
+    EnvVar x("FERRY_MALLOC_TUNING", "sometimes");
+    auto o = ferry::RuntimeOptions::from_env();
+    REQUIRE(!o.is_ok());
+    CHECK(o.status().code() == ferry::Errc::invalid_argument);
+    CHECK_THAT(o.status().message(), Catch::Contains("FERRY_MALLOC_TUNING"));
+  }
+  EnvVar t("GLIBC_TUNABLES", nullptr), m("MALLOC_TRIM_THRESHOLD_", nullptr);
+  CHECK(!ferry::rt::user_tuned_malloc());
+  {
+    EnvVar x("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000");
+    CHECK(ferry::rt::user_tuned_malloc());
+  }
+  {
+    EnvVar x("GLIBC_TUNABLES", "glibc.pthread.rseq=0");
+    CHECK(!ferry::rt::user_tuned_malloc());
+  }
+  {
+    EnvVar x("MALLOC_TRIM_THRESHOLD_", "1000");
+    CHECK(ferry::rt::user_tuned_malloc());
+    ferry::RuntimeOptions o;
+    CHECK(!ferry::rt::tune_malloc(o));  // the user's setting wins
+  }
+  ferry::RuntimeOptions off;
+  off.malloc_tuning = false;
+  CHECK(!ferry::rt::tune_malloc(off));
+#if defined(__GLIBC__)
+  CHECK(ferry::rt::tune_malloc(ferry::RuntimeOptions{}));
+#endif
 }

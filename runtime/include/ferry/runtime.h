@@ -55,6 +55,12 @@ struct RuntimeOptions {
   // Compare the remote function registries of all ranks at start (fail on a
   // difference). Off only for tests of unregistered functions.
   bool check_registry = true;
+  // glibc only, once per process, unless the user tuned malloc (GLIBC_TUNABLES
+  // or MALLOC_*_ environment): keep freed heap memory (trim threshold 256 MiB)
+  // and serve blocks up to 32 MiB from the heap, so memory freed after a batch
+  // of gets or tasks is reused warm instead of being returned to the kernel and
+  // faulted in again page by page. FERRY_MALLOC_TUNING=n keeps glibc's defaults.
+  bool malloc_tuning = true;
 
   // Defaults overridden by the FERRY_* variables above; invalid values -> invalid_argument.
   static Result<RuntimeOptions> from_env();

@@ -1,0 +1,25 @@
+// malloc_tuning.h — the process-wide glibc malloc settings a Runtime applies at
+// start (RuntimeOptions::malloc_tuning; implemented in options.cc).
+//
+// Why: glibc returns freed memory at the top of a heap to the kernel (trim) and
+// serves blocks above a dynamic threshold with fresh mmaps, so memory freed
+// after a batch (cached small values of 2000 gets, the maps of 10k tasks) is
+// faulted in again page by page by the next batch. A first touch costs a page
+// fault (0.1-0.3 us on bare metal, 10-60 us on some VMs): a 4 KiB remote get
+// measured 18-20 us instead of 4-5 us on such a VM because of it.
+//
+// Thread-safety: tune_malloc applies the settings once per process (call_once).
+#pragma once
+
+#include "ferry/runtime.h"
+
+namespace ferry::rt {
+
+// True if GLIBC_TUNABLES names a glibc.malloc tunable or a MALLOC_*_ variable
+// is set: the user's settings win.
+bool user_tuned_malloc() noexcept;
+// Applies the settings (once per process) unless disabled, not glibc, or the
+// user tuned malloc; returns whether they are in effect.
+bool tune_malloc(const RuntimeOptions& options);
+
+}  // namespace ferry::rt
