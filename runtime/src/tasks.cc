@@ -207,7 +207,22 @@ Result<detail::SubmitResult> Tasks::submit(const RegistryEntry& fn, std::optiona
     h.signature = fn.signature;
     send_record(dst, h, args);
   }
+  drive_progress_while_submitting();
   return detail::SubmitResult{id, core_.epoch()};
+}
+
+// Busy progress mode: a thread submitting many tasks polls the transport every
+// kSubmitsPerPoll submissions. It then handles the completions of its earlier
+// tasks itself (one thread owns the owner-side tables instead of two
+// contending), and the idle executor thread, seeing a waiter-like poller,
+// sleeps instead of spinning beside it: on a node with fewer cores than busy
+// threads, a third spinner halves the others.
+void Tasks::drive_progress_while_submitting() {
+  constexpr unsigned kSubmitsPerPoll = 32;
+  thread_local unsigned submits = 0;
+  if (++submits % kSubmitsPerPoll != 0) return;
+  transport::Transport& t = core_.transport();
+  if (t.waiters_poll()) (void)t.poll_once();
 }
 
 // ------------------------------------------------------------------ completion

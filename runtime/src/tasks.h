@@ -152,6 +152,7 @@ class Tasks {
   ObjectId add_pending(const RegistryEntry& e, Rank executor, std::span<const ArgSpec> args,
                        std::vector<ObjectId> held, bool owned_output);
   void send_record(Rank dst, const proto::SubmitHead& h, std::span<const ArgSpec> args);
+  void drive_progress_while_submitting();
   void on_done(Rank src, ByteView p);
   // Completes every record of `batch` (all from `executor`).
   void complete(Rank executor, std::span<const Completion> batch);
