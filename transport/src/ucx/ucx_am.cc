@@ -176,13 +176,8 @@ Future<void> Engine::raw_to_self(ByteView header, ByteView payload) {
                               "malformed frame " + from_to(self_, self_) + ": header announces " +
                                   std::to_string(parsed->payload_len) + " payload bytes but " +
                                   std::to_string(payload.size()) + " arrived; dropped"));
-  } else if (payload.size() <= ReadyQueue::kLogMaxBytes) {
-    ready_.deliver_copy(self_, parsed->handler, payload.data(), payload.size());
-    ready_changed_locked();
   } else {
-    Buffer copy = Buffer::allocate(payload.size());
-    std::memcpy(copy.data(), payload.data(), payload.size());
-    ready_.deliver(self_, parsed->handler, std::move(copy));
+    ready_.deliver_copy(self_, parsed->handler, payload.data(), payload.size());
     ready_changed_locked();
   }
   wake_locked();
@@ -235,33 +230,26 @@ ucs_status_t Engine::on_am_locked(const void* header, std::size_t header_len, vo
   if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
     return accept_rndv_locked(h, data);
   }
-  if (h.seq == peer.next_recv_seq && peer.reorder.empty() && length <= ReadyQueue::kLogMaxBytes) {
-    // Fast path: in order and small, copied once into the ready queue's log.
-    ++peer.next_recv_seq;
-    if (!consume_internal_locked(h.src, h.handler)) {
-      ready_.deliver_copy(h.src, h.handler, data, length);
-      ready_changed_locked();
-    }
-    return UCS_OK;
-  }
-  Buffer payload;
+  const bool in_order = h.seq == peer.next_recv_seq && peer.reorder.empty();
   try {
-    payload = Buffer::allocate(length);
+    if (in_order) {  // copied once into the ready queue (its log when small)
+      ++peer.next_recv_seq;
+      if (!consume_internal_locked(h.src, h.handler)) {
+        ready_.deliver_copy(h.src, h.handler, data, length);
+        ready_changed_locked();
+      }
+      return UCS_OK;
+    }
+    Buffer payload = Buffer::allocate(length);
+    if (length > 0) std::memcpy(payload.data(), data, length);
+    peer.reorder.emplace(h.seq, Inbound{h.handler, Inbound::State::ready, std::move(payload)});
   } catch (const std::bad_alloc&) {
     defer_error_locked(Status(Errc::transport_error, "out of memory for a " + std::to_string(length) +
                                                          "-byte AM " + from_to(h.src, self_) + "; dropped"));
+    if (in_order) return UCS_OK;  // its seq is consumed: the stream goes on without it
     peer.reorder.emplace(h.seq, Inbound{h.handler, Inbound::State::skip, {}});
-    advance_locked(h.src);
-    return UCS_OK;
   }
-  if (length > 0) std::memcpy(payload.data(), data, length);
-  if (h.seq == peer.next_recv_seq && peer.reorder.empty()) {  // fast path: in order
-    ++peer.next_recv_seq;
-    hand_over_locked(h.src, h.handler, std::move(payload));
-  } else {
-    peer.reorder.emplace(h.seq, Inbound{h.handler, Inbound::State::ready, std::move(payload)});
-    advance_locked(h.src);
-  }
+  advance_locked(h.src);
   return UCS_OK;
 }
 

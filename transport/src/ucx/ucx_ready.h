@@ -46,8 +46,14 @@ class ReadyQueue {
   std::size_t size() const noexcept { return entries_.size(); }
   bool empty() const noexcept { return entries_.empty(); }
 
-  // A delivery whose payload is copied now (n <= kLogMaxBytes).
+  // A delivery whose payload is copied now: into the log, or a Buffer of its
+  // own above kLogMaxBytes. Throws std::bad_alloc.
   void deliver_copy(Rank src, HandlerId handler, const void* data, std::size_t n) {
+    if (n > kLogMaxBytes) {
+      Buffer copy = Buffer::allocate(n);
+      std::memcpy(copy.data(), data, n);
+      return deliver(src, handler, std::move(copy));
+    }
     Entry e;
     e.handler = handler;
     e.src = src;
