@@ -119,8 +119,8 @@ class Core {
   // The object's bytes if this rank can read them now (owned and ready, a
   // failed task output, or cached here): no message, no future. nullopt: fetch().
   std::optional<Result<ObjectData>> try_local(const ObjectId& id);
-  // Busy progress mode, an object this rank owns that is still being computed:
-  // the calling thread drives progress and re-reads the ownership entry until
+  // Busy progress mode (the caller checked it and that this rank owns `id`),
+  // an object still being computed: the calling thread drives progress and re-reads the ownership entry until
   // it is ready or failed (no fetch, no future), or until `deadline` (an
   // Errc::timeout naming `waited`). nullopt: not applicable, use fetch().
   std::optional<Result<ObjectData>> wait_owned(const ObjectId& id,

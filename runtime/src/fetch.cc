@@ -65,13 +65,13 @@ std::optional<Result<ObjectData>> Core::try_local(const ObjectId& id) {
 std::optional<Result<ObjectData>> Core::wait_owned(const ObjectId& id,
                                                    std::optional<std::chrono::steady_clock::time_point> deadline,
                                                    std::chrono::milliseconds waited) {
-  if (id.owner() != self_ || !progressor_->waiters_poll()) return std::nullopt;
   // The entry is re-read (under the ownership lock, which handlers need too)
   // after a poll that did something, and every 16th empty poll otherwise (the
   // completion may have been handled by another thread).
   bool look = true;
   for (unsigned n = 1;; ++n) {
     if (!accepting_.load(std::memory_order_relaxed)) return std::nullopt;  // fetch() says why
+    // Not (or no longer) pending, including an id that is not ours: try_local or fetch() decides.
     if (look && own_.local_read(id).kind != Ownership::LocalRead::Kind::pending) return try_local(id);
     look = t_.poll_once() || n % 16 == 0;
     if (deadline && n % 64 == 0 && std::chrono::steady_clock::now() >= *deadline)

@@ -264,7 +264,7 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
   // (not per record): the submitting thread contends for both.
   std::vector<std::pair<const Completion*, Pending>> found;
   found.reserve(batch.size());
-  Actions a;
+  Actions a;  // drops of stored results nobody waits for
   {
     std::lock_guard<std::mutex> lock(pend_mu_);
     for (const Completion& c : batch) {
@@ -301,8 +301,8 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
     }
     held.insert(held.end(), p.held.begin(), p.held.end());
   }
-  a.append(core_.own_.complete(outcomes));
-  core_.run(std::move(a));
+  core_.run(core_.own_.complete(outcomes));
+  if (!a.empty()) core_.run(std::move(a));
   if (!held.empty()) core_.run(core_.own_.remove_refs(held));
   {
     std::lock_guard<std::mutex> lock(pend_mu_);

@@ -241,7 +241,7 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs,
   for (std::size_t i = 0; i < refs.size(); ++i) {
     const auto& r = refs[i];
     if (r.is_nil()) throw Error(Status(Errc::invalid_argument, "ferry::get: a nil ObjectRef in the list"));
-    if (r.owner() != detail::this_rank(r.epoch()) && !detail::try_local(r.epoch(), r.id())) futures[i] = r.fetch_async();
+    if (r.owner() != detail::this_rank(r.epoch())) futures[i] = r.fetch_async();  // cached here: a ready future
   }
   auto t0 = std::chrono::steady_clock::now();
   std::vector<T> out;
