@@ -255,6 +255,56 @@ void local_body(RankEnv& env) {
   FERRY_CHECK(after.status().code() == Errc::shut_down);
 }
 
+// What a remote read costs on the wire, counted by the transport (issue 3's
+// "<= 2 AM round trips + one get"): a small object is one AM round trip (the
+// owner answers the locate with the value); a large one is a locate round trip,
+// one one-sided get of header + payload, and a one-way done message. A second
+// read is local (no message), and the owner sends one reply per read.
+void protocol_cost_body(RankEnv& env) {
+  auto rt = start_runtime(env);
+  constexpr std::size_t kCosted[] = {8, 4 * KiB, 200 * KiB, MiB};
+  std::vector<ObjectRef<Blob>> mine;
+  if (env.rank() == 1)
+    for (std::size_t i = 0; i < std::size(kCosted); ++i) mine.push_back(ferry::put(make_blob(kCosted[i], seed(1, i))));
+  auto all = exchange_refs(env, mine);
+  ferry::transport::Transport& t = env.transport();
+  const auto owner_before = t.counters();
+  env.barrier();
+  if (env.rank() == 0) {
+    for (std::size_t i = 0; i < std::size(kCosted); ++i) {
+      const std::size_t size = kCosted[i];
+      const bool inlined = size <= rt->options().inline_bytes;
+      const std::string what = std::to_string(size) + "-byte remote object";
+      const auto c0 = t.counters();
+      Blob v = all[1][i].get();
+      const auto c1 = t.counters();
+      verify_blob(v.data(), v.size(), size, seed(1, i), what);
+      const std::uint64_t ams = c1.ams_sent - c0.ams_sent, gets = c1.gets - c0.gets;
+      if (inlined && (ams != 1 || gets != 0))
+        FERRY_FAIL_CHECK(what + ": " + std::to_string(ams) + " AMs and " + std::to_string(gets) +
+                         " gets for an inline read (expected the locate only)");
+      if (!inlined && (ams != 2 || gets != 1 || c1.bytes_got - c0.bytes_got != size + 64))
+        FERRY_FAIL_CHECK(what + ": " + std::to_string(ams) + " AMs, " + std::to_string(gets) + " gets of " +
+                         std::to_string(c1.bytes_got - c0.bytes_got) +
+                         " bytes (expected locate + done, one get of the 64-byte header + payload)");
+      auto view = all[1][i].view();  // now local: no message at all
+      const auto c2 = t.counters();
+      verify_blob(view.data().data(), view.data().size(), size, seed(1, i), what + " (second read)");
+      if (c2.ams_sent != c1.ams_sent || c2.gets != c1.gets) FERRY_FAIL_CHECK(what + ": a second read went to the wire");
+    }
+  }
+  env.barrier();
+  if (env.rank() == 1) {  // one reply per read, nothing read one-sided by the owner
+    const auto owner_after = t.counters();
+    FERRY_CHECK(owner_after.ams_sent - owner_before.ams_sent == std::size(kCosted));
+    FERRY_CHECK(owner_after.gets == owner_before.gets);
+  }
+  mine.clear();
+  all.clear();
+  env.barrier();
+  wait_clean(*rt);
+  env.barrier();
+}
 
 // The Runtime makes (and shuts down) its own transport from the bootstrap.
 void owned_transport_body(RankEnv& env) {
@@ -343,6 +393,10 @@ TEST_CASE("objects: 4 ranks x 4 threads read every object concurrently, nothing 
 
 TEST_CASE("objects: one object read by every rank, copies dropped with it", "[objects][copies]") {
   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(group(4, 120), one_object_body));
+}
+
+TEST_CASE("objects: a remote read costs one AM round trip, or one round trip + one get", "[objects][cost]") {
+  FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(group(2, 60), protocol_cost_body));
 }
 
 TEST_CASE("objects: wait() returns ready sets and fetches", "[objects][wait]") {

@@ -7,6 +7,8 @@
 // Thread-safety: as the Engine's (every backend's Engine is fully thread-safe).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -32,7 +34,10 @@ class EngineTransport final : public Transport {
   void on_peer_failure(PeerFailureHandler h) override { e_->events().set_peer_failure_handler(std::move(h)); }
   void on_error(ErrorHandler h) override { e_->events().set_error_handler(std::move(h)); }
 
-  Future<void> send(Rank dst, HandlerId id, ByteView payload) override { return e_->send(dst, id, payload); }
+  Future<void> send(Rank dst, HandlerId id, ByteView payload) override {
+    ams_sent_.fetch_add(1, std::memory_order_relaxed);
+    return e_->send(dst, id, payload);
+  }
   Result<std::unique_ptr<MemoryRegion>> register_memory(void* base, std::size_t length) override {
     return e_->register_memory(base, length);
   }
@@ -47,9 +52,15 @@ class EngineTransport final : public Transport {
     return e_->unpack_key(peer, packed);
   }
   Future<void> get(const RemoteKey& key, std::uint64_t remote_addr, void* local, std::size_t length) override {
+    gets_.fetch_add(1, std::memory_order_relaxed);
+    bytes_got_.fetch_add(length, std::memory_order_relaxed);
     return e_->get(key, remote_addr, local, length);
   }
   std::vector<Rank> failed_peers() const override { return e_->events().failed(); }
+  TransportCounters counters() const noexcept override {
+    return {ams_sent_.load(std::memory_order_relaxed), gets_.load(std::memory_order_relaxed),
+            bytes_got_.load(std::memory_order_relaxed)};
+  }
   Status shutdown() override { return e_->shutdown(); }
   Future<void> debug_send_raw(Rank dst, ByteView header, ByteView payload) override {
     return e_->debug_send_raw(dst, header, payload);
@@ -68,6 +79,7 @@ class EngineTransport final : public Transport {
  private:
   std::shared_ptr<Engine> e_;
   std::string_view name_;
+  std::atomic<std::uint64_t> ams_sent_{0}, gets_{0}, bytes_got_{0};
 };
 
 }  // namespace ferry::transport::common

@@ -122,6 +122,16 @@ class RemoteKey {
   virtual std::size_t remote_length() const noexcept = 0;
 };
 
+// Operations posted through a Transport's send() and get() since it was made
+// (send_owned counts as a send). Internal traffic (heartbeats, shutdown) is
+// not counted. For diagnostics and protocol tests: how many messages and
+// one-sided reads an operation of a layer above costs.
+struct TransportCounters {
+  std::uint64_t ams_sent = 0;
+  std::uint64_t gets = 0;
+  std::uint64_t bytes_got = 0;  // requested by those gets
+};
+
 class Transport : public Progressor {
  public:
   ~Transport() override = default;
@@ -161,6 +171,9 @@ class Transport : public Progressor {
 
   // Ranks declared failed so far.
   virtual std::vector<Rank> failed_peers() const = 0;
+
+  // See TransportCounters (all zero for a backend that does not count).
+  virtual TransportCounters counters() const noexcept { return {}; }
 
   // Deferred work for whoever polls next, in busy progress mode: after
   // request_progress_hook(), a progress context — the progress thread, a
