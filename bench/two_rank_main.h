@@ -19,7 +19,10 @@
 namespace ferry_bench {
 
 inline std::atomic<bool> g_stop{false};
-inline void stop() { g_stop.store(true); }
+inline void stop() {
+  g_stop.store(true);
+  g_stop.notify_all();
+}
 inline const auto stop_fn = ferry::function<&stop>("bench.stop");
 
 template <class Setup, class Teardown>
@@ -31,7 +34,8 @@ int run_two_ranks(int argc, char** argv, const char* name, Setup setup, Teardown
       return 1;
     }
     if (s.rank() == 1) {
-      while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      // Blocks (no timed wake-ups: on 2 cores each one preempts a polling thread).
+      g_stop.wait(false);
     } else {
       setup();
       benchmark::Initialize(&argc, argv);
