@@ -81,6 +81,26 @@ bool is_stripped_variable(const std::string& name, bool transport_given) {
   return transport_given && name == "FERRY_TRANSPORT";
 }
 
+void add_malloc_huge_pages(std::vector<std::string>& env) {
+  auto value_of = [&](const std::string& name) -> std::string* {
+    for (std::string& e : env)
+      if (e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=') return &e;
+    return nullptr;
+  };
+  if (const std::string* t = value_of("FERRY_MALLOC_TUNING")) {
+    const std::string v = t->substr(t->find('=') + 1);
+    if (v == "n" || v == "0" || v == "no") return;
+  }
+  constexpr const char* kHuge = "glibc.malloc.hugetlb=1";
+  std::string* tunables = value_of("GLIBC_TUNABLES");
+  if (!tunables) {
+    env.push_back(std::string("GLIBC_TUNABLES=") + kHuge);
+  } else if (tunables->find("glibc.malloc.hugetlb") == std::string::npos) {
+    const bool empty = tunables->size() == std::string("GLIBC_TUNABLES=").size();
+    tunables->append(empty ? "" : ":").append(kHuge);
+  }
+}
+
 std::vector<std::string> rank_environment(char** base, const std::string& rendezvous_dir, unsigned rank,
                                           unsigned size, const std::string& transport) {
   std::vector<std::string> out;
@@ -95,6 +115,7 @@ std::vector<std::string> rank_environment(char** base, const std::string& rendez
   out.push_back("FERRY_LOCAL_RANK=" + std::to_string(rank));
   out.push_back("FERRY_LOCAL_SIZE=" + std::to_string(size));
   if (!transport.empty()) out.push_back("FERRY_TRANSPORT=" + transport);
+  add_malloc_huge_pages(out);
   return out;
 }
 

@@ -18,10 +18,18 @@ bool resolve_program(const std::string& program, std::string& path, std::string&
 
 // Environment for one rank: ferry-run's own environment minus launcher variables
 // (PMIX_*, PMI_*, OMPI_* except OMPI_ALLOW_RUN_AS_ROOT*, FERRY_BOOTSTRAP and the FERRY_*
-// variables ferry-run sets), plus FERRY_RENDEZVOUS_DIR/RANK/SIZE/LOCAL_RANK/LOCAL_SIZE and,
-// when `transport` is non-empty, FERRY_TRANSPORT.
+// variables ferry-run sets), plus FERRY_RENDEZVOUS_DIR/RANK/SIZE/LOCAL_RANK/LOCAL_SIZE,
+// FERRY_TRANSPORT when `transport` is non-empty, and add_malloc_huge_pages.
 std::vector<std::string> rank_environment(char** base, const std::string& rendezvous_dir, unsigned rank,
                                           unsigned size, const std::string& transport);
+
+// Unless FERRY_MALLOC_TUNING=n (or the user already names glibc.malloc.hugetlb),
+// adds glibc.malloc.hugetlb=1 to GLIBC_TUNABLES (glibc >= 2.35; older ones ignore
+// it): malloc then asks for transparent huge pages on the memory it maps, so a
+// large get() result (a fresh 64 MiB vector) faults in 32 huge pages instead of
+// 16384 small ones where THP is "madvise". A tunable is only read at process
+// start, hence here and not in ferry::init; under mpirun/srun export it yourself.
+void add_malloc_huge_pages(std::vector<std::string>& env);
 
 // True for variables a ferry-run rank must not inherit.
 bool is_stripped_variable(const std::string& name, bool transport_given);

@@ -15,8 +15,9 @@
 
 namespace ferry::rt {
 
-// True if GLIBC_TUNABLES names a glibc.malloc tunable or a MALLOC_*_ variable
-// is set: the user's settings win.
+// True if GLIBC_TUNABLES names a glibc.malloc tunable other than hugetlb, or
+// a MALLOC_*_ variable is set: the user's settings win. (ferry-run adds
+// glibc.malloc.hugetlb=1 for its ranks; see launcher/tools/ferry_run_support.h.)
 bool user_tuned_malloc() noexcept;
 // Applies the settings (once per process) unless disabled, not glibc, or the
 // user tuned malloc; returns whether they are in effect.

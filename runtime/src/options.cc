@@ -74,7 +74,12 @@ Result<RuntimeOptions> RuntimeOptions::from_env() {
 namespace rt {
 
 bool user_tuned_malloc() noexcept {
-  if (const char* t = std::getenv("GLIBC_TUNABLES"); t && std::strstr(t, "glibc.malloc.")) return true;
+  // Any glibc.malloc tunable but hugetlb (which ferry-run adds, and which the
+  // thresholds set here do not touch) counts as the user's own tuning.
+  if (const char* t = std::getenv("GLIBC_TUNABLES")) {
+    for (const char* p = t; (p = std::strstr(p, "glibc.malloc.")) != nullptr; ++p)
+      if (std::strncmp(p, "glibc.malloc.hugetlb=", 21) != 0) return true;
+  }
   for (const char* name : {"MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"})
     if (std::getenv(name)) return true;
   return false;

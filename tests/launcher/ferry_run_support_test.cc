@@ -67,9 +67,29 @@ TEST_CASE("ferry_run.rank_environment", "[launcher][ferry-run]") {
   CHECK(has("FERRY_LOCAL_RANK=2"));
   CHECK(has("FERRY_LOCAL_SIZE=4"));
   CHECK(has("FERRY_TRANSPORT=tcp"));
-  CHECK(env.size() == 8);
+  CHECK(has("GLIBC_TUNABLES=glibc.malloc.hugetlb=1"));
+  CHECK(env.size() == 9);
   auto keep = rank_environment(base.data(), "/tmp/rv", 0, 1, "");
   CHECK(std::count(keep.begin(), keep.end(), "FERRY_TRANSPORT=ucx") == 1);
+}
+
+TEST_CASE("ferry_run.add_malloc_huge_pages", "[launcher][ferry-run]") {
+  using Env = std::vector<std::string>;
+  auto run = [](Env e) {
+    add_malloc_huge_pages(e);
+    return e;
+  };
+  CHECK(run({"A=1"}) == Env{"A=1", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"});
+  // The user's tunables are kept; hugetlb is added to them unless they name it.
+  CHECK(run({"GLIBC_TUNABLES=glibc.malloc.arena_max=2"}) ==
+        Env{"GLIBC_TUNABLES=glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"});
+  CHECK(run({"GLIBC_TUNABLES="}) == Env{"GLIBC_TUNABLES=glibc.malloc.hugetlb=1"});
+  CHECK(run({"GLIBC_TUNABLES=glibc.malloc.hugetlb=0"}) == Env{"GLIBC_TUNABLES=glibc.malloc.hugetlb=0"});
+  // FERRY_MALLOC_TUNING=n: glibc's defaults.
+  for (const char* off : {"FERRY_MALLOC_TUNING=n", "FERRY_MALLOC_TUNING=0", "FERRY_MALLOC_TUNING=no"})
+    CHECK(run({off}) == Env{off});
+  CHECK(run({"FERRY_MALLOC_TUNING=y"}) == Env{"FERRY_MALLOC_TUNING=y", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"});
+  CHECK(run({"GLIBC_TUNABLES_X=1"}) == Env{"GLIBC_TUNABLES_X=1", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"});
 }
 
 TEST_CASE("ferry_run.resolve_program", "[launcher][ferry-run]") {

@@ -88,6 +88,14 @@ TEST_CASE("options: FERRY_MALLOC_TUNING and the user's own malloc settings", "[o
     EnvVar x("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000");
     CHECK(ferry::rt::user_tuned_malloc());
   }
+  {  // what ferry-run adds is not the user's tuning; anything beside it is
+    EnvVar x("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
+    CHECK(!ferry::rt::user_tuned_malloc());
+    EnvVar y("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4096");
+    CHECK(ferry::rt::user_tuned_malloc());
+    EnvVar z("GLIBC_TUNABLES", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1");
+    CHECK(ferry::rt::user_tuned_malloc());
+  }
   {
     EnvVar x("GLIBC_TUNABLES", "glibc.pthread.rseq=0");
     CHECK(!ferry::rt::user_tuned_malloc());
