@@ -249,7 +249,8 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   void progress_thread_main();
   void run_busy();
   void run_blocking();
-  bool progress_step(bool try_only);
+  // `contended` (try_only): set when the engine lock was held by another thread.
+  bool progress_step(bool try_only, bool* contended = nullptr);
   bool after_progress();
   bool drain_ready();
   bool take_ready_locked();  // claims dispatch and moves ready_ into batch_ (false: empty or claimed)
@@ -318,6 +319,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   std::atomic<std::uint64_t> external_polls_{0};  // busy mode: poll_once()/poll_idle() calls by other threads
   std::atomic<std::uint64_t> waiter_polls_{0};    // busy mode: poll_once() calls by other threads
   std::atomic<std::uint64_t> idle_seen_{0};       // waiter_polls_ as poll_idle() last saw it
+  std::atomic<unsigned> idle_contended_{0};       // consecutive poll_idle() passes that found mu_ held
   static constexpr std::uint8_t kHeard = 1, kSent = 2;
   std::unique_ptr<std::atomic<std::uint8_t>[]> activity_;  // per peer, folded into liveness_ per tick
   int epoll_fd_ = -1;
