@@ -75,7 +75,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
       --benchmark_filter='-remote_view.*/67108864'
     perftest "$d" get64m_pre ucp_get 67108864 60
     ferry_bench "$d" object64 "$OBJECT_BENCH" FERRY_STORE_BYTES="${FERRY_STORE_BYTES:-2G}" \
-      --benchmark_filter='remote_view.*/67108864'
+      --benchmark_filter='(remote_view.*|raw_get)/67108864'
     perftest "$d" get64m_post ucp_get 67108864 60
   fi
   echo "# round $round of $ROUNDS done" >&2
@@ -141,6 +141,9 @@ def round_rows(d):
         # 4 live objects per side (reads cycle through 4 blocks): for information, see object_bench.cc
         rows.append(("obj_view_64MiB_rot_GBps", obj["remote_view_rotating/67108864/real_time"]["bytes_per_second"] / 1e9,
                      near64m, None, False))
+        # the same view against the transport get of 64 MiB between the same two processes (object_bench raw_get)
+        raw = obj["raw_get/67108864/real_time"]["bytes_per_second"] / 1e9
+        rows.append(("obj_view_vs_raw_get", obj["remote_view/67108864/real_time"]["bytes_per_second"] / 1e9, raw, None, False))
         rows.append(("obj_get_64MiB_GBps", obj["remote_get/67108864/real_time"]["bytes_per_second"] / 1e9, get64m, None, False))
     return rows
 
@@ -163,5 +166,5 @@ for i, (name, _, _, target, lower) in enumerate(per_round[0]):
     print("%-22s %12.3f %12.3f %7.2f %13s  %-8s %s" % (name, med(fs), med(ls), ratio, rng, tgt, met))
 print("# limits: am/get = ucx_perftest (ucp_am_lat x2, ucp_am_bw, ucp_get -O 1, ucp_get); task rows: the same round's"
       " ucp_am_lat round trip or 500k tasks/s; obj_get_*: 2 x ferry AM round trip + 1 ferry get of that size;"
-      " obj_view_64MiB*: mean of the ucp_get runs just before and after them")
+      " obj_view_64MiB*: mean of the ucp_get runs just before and after them; obj_view_vs_raw_get: limit = object_bench raw_get")
 PY

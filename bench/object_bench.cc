@@ -11,6 +11,9 @@
 //   remote_view/<bytes>  the same read through ObjectRef::view() (zero-copy: no copy out)
 //   remote_view_rotating/<bytes>
 //                        remote_view with a working set of 4 live objects on each side (see below)
+//   raw_get/<bytes>      baseline: the runtime's transport get of the same size from a region
+//                        rank 1 allocated like its arena into one rank 0 allocated likewise
+//                        (what ucx_perftest's ucp_get measures, between these two processes)
 // Objects are made in batches outside the timed region (PauseTiming). Use FERRY_PROGRESS=busy
 // and UCX_TLS to pick the path; bench/compare-limits.sh runs this beside ucx_perftest's ucp_get.
 //
@@ -28,6 +31,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "ferry/ferry.h"
@@ -70,16 +76,30 @@ class Maker {
     held_.clear();
     return true;
   }
+  // A transport region of `bytes` (allocated once, like the arena), filled; its packed key.
+  std::vector<std::byte> raw_region(std::uint64_t bytes) {
+    if (!raw_) {
+      auto r = ferry::Runtime::current()->transport().allocate_memory(bytes);
+      if (!r) throw std::runtime_error(r.status().to_string());
+      raw_ = std::move(*r);
+      std::memset(raw_->base(), 0x5a, bytes);
+    }
+    auto k = raw_->packed_key();
+    return std::vector<std::byte>(k.begin(), k.end());
+  }
 
  private:
   std::vector<BlobRef> held_;
   Blob value_;
+  std::unique_ptr<ferry::transport::MemoryRegion> raw_;  // freed with the actor, before shutdown
 };
 inline const auto maker_class = ferry::actor_class<Maker>("object_bench.Maker");
 inline const auto maker_make = ferry::method<&Maker::make>("object_bench.Maker::make");
 inline const auto maker_clear = ferry::method<&Maker::clear>("object_bench.Maker::clear");
+inline const auto maker_raw_region = ferry::method<&Maker::raw_region>("object_bench.Maker::raw_region");
 
 ferry::actor<Maker> g_maker;
+std::unique_ptr<ferry::transport::MemoryRegion> g_raw_dst;  // rank 0's raw_get destination
 
 void put(benchmark::State& state) {
   const Blob value(static_cast<std::size_t>(state.range(0)), std::byte{0x42});
@@ -135,12 +155,32 @@ void warm_up() {
   (void)g_maker.call(maker_clear).get();
 }
 
+void raw_get(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  ferry::transport::Transport& t = ferry::Runtime::current()->transport();
+  const std::vector<std::byte> packed = g_maker.call(maker_raw_region, std::uint64_t{bytes}).get();
+  auto key = t.unpack_key(1, ferry::transport::ByteView(packed.data(), packed.size()));
+  if (!key) return state.SkipWithError(key.status().to_string().c_str());
+  if (!g_raw_dst || g_raw_dst->length() < bytes) {
+    auto r = t.allocate_memory(bytes);
+    if (!r) return state.SkipWithError(r.status().to_string().c_str());
+    g_raw_dst = std::move(*r);
+    std::memset(g_raw_dst->base(), 0, bytes);
+  }
+  for (auto _ : state) {
+    auto r = t.get(**key, (*key)->remote_base(), g_raw_dst->base(), bytes).result();
+    if (!r) state.SkipWithError(r.status().to_string().c_str());
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+
 void remote_get(benchmark::State& state) { read_remote(state, false); }
 void remote_view(benchmark::State& state) { read_remote(state, true); }
 void remote_view_rotating(benchmark::State& state) { read_remote(state, true, 4); }
 BENCHMARK(remote_get)->Arg(8)->Arg(4096)->Arg(1 << 20)->Arg(kLargest)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 BENCHMARK(remote_view)->Arg(8)->Arg(4096)->Arg(1 << 20)->Arg(kLargest)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 BENCHMARK(remote_view_rotating)->Arg(kLargest)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
+BENCHMARK(raw_get)->Arg(kLargest)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 
 }  // namespace
 
@@ -152,6 +192,7 @@ int main(int argc, char** argv) {
         warm_up();
       },
       [] {
+        g_raw_dst.reset();
         g_maker.kill();
         g_maker = ferry::actor<Maker>();
       });
