@@ -75,7 +75,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
       --benchmark_filter='-remote_view.*/67108864'
     perftest "$d" get64m_pre ucp_get 67108864 60
     ferry_bench "$d" object64 "$OBJECT_BENCH" FERRY_STORE_BYTES="${FERRY_STORE_BYTES:-2G}" \
-      --benchmark_filter='(remote_view.*|raw_get)/67108864'
+      --benchmark_filter='(remote_view.*|raw_get.*)/67108864'
     perftest "$d" get64m_post ucp_get 67108864 60
   fi
   echo "# round $round of $ROUNDS done" >&2
@@ -143,7 +143,11 @@ def round_rows(d):
                      near64m, None, False))
         # the same view against the transport get of 64 MiB between the same two processes (object_bench raw_get)
         raw = obj["raw_get/67108864/real_time"]["bytes_per_second"] / 1e9
-        rows.append(("obj_view_vs_raw_get", obj["remote_view/67108864/real_time"]["bytes_per_second"] / 1e9, raw, None, False))
+        view = obj["remote_view/67108864/real_time"]["bytes_per_second"] / 1e9
+        rows.append(("obj_view_vs_raw_get", view, raw, None, False))
+        # ... and against the same get of data rank 1 has just rewritten (like a fresh object)
+        fresh = obj["raw_get_fresh/67108864/real_time"]["bytes_per_second"] / 1e9
+        rows.append(("obj_view_vs_raw_fresh", view, fresh, None, False))
         rows.append(("obj_get_64MiB_GBps", obj["remote_get/67108864/real_time"]["bytes_per_second"] / 1e9, get64m, None, False))
     return rows
 
@@ -166,5 +170,5 @@ for i, (name, _, _, target, lower) in enumerate(per_round[0]):
     print("%-22s %12.3f %12.3f %7.2f %13s  %-8s %s" % (name, med(fs), med(ls), ratio, rng, tgt, met))
 print("# limits: am/get = ucx_perftest (ucp_am_lat x2, ucp_am_bw, ucp_get -O 1, ucp_get); task rows: the same round's"
       " ucp_am_lat round trip or 500k tasks/s; obj_get_*: 2 x ferry AM round trip + 1 ferry get of that size;"
-      " obj_view_64MiB*: mean of the ucp_get runs just before and after them; obj_view_vs_raw_get: limit = object_bench raw_get")
+      " obj_view_64MiB*: mean of the ucp_get runs just before and after them; obj_view_vs_raw_*: limit = object_bench raw_get / raw_get_fresh")
 PY

@@ -14,6 +14,10 @@
 //   raw_get/<bytes>      baseline: the runtime's transport get of the same size from a region
 //                        rank 1 allocated like its arena into one rank 0 allocated likewise
 //                        (what ucx_perftest's ucp_get measures, between these two processes)
+//   raw_get_fresh/<bytes> the same, rank 1 rewriting its region before each get (untimed), as
+//                        put() writes each new object: the like-for-like baseline of remote_view
+//                        (on the test VM a copy of pages another process just wrote is 10-15 %
+//                        slower than a re-read of idle ones)
 // Objects are made in batches outside the timed region (PauseTiming). Use FERRY_PROGRESS=busy
 // and UCX_TLS to pick the path; bench/compare-limits.sh runs this beside ucx_perftest's ucp_get.
 //
@@ -76,6 +80,12 @@ class Maker {
     held_.clear();
     return true;
   }
+  // Rewrites the region from the staging buffer, as put() writes a new object.
+  bool rewrite_raw() {
+    if (value_.size() != raw_->length()) value_.assign(raw_->length(), std::byte{0x5a});
+    std::memcpy(raw_->base(), value_.data(), value_.size());
+    return true;
+  }
   // A transport region of `bytes` (allocated once, like the arena), filled; its packed key.
   std::vector<std::byte> raw_region(std::uint64_t bytes) {
     if (!raw_) {
@@ -96,6 +106,7 @@ class Maker {
 inline const auto maker_class = ferry::actor_class<Maker>("object_bench.Maker");
 inline const auto maker_make = ferry::method<&Maker::make>("object_bench.Maker::make");
 inline const auto maker_clear = ferry::method<&Maker::clear>("object_bench.Maker::clear");
+inline const auto maker_rewrite = ferry::method<&Maker::rewrite_raw>("object_bench.Maker::rewrite_raw");
 inline const auto maker_raw_region = ferry::method<&Maker::raw_region>("object_bench.Maker::raw_region");
 
 ferry::actor<Maker> g_maker;
@@ -156,7 +167,8 @@ void warm_up() {
   (void)g_maker.call(maker_clear).get();
 }
 
-void raw_get(benchmark::State& state) {
+// fresh: rank 1 rewrites its region before each get (untimed), as a put writes each new object.
+void raw_read(benchmark::State& state, bool fresh) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
   ferry::transport::Transport& t = ferry::Runtime::current()->transport();
   // Unpacked once, as the runtime does with the arenas' keys: a new key is a new mapping of
@@ -174,11 +186,19 @@ void raw_get(benchmark::State& state) {
     std::memset(g_raw_dst->base(), 0, bytes);
   }
   for (auto _ : state) {
+    if (fresh) {
+      state.PauseTiming();
+      (void)g_maker.call(maker_rewrite).get();
+      state.ResumeTiming();
+    }
     auto r = t.get(*g_raw_key, g_raw_key->remote_base(), g_raw_dst->base(), bytes).result();
     if (!r) state.SkipWithError(r.status().to_string().c_str());
   }
   state.SetBytesProcessed(state.iterations() * state.range(0));
 }
+
+void raw_get(benchmark::State& state) { raw_read(state, false); }
+void raw_get_fresh(benchmark::State& state) { raw_read(state, true); }
 
 void remote_get(benchmark::State& state) { read_remote(state, false); }
 void remote_view(benchmark::State& state) { read_remote(state, true); }
@@ -187,6 +207,7 @@ BENCHMARK(remote_get)->Arg(8)->Arg(4096)->Arg(1 << 20)->Arg(kLargest)->MinWarmUp
 BENCHMARK(remote_view)->Arg(8)->Arg(4096)->Arg(1 << 20)->Arg(kLargest)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 BENCHMARK(remote_view_rotating)->Arg(kLargest)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 BENCHMARK(raw_get)->Arg(kLargest)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
+BENCHMARK(raw_get_fresh)->Arg(kLargest)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 
 }  // namespace
 
