@@ -39,9 +39,10 @@ class Progressor {
   // Busy mode: an idle thread (an executor with nothing to run) offers to
   // drive progress, so that work arriving for it is received on the thread
   // that will run it (no wake-up hand-off). Returns 1 if something happened,
-  // 0 if nothing, -1 if it should stop and sleep instead: not busy mode, or a
+  // 0 if nothing, -1 if it should stop and sleep instead: not busy mode, a
   // waiter (a thread blocked on a future) is polling — on few cores two
-  // pollers only share them.
+  // pollers only share them — or (UCX) another thread has held the engine for
+  // a while, e.g. copying a large same-node get.
   virtual int poll_idle() { return -1; }
 };
 
