@@ -98,14 +98,28 @@ Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> b
   return PutResult{id.value(), c->epoch()};
 }
 
-Future<ObjectData> fetch(std::uint32_t epoch, const ObjectId& id) {
+namespace {
+
+// fetch(); `local_checked`: the caller has just found the object not readable here (try_local).
+Future<ObjectData> start_fetch(std::uint32_t epoch, const ObjectId& id, bool local_checked) {
   if (id.is_nil())
     return make_ready_future<ObjectData>(Status(Errc::invalid_argument, "get of a nil ObjectRef"));
   Core* c = core_for(epoch);
   if (!c) return make_ready_future<ObjectData>(no_runtime(("get of " + id.to_string()).c_str()));
   GateGuard g(c->gate());
   if (!g) return make_ready_future<ObjectData>(no_runtime(("get of " + id.to_string()).c_str()));
-  return c->fetch(id);
+  return c->fetch(id, local_checked);
+}
+
+}  // namespace
+
+Future<ObjectData> fetch(std::uint32_t epoch, const ObjectId& id) { return start_fetch(epoch, id, false); }
+
+Result<ObjectData> read(std::uint32_t epoch, const ObjectId& id, std::optional<std::chrono::milliseconds> timeout) {
+  if (auto d = try_local(epoch, id)) return std::move(*d);            // here already: no future
+  if (auto d = wait_owned(epoch, id, timeout)) return std::move(*d);  // busy mode, a task output of this rank
+  auto f = start_fetch(epoch, id, true);
+  return await_data(f, id, timeout);
 }
 
 std::optional<Result<ObjectData>> try_local(std::uint32_t epoch, const ObjectId& id) {

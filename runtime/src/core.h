@@ -115,7 +115,8 @@ class Core {
 
   // Object API (the caller holds a GateGuard).
   Result<ObjectId> put(const detail::ObjectMeta& meta, std::span<const std::byte> bytes);
-  Future<ObjectData> fetch(const ObjectId& id);
+  // `local_checked`: the caller has just seen try_local() miss (its check is not repeated).
+  Future<ObjectData> fetch(const ObjectId& id, bool local_checked = false);
   // The object's bytes if this rank can read them now (owned and ready, a
   // failed task output, or cached here): no message, no future. nullopt: fetch().
   std::optional<Result<ObjectData>> try_local(const ObjectId& id);

@@ -100,7 +100,7 @@ Core::FetchPtr Core::join_or_start(const ObjectId& id, bool remote, Future<Objec
   return f;
 }
 
-Future<ObjectData> Core::fetch(const ObjectId& id) {
+Future<ObjectData> Core::fetch(const ObjectId& id, bool local_checked) {
   if (!accepting_.load())
     return ready(Status(Errc::shut_down, "get of " + id.to_string() + " on rank " + std::to_string(self_) +
                                              ": the ferry runtime is shutting down"));
@@ -108,7 +108,8 @@ Future<ObjectData> Core::fetch(const ObjectId& id) {
     return ready(Status(Errc::not_found, "get of " + id.to_string() + ": owner rank " + std::to_string(id.owner()) +
                                              " is outside this job of " + std::to_string(size_) +
                                              " ranks (a ref from another job, or a corrupted id)"));
-  if (auto d = try_local(id)) return ready(std::move(*d));
+  if (!local_checked)
+    if (auto d = try_local(id)) return ready(std::move(*d));
   Future<ObjectData> fut;
   if (id.owner() == self_) {
     FetchPtr f = join_or_start(id, false, fut);

@@ -203,10 +203,7 @@ class ObjectRef {
   }
   Result<detail::ObjectData> data(std::optional<std::chrono::milliseconds> timeout) const {
     if (id_.is_nil()) return Status(Errc::invalid_argument, "get of a nil ObjectRef (default-constructed or moved from)");
-    if (auto d = detail::try_local(epoch_, id_)) return std::move(*d);  // here already: no future
-    if (auto d = detail::wait_owned(epoch_, id_, timeout)) return std::move(*d);  // busy mode, our task output
-    auto f = fetch_async();
-    return detail::await_data(f, id_, timeout);
+    return detail::read(epoch_, id_, timeout);
   }
 
   ObjectId id_;
@@ -252,17 +249,8 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs,
       auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
       left = spent >= *timeout ? std::chrono::milliseconds(0) : *timeout - spent;
     }
-    Result<detail::ObjectData> d = Status(Errc::internal, "unset");
-    if (futures[i].valid()) {
-      d = detail::await_data(futures[i], refs[i].id(), left);
-    } else if (auto here = detail::try_local(refs[i].epoch(), refs[i].id())) {
-      d = std::move(*here);
-    } else if (auto waited = detail::wait_owned(refs[i].epoch(), refs[i].id(), left)) {
-      d = std::move(*waited);
-    } else {
-      auto f = refs[i].fetch_async();
-      d = detail::await_data(f, refs[i].id(), left);
-    }
+    auto d = futures[i].valid() ? detail::await_data(futures[i], refs[i].id(), left)
+                                : detail::read(refs[i].epoch(), refs[i].id(), left);
     if (!d) detail::throw_status(d.status());
     out.push_back(detail::decode<T>(d.value(), refs[i].id()).value());
   }

@@ -79,6 +79,10 @@ std::optional<Result<ObjectData>> try_local(std::uint32_t epoch, const ObjectId&
 std::optional<Result<ObjectData>> wait_owned(std::uint32_t epoch, const ObjectId& id,
                                              std::optional<std::chrono::milliseconds> timeout);
 
+// Reads object `id` as get() does: try_local, then wait_owned, then fetch() and
+// await_data (one check of the local tables, not two). Never throws.
+Result<ObjectData> read(std::uint32_t epoch, const ObjectId& id, std::optional<std::chrono::milliseconds> timeout);
+
 // This process's rank in the running runtime `epoch`; 0xFFFFFFFF when none.
 std::uint32_t this_rank(std::uint32_t epoch) noexcept;
 
