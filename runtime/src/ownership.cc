@@ -157,13 +157,16 @@ void Ownership::set_ready_locked(ObjectId id, const ObjectMeta& meta, std::optio
 void Ownership::set_failed_locked(ObjectId id, Status why, Actions& out) {
   auto it = owned_.find(id);
   if (it == owned_.end() || it->second.state != State::pending) return;
-  Owned& e = it->second;
+  fail_locked(id, it->second, std::move(why), out);
+  settle(it, out);
+}
+
+void Ownership::fail_locked(ObjectId id, Owned& e, Status why, Actions& out) {
   e.state = State::failed;
   Extra& x = e.x();
   x.error = std::move(why);
   for (const Waiter& w : x.waiters) out.replies.push_back(error_reply(w.reader, w.request, id, x.error));
   x.waiters.clear();
-  settle(it, out);
 }
 
 // ------------------------------------------------------------------ references
@@ -467,12 +470,9 @@ Actions Ownership::peer_failed(Rank peer) {
     }
     if (e.primary && e.primary->rank == peer) {
       e.primary.reset();
-      e.state = State::failed;
-      Extra& x = e.x();
-      x.error = Status(Errc::owner_died,
-                       "object " + id.to_string() + " was lost: its holder " + rank_str(peer) + " died");
-      for (const Waiter& w : x.waiters) out.replies.push_back(error_reply(w.reader, w.request, id, x.error));
-      x.waiters.clear();
+      fail_locked(id, e,
+                  Status(Errc::owner_died, "object " + id.to_string() + " was lost: its holder " + rank_str(peer) + " died"),
+                  out);
     }
     auto next = std::next(it);
     settle(it, out);  // may erase `it`

@@ -276,6 +276,8 @@ class Ownership {
   void set_ready_locked(ObjectId id, const ObjectMeta& meta, std::optional<Location> primary, SharedBytes value,
                         Actions& out) FERRY_REQUIRES(mu_);
   void set_failed_locked(ObjectId id, Status why, Actions& out) FERRY_REQUIRES(mu_);
+  // -> failed with `why`; its waiting readers get `why` (the caller settles the entry).
+  void fail_locked(ObjectId id, Owned& e, Status why, Actions& out) FERRY_REQUIRES(mu_);
   void remove_ref_locked(ObjectId id, Actions& out) FERRY_REQUIRES(mu_);
   LocateReply answer(ObjectId id, Owned& e, Rank reader) FERRY_REQUIRES(mu_);
   // Drops retired copies without leases; erases a released entry without leases.

@@ -59,10 +59,10 @@ class Writer {
 class Reader {
  public:
   Reader(ByteView p, Rank src, const char* what) : p_(p), src_(src), what_(what) {}
-  bool u8(std::uint8_t& v) { return le(v, 1); }
-  bool u16(std::uint16_t& v) { return le(v, 2); }
-  bool u32(std::uint32_t& v) { return le(v, 4); }
-  bool u64(std::uint64_t& v) { return le(v, 8); }
+  bool u8(std::uint8_t& v) { return le(v); }
+  bool u16(std::uint16_t& v) { return le(v); }
+  bool u32(std::uint32_t& v) { return le(v); }
+  bool u64(std::uint64_t& v) { return le(v); }
   bool id(ObjectId& v) {
     if (p_.size() - pos_ < ObjectId::kWireBytes) return false;
     v = ObjectId::decode(std::span<const std::byte, ObjectId::kWireBytes>(p_.data() + pos_, ObjectId::kWireBytes));
@@ -87,10 +87,10 @@ class Reader {
 
  private:
   template <class T>
-  bool le(T& v, int n) {
-    if (p_.size() - pos_ < static_cast<std::size_t>(n)) return false;
+  bool le(T& v) {
+    if (p_.size() - pos_ < sizeof(T)) return false;
     v = objstore::detail::load_le<T>(p_.data() + pos_);
-    pos_ += n;
+    pos_ += sizeof(T);
     return true;
   }
   ByteView p_;

@@ -5,8 +5,9 @@
 // Cost per entry matters (one per AM on the latency path): an entry is a
 // small record; the payload of a small delivery is appended to one byte log
 // that keeps its capacity across batches (no allocation per message once
-// warm); a large payload (a rendezvous receive, or over kLogMaxBytes) keeps
-// its Buffer; promises and statuses live in side vectors.
+// warm); a payload that already has a Buffer (a rendezvous receive, a
+// reordered frame) or is over kLogMaxBytes keeps or gets its own Buffer;
+// promises and statuses live in side vectors.
 //
 // Thread-safety: none; the engine guards the producing queue with its mutex
 // and swaps it with the dispatcher's (swap()), which owns the other one.
@@ -64,8 +65,9 @@ class ReadyQueue {
     if (n > 0) std::memcpy(log_.data() + e.at, data, n);
     entries_.push_back(e);
   }
+  // A delivery whose payload already has a Buffer (a rendezvous receive, a
+  // frame that waited in the reorder buffer): kept as is, not copied again.
   void deliver(Rank src, HandlerId handler, Buffer payload) {
-    if (payload.size() <= kLogMaxBytes) return deliver_copy(src, handler, payload.data(), payload.size());
     Entry e;
     e.handler = handler;
     e.src = src;
