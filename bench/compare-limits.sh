@@ -94,11 +94,16 @@ def load(path):  # Google Benchmark JSON -> {name without its warm-up tag: bench
 def us(b):  # a benchmark's real time in microseconds
     return b["real_time"] * {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
 
+def gbps(b):  # a benchmark's bandwidth in GB/s (10^9 bytes)
+    return b["bytes_per_second"] / 1e9
+
 def round_rows(d):
     """One round's rows: (name, ferry, limit, target, lower_is_better)."""
     bench = load(os.path.join(d, "ferry.json"))
     def pt(name):
         return [float(x) for x in open(os.path.join(d, name)).read().split()]
+    def pt_gbps(name):  # ucx_perftest prints MB/s with MB = 2^20 bytes
+        return pt(name)[1] * 1048576 / 1e9
     def ferry_us(name):
         return us(bench[name])
     rows = []
@@ -109,9 +114,8 @@ def round_rows(d):
     # Targets are the issues' (AM round trip, 64 MiB get); the other get sizes are for information.
     rows.append(("get_8B_us", ferry_us("get/8/real_time"), pt("get8")[0], None, True))
     rows.append(("get_4KiB_us", ferry_us("get/4096/real_time"), pt("get4k")[0], None, True))
-    # ucx_perftest prints MB/s with MB = 2^20 bytes.
     for key, size, label, target in (("get1m", 1048576, "get_1MiB_GBps", None), ("get64m", 67108864, "get_64MiB_GBps", 0.9)):
-        rows.append((label, bench["get/%d/real_time" % size]["bytes_per_second"] / 1e9, pt(key)[1] * 1048576 / 1e9, target, False))
+        rows.append((label, gbps(bench["get/%d/real_time" % size]), pt_gbps(key), target, False))
     # Tasks (issue 4): sync RTT against the raw UCX AM round trip of this round; async rate against a fixed target.
     task = load(os.path.join(d, "task.json"))
     if task:
@@ -133,22 +137,18 @@ def round_rows(d):
         rows.append(("obj_put_4KiB_us", us(obj["put/4096/real_time"]), nan, None, True))
         rows.append(("obj_get_8B_us", us(obj["remote_get/8/real_time"]), budget8, 1.0, True))
         rows.append(("obj_get_4KiB_us", us(obj["remote_get/4096/real_time"]), budget4k, 1.0, True))
-        get1m, get64m = pt("get1m")[1] * 1048576 / 1e9, pt("get64m")[1] * 1048576 / 1e9
-        rows.append(("obj_view_1MiB_GBps", obj["remote_view/1048576/real_time"]["bytes_per_second"] / 1e9, get1m, None, False))
+        rows.append(("obj_view_1MiB_GBps", gbps(obj["remote_view/1048576/real_time"]), pt_gbps("get1m"), None, False))
         # the ucp_get runs just before and after the 64 MiB views
-        near64m = (pt("get64m_pre")[1] + pt("get64m_post")[1]) / 2 * 1048576 / 1e9
-        rows.append(("obj_view_64MiB_GBps", obj["remote_view/67108864/real_time"]["bytes_per_second"] / 1e9, near64m, 0.9, False))
+        near64m = (pt_gbps("get64m_pre") + pt_gbps("get64m_post")) / 2
+        view = gbps(obj["remote_view/67108864/real_time"])
+        rows.append(("obj_view_64MiB_GBps", view, near64m, 0.9, False))
         # 4 live objects per side (reads cycle through 4 blocks): for information, see object_bench.cc
-        rows.append(("obj_view_64MiB_rot_GBps", obj["remote_view_rotating/67108864/real_time"]["bytes_per_second"] / 1e9,
-                     near64m, None, False))
+        rows.append(("obj_view_64MiB_rot_GBps", gbps(obj["remote_view_rotating/67108864/real_time"]), near64m, None, False))
         # the same view against the transport get of 64 MiB between the same two processes (object_bench raw_get)
-        raw = obj["raw_get/67108864/real_time"]["bytes_per_second"] / 1e9
-        view = obj["remote_view/67108864/real_time"]["bytes_per_second"] / 1e9
-        rows.append(("obj_view_vs_raw_get", view, raw, None, False))
+        rows.append(("obj_view_vs_raw_get", view, gbps(obj["raw_get/67108864/real_time"]), None, False))
         # ... and against the same get of data rank 1 has just rewritten (like a fresh object)
-        fresh = obj["raw_get_fresh/67108864/real_time"]["bytes_per_second"] / 1e9
-        rows.append(("obj_view_vs_raw_fresh", view, fresh, None, False))
-        rows.append(("obj_get_64MiB_GBps", obj["remote_get/67108864/real_time"]["bytes_per_second"] / 1e9, get64m, None, False))
+        rows.append(("obj_view_vs_raw_fresh", view, gbps(obj["raw_get_fresh/67108864/real_time"]), None, False))
+        rows.append(("obj_get_64MiB_GBps", gbps(obj["remote_get/67108864/real_time"]), pt_gbps("get64m"), None, False))
     return rows
 
 per_round = [round_rows(os.path.join(tmp, "r%d" % k)) for k in range(1, rounds + 1)]

@@ -55,13 +55,13 @@ constexpr double kWarmUpSeconds = 0.2;
 constexpr std::uint64_t kLargest = std::uint64_t{64} << 20;
 
 using Blob = std::vector<std::byte>;
+using BlobRef = ferry::ObjectRef<Blob>;
 
 long page_faults() {  // of this process so far, all threads
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return u.ru_minflt + u.ru_majflt;
 }
-using BlobRef = ferry::ObjectRef<Blob>;
 
 // Lives on rank 1: owns the objects rank 0 reads (its refs keep them alive).
 // The value put is staged in one buffer kept from batch to batch: a fresh 64 MiB
@@ -131,6 +131,8 @@ void read_remote(benchmark::State& state, bool view, std::uint64_t large_batch =
   const std::uint64_t batch = bytes >= (std::uint64_t{16} << 20) ? large_batch : bytes >= (std::uint64_t{1} << 20) ? 64 : 2000;
   std::vector<BlobRef> refs;
   std::size_t next = 0;
+  // Faults are counted for reads of 1 MiB and more: getrusage costs microseconds itself.
+  const bool count_faults = bytes >= (std::uint64_t{1} << 20);
   long faults = 0;
   for (auto _ : state) {
     if (next == refs.size()) {
@@ -141,7 +143,7 @@ void read_remote(benchmark::State& state, bool view, std::uint64_t large_batch =
       state.ResumeTiming();
     }
     const BlobRef& r = refs[next++];
-    const long faults0 = bytes >= (1u << 20) ? page_faults() : 0;
+    const long faults0 = count_faults ? page_faults() : 0;
     bool ok = false;
     if (view) {
       auto v = r.view();
@@ -151,7 +153,7 @@ void read_remote(benchmark::State& state, bool view, std::uint64_t large_batch =
       Blob v = r.get();
       ok = v.size() == bytes && (bytes == 0 || v[bytes - 1] == std::byte{0x5a});
     }
-    if (bytes >= (1u << 20)) faults += page_faults() - faults0;
+    if (count_faults) faults += page_faults() - faults0;
     if (!ok) state.SkipWithError("wrong object bytes");
   }
   // Page faults per read, in any thread of rank 0 (0 in steady state; remote_get of a large

@@ -8,10 +8,8 @@
 #include <benchmark/benchmark.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <exception>
-#include <thread>
 
 #include "ferry/ferry.h"
 #include "ferry/init.h"
