@@ -1,0 +1,155 @@
+// ferry-sort — distributed sort of 100-byte records (10-byte key) on the shuffle library.
+//
+//   ferry-run -n 4 ferry-sort --input DIR --output DIR [--partitions P] [--chunk BYTES]
+//             [--maps-per-round N] [--rounds-in-flight K] [--samples N] [--no-store-check]
+//
+// Every regular file in --input (sorted by name) is cut into chunks of --chunk bytes (default:
+// the input over 4 x ranks, between 1M and 256M); each chunk is one map. Split points come from
+// --samples evenly spaced keys per chunk (default 1000). Output: --output/part-NNNNN, one file
+// per partition (default P = ranks), each sorted, and every key of part-i <= every key of
+// part-(i+1). Rank 0 drives; all ranks run tasks. Works under ferry-run, mpirun and srun (files
+// must be visible to every rank at the same path).
+//
+// Memory: the object store must hold this rank's share of the data plus the rounds in flight;
+// before starting, rank 0 compares that estimate with FERRY_STORE_BYTES and stops with a message
+// naming both (and the remedy) when it does not fit (--no-store-check skips the estimate: the
+// run then fails with the runtime's store_full error). Exit: 0 ok, 1 error, 2 bad usage.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include "args.h"
+#include "ferry/ferry.h"
+#include "ferry/init.h"
+#include "ferry/shuffle/shuffle.h"
+#include "records.h"
+#include "sort_stages.h"
+#include "spmd.h"
+
+namespace {
+
+using namespace sortrec;
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct Plan {
+  std::vector<Chunk> chunks;
+  std::uint64_t records = 0;
+  std::uint32_t partitions = 0, per_round = 0, in_flight = 0;
+};
+
+Plan plan(const Args& a, std::uint32_t ranks) {
+  Plan p;
+  std::vector<std::string> files = list_files(a.required("--input"));
+  std::uint64_t total = 0;
+  for (const auto& f : files) total += file_size(f);
+  const std::uint64_t fallback = std::clamp<std::uint64_t>(total / (4 * ranks), 1u << 20, 256u << 20);
+  p.chunks = make_chunks(files, a.num("--chunk", fallback));
+  for (const auto& c : p.chunks) p.records += c.records;
+  p.partitions = static_cast<std::uint32_t>(a.num("--partitions", ranks));
+  p.per_round = static_cast<std::uint32_t>(a.num("--maps-per-round", 2 * ranks));
+  p.in_flight = static_cast<std::uint32_t>(a.num("--rounds-in-flight", 2));
+  if (p.partitions == 0 || p.per_round == 0 || p.in_flight == 0)
+    throw std::invalid_argument("--partitions, --maps-per-round and --rounds-in-flight must be >= 1");
+  return p;
+}
+
+// Empty when the store can hold the run, else the message to print.
+std::string store_problem(const Plan& p, std::uint32_t ranks) {
+  std::uint64_t largest = 0;
+  for (const auto& c : p.chunks) largest = std::max(largest, c.records * kRecord);
+  const std::uint64_t data = p.records * kRecord;
+  const std::uint64_t rounds = std::uint64_t{p.in_flight} + 1;
+  const std::uint64_t need = data / ranks + 2 * rounds * std::uint64_t{p.per_round} * largest / ranks + (16u << 20);
+  const std::uint64_t have = ferry::Runtime::current()->stats().store_capacity;
+  if (need <= have) return {};
+  auto mib = [](std::uint64_t b) { return std::to_string(b >> 20) + " MiB"; };
+  return "the object store cannot hold this sort: " + mib(data) + " of records over " + std::to_string(ranks) +
+         " rank(s) need about " + mib(need) + " of store per rank (its share of the sorted data plus " +
+         std::to_string(rounds) + " rounds of map output), FERRY_STORE_BYTES gives " + mib(have) +
+         "; raise FERRY_STORE_BYTES to " + std::to_string((need >> 20) + 1) +
+         "M or run on more ranks (ferry's object store does not spill to disk yet)";
+}
+
+int drive(const Args& a, std::uint32_t ranks) {
+  auto t0 = Clock::now();
+  Plan p = plan(a, ranks);
+  if (!a.flag("--no-store-check"))
+    if (std::string why = store_problem(p, ranks); !why.empty()) {
+      std::fprintf(stderr, "ferry-sort: error: %s\n", why.c_str());
+      return 1;
+    }
+  SortSpec spec;
+  spec.chunks = p.chunks;
+  spec.output_dir = a.required("--output");
+  std::filesystem::create_directories(spec.output_dir);
+  spec.splits = sample_splits(p.chunks, p.partitions, static_cast<std::uint32_t>(a.num("--samples", 1000)));
+  const double sample_s = since(t0);
+
+  ferry::shuffle::Job job;
+  job.stages = kSortStages;
+  job.args = encode_spec(spec);
+  job.maps = static_cast<std::uint32_t>(std::max<std::size_t>(1, p.chunks.size()));
+  job.partitions = p.partitions;
+  job.maps_per_round = p.per_round;
+  job.rounds_in_flight = p.in_flight;
+  if (p.chunks.empty()) {  // no input: one empty map keeps the job well formed
+    spec.chunks.push_back(Chunk{"/dev/null", 0, 0});
+    job.args = encode_spec(spec);
+  }
+  ferry::shuffle::Outcome out = ferry::shuffle::run(job);
+  std::uint64_t written = 0;
+  for (const auto& r : out.results) {
+    std::uint64_t n = 0;
+    std::memcpy(&n, r.data(), std::min(r.size(), sizeof n));
+    written += n;
+  }
+  if (written != p.records)
+    throw std::runtime_error("wrote " + std::to_string(written) + " records of " + std::to_string(p.records));
+  const double total_s = since(t0);
+  std::printf("ferry-sort: %llu records (%llu bytes), %u rank(s), %u partitions, %u maps in %u round(s): %.3f s "
+              "(sample %.3f, map+merge %.3f, reduce %.3f) ok\n",
+              static_cast<unsigned long long>(p.records), static_cast<unsigned long long>(p.records * kRecord), ranks,
+              p.partitions, job.maps, out.rounds, total_s, sample_s, out.map_merge_seconds, out.reduce_seconds);
+  std::printf("sort_seconds %.3f\n", total_s);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args(argc, argv);
+  if (args.flag("--help") || args.str("--input").empty() || args.str("--output").empty()) {
+    std::fprintf(stderr, "usage: ferry-sort --input DIR --output DIR [--partitions P] [--chunk BYTES] "
+                         "[--maps-per-round N] [--rounds-in-flight K] [--samples N] [--no-store-check]\n");
+    return 2;
+  }
+  ferry::Session s;
+  try {
+    s = ferry::init(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ferry-sort: %s\n", e.what());
+    return 1;
+  }
+  int rc = 0;
+  if (s.rank() == 0) {
+    try {
+      rc = drive(args, s.size());
+    } catch (const std::exception& e) {  // peers may be stuck with the failed job: no collective exit
+      std::fprintf(stderr, "ferry-sort: error: %s\n", e.what());
+      std::fflush(stderr);
+      std::_Exit(1);
+    }
+    release_servers(s.size());
+  } else {
+    serve();
+  }
+  s.barrier();
+  s.shutdown();
+  return rc;
+}

@@ -1,0 +1,144 @@
+// sort_stages.cc — ferry-sort's stages, sampling and chunking (see sort_stages.h).
+#include "sort_stages.h"
+
+#include <algorithm>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+
+#include "ferry/ferry.h"
+#include "ferry/shuffle/shuffle.h"
+#include "records.h"
+
+namespace sortrec {
+namespace {
+
+using ferry::shuffle::Block;
+using ferry::shuffle::BlockView;
+using ferry::shuffle::Context;
+using ferry::shuffle::Partitioned;
+
+SortSpec decode_spec(std::string_view bytes) {
+  std::istringstream in{std::string(bytes)};
+  cereal::BinaryInputArchive ar(in);
+  SortSpec spec;
+  ar(spec);
+  return spec;
+}
+
+std::size_t records_of(BlockView v) { return v.size() / kRecord; }
+
+// First record in sorted [data, data + n records) whose key prefix is >= `key`.
+std::size_t lower_bound_prefix(const std::byte* data, std::size_t n, std::uint64_t key) {
+  std::size_t lo = 0, hi = n;
+  while (lo < hi) {
+    std::size_t mid = lo + (hi - lo) / 2;
+    if (prefix(data + mid * kRecord) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+Partitioned sort_map(const Context& ctx) {
+  const SortSpec spec = decode_spec(ctx.args);
+  const Chunk& c = spec.chunks.at(ctx.index);
+  const std::size_t bytes = c.records * kRecord;
+  std::unique_ptr<std::byte[]> raw(new std::byte[bytes ? bytes : 1]);
+  read_range(c.path, c.offset, raw.get(), bytes);
+  Partitioned out;
+  out.data.resize(bytes);
+  sort_records(raw.get(), c.records, out.data.data());
+  raw.reset();
+  out.offsets.push_back(0);
+  for (std::uint64_t split : spec.splits)
+    out.offsets.push_back(kRecord * lower_bound_prefix(out.data.data(), c.records, split));
+  out.offsets.push_back(bytes);
+  return out;
+}
+
+Block sort_merge(const Context&, std::span<const BlockView> blocks) {
+  std::size_t total = 0;
+  for (auto b : blocks) total += b.size();
+  Block out(total);
+  std::byte* w = out.data();
+  if (blocks.size() == 1) {
+    std::memcpy(w, blocks[0].data(), total);
+  } else {
+    merge_runs(blocks, [&](const std::byte* rec) {
+      std::memcpy(w, rec, kRecord);
+      w += kRecord;
+    });
+  }
+  return out;
+}
+
+Block sort_reduce(const Context& ctx, std::span<const BlockView> runs) {
+  const SortSpec spec = decode_spec(ctx.args);
+  Writer out(part_name(spec.output_dir, ctx.index));
+  std::uint64_t records = 0;
+  for (auto r : runs) records += records_of(r);
+  if (runs.size() == 1) out.write(runs[0].data(), runs[0].size());
+  else merge_runs(runs, [&](const std::byte* rec) { out.write(rec, kRecord); });
+  out.close();
+  Block result(sizeof records);
+  std::memcpy(result.data(), &records, sizeof records);
+  return result;
+}
+
+[[maybe_unused]] const bool registered =
+    ferry::shuffle::register_stages(kSortStages, ferry::shuffle::Stages{sort_map, sort_merge, sort_reduce});
+
+std::vector<std::uint64_t> sample_chunk(const Chunk& c, std::uint32_t count) {
+  std::vector<std::uint64_t> keys;
+  if (c.records == 0) return keys;
+  const std::uint64_t n = std::min<std::uint64_t>(count, c.records);
+  std::byte rec[kRecord];
+  for (std::uint64_t i = 0; i < n; ++i) {
+    read_range(c.path, c.offset + (i * c.records / n) * kRecord, rec, kRecord);
+    keys.push_back(prefix(rec));
+  }
+  return keys;
+}
+inline const auto sample_fn = ferry::function<&sample_chunk>("ferry.sort.sample");
+
+}  // namespace
+
+std::string encode_spec(const SortSpec& spec) {
+  std::ostringstream out;
+  {
+    cereal::BinaryOutputArchive ar(out);
+    ar(spec);
+  }
+  return out.str();
+}
+
+std::vector<Chunk> make_chunks(const std::vector<std::string>& files, std::uint64_t chunk_bytes) {
+  const std::uint64_t per = std::max<std::uint64_t>(1, chunk_bytes / kRecord);
+  std::vector<Chunk> chunks;
+  for (const auto& f : files) {
+    const std::uint64_t size = file_size(f);
+    if (size % kRecord)
+      throw std::runtime_error(f + ": " + std::to_string(size) + " bytes is not a whole number of 100-byte records");
+    const std::uint64_t n = size / kRecord;
+    for (std::uint64_t first = 0; first < n; first += per)
+      chunks.push_back(Chunk{f, first * kRecord, std::min(per, n - first)});
+  }
+  return chunks;
+}
+
+std::vector<std::uint64_t> sample_splits(const std::vector<Chunk>& chunks, std::uint32_t partitions,
+                                         std::uint32_t per_chunk) {
+  const std::uint32_t ranks = ferry::Runtime::current()->size();
+  std::vector<ferry::ObjectRef<std::vector<std::uint64_t>>> refs;
+  for (std::size_t i = 0; i < chunks.size(); ++i)
+    refs.push_back(sample_fn.on(ferry::rank{static_cast<std::uint32_t>(i % ranks)}).remote(chunks[i], per_chunk));
+  std::vector<std::uint64_t> all;
+  for (auto& v : ferry::get(refs)) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  std::vector<std::uint64_t> splits;
+  for (std::uint32_t p = 1; p < partitions; ++p)
+    splits.push_back(all.empty() ? (~std::uint64_t{0} / partitions) * p : all[all.size() * p / partitions]);
+  return splits;
+}
+
+}  // namespace sortrec
