@@ -138,6 +138,22 @@ void read_range(const std::string& path, std::uint64_t offset, std::byte* out, s
   ::close(fd);
 }
 
+void read_keys(const std::string& path, const std::vector<std::uint64_t>& offsets, std::vector<std::uint64_t>& keys) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) io_error("cannot open", path);
+  std::byte key[8];
+  for (std::uint64_t off : offsets) {
+    if (::pread(fd, key, sizeof key, static_cast<off_t>(off)) != static_cast<ssize_t>(sizeof key)) {
+      int saved = errno;
+      ::close(fd);
+      errno = saved ? saved : EIO;
+      io_error("short read from", path);
+    }
+    keys.push_back(prefix(key));
+  }
+  ::close(fd);
+}
+
 Writer::Writer(const std::string& path) : path_(path), buf_(8u << 20) {
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) io_error("cannot create", path);

@@ -68,6 +68,8 @@ void merge_runs(std::span<const std::span<const std::byte>> runs, Emit&& emit);
 // Files: whole-buffer I/O that throws std::runtime_error naming the path and errno.
 std::vector<std::string> list_files(const std::string& dir);  // regular files, sorted by name
 std::uint64_t file_size(const std::string& path);
+// Appends the key prefix of the record at each byte offset of `path` to `keys`.
+void read_keys(const std::string& path, const std::vector<std::uint64_t>& offsets, std::vector<std::uint64_t>& keys);
 void read_range(const std::string& path, std::uint64_t offset, std::byte* out, std::size_t bytes);
 class Writer {  // buffered sequential writer of a new file
  public:

@@ -4,7 +4,8 @@
 //             [--maps-per-round N] [--rounds-in-flight K] [--samples N] [--no-store-check]
 //
 // Every regular file in --input (sorted by name) is cut into chunks of --chunk bytes (default:
-// the input over 4 x ranks, between 1M and 256M); each chunk is one map. Split points come from
+// the input over 8 x ranks, between 1M and 256M); each chunk is one map, --maps-per-round
+// (default: ranks) maps make a round, --rounds-in-flight (default 2) rounds are held at once. Split points come from
 // --samples evenly spaced keys per chunk (default 1000). Output: --output/part-NNNNN, one file
 // per partition (default P = ranks), each sorted, and every key of part-i <= every key of
 // part-(i+1). Rank 0 drives; all ranks run tasks. Works under ferry-run, mpirun and srun (files
@@ -48,11 +49,11 @@ Plan plan(const Args& a, std::uint32_t ranks) {
   std::vector<std::string> files = list_files(a.required("--input"));
   std::uint64_t total = 0;
   for (const auto& f : files) total += file_size(f);
-  const std::uint64_t fallback = std::clamp<std::uint64_t>(total / (4 * ranks), 1u << 20, 256u << 20);
+  const std::uint64_t fallback = std::clamp<std::uint64_t>(total / (8 * ranks), 1u << 20, 256u << 20);
   p.chunks = make_chunks(files, a.num("--chunk", fallback));
   for (const auto& c : p.chunks) p.records += c.records;
   p.partitions = static_cast<std::uint32_t>(a.num("--partitions", ranks));
-  p.per_round = static_cast<std::uint32_t>(a.num("--maps-per-round", 2 * ranks));
+  p.per_round = static_cast<std::uint32_t>(a.num("--maps-per-round", ranks));
   p.in_flight = static_cast<std::uint32_t>(a.num("--rounds-in-flight", 2));
   if (p.partitions == 0 || p.per_round == 0 || p.in_flight == 0)
     throw std::invalid_argument("--partitions, --maps-per-round and --rounds-in-flight must be >= 1");
@@ -64,7 +65,9 @@ std::string store_problem(const Plan& p, std::uint32_t ranks) {
   std::uint64_t largest = 0;
   for (const auto& c : p.chunks) largest = std::max(largest, c.records * kRecord);
   const std::uint64_t data = p.records * kRecord;
-  const std::uint64_t rounds = std::uint64_t{p.in_flight} + 1;
+  const std::uint64_t all_rounds = (p.chunks.size() + p.per_round - 1) / p.per_round;
+  const std::uint64_t rounds = std::min<std::uint64_t>(p.in_flight, std::max<std::uint64_t>(1, all_rounds));
+  // merged blocks (this rank's share) + held rounds of map blocks, once as blocks, once as copies
   const std::uint64_t need = data / ranks + 2 * rounds * std::uint64_t{p.per_round} * largest / ranks + (16u << 20);
   const std::uint64_t have = ferry::Runtime::current()->stats().store_capacity;
   if (need <= have) return {};

@@ -92,11 +92,9 @@ std::vector<std::uint64_t> sample_chunk(const Chunk& c, std::uint32_t count) {
   std::vector<std::uint64_t> keys;
   if (c.records == 0) return keys;
   const std::uint64_t n = std::min<std::uint64_t>(count, c.records);
-  std::byte rec[kRecord];
-  for (std::uint64_t i = 0; i < n; ++i) {
-    read_range(c.path, c.offset + (i * c.records / n) * kRecord, rec, kRecord);
-    keys.push_back(prefix(rec));
-  }
+  std::vector<std::uint64_t> at(n);
+  for (std::uint64_t i = 0; i < n; ++i) at[i] = c.offset + (i * c.records / n) * kRecord;
+  read_keys(c.path, at, keys);
   return keys;
 }
 inline const auto sample_fn = ferry::function<&sample_chunk>("ferry.sort.sample");

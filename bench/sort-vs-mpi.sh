@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# sort-vs-mpi.sh BUILD_DIR [ROUNDS]
+# ferry-sort against the MPI_Alltoallv sample sort (bench/mpi_sample_sort.cc) on the same input in
+# the same run, file to file for both (each program times itself from before its first read to
+# after its last write). For each case "SIZE:RANKS" of $CASES (default "1G:2 1G:4 4G:2"): generate
+# the input once (ferry-gensort, uniform keys), then ROUNDS times (default 3) run ferry-sort under
+# ferry-run and the MPI sort under mpirun, alternating; the first round of each is validated
+# (ferry-valsort: order, count, checksum against the input). Prints
+#   size ranks ferry_s mpi_s ratio          (medians; ratio = ferry_s / mpi_s, target <= 1.0)
+# and the ranges on a "range" line. Data goes to $SORT_BENCH_DIR (default /tmp/ferry-sort-bench),
+# removed at the end. Transport: $UCX_TLS (default posix,sysv,cma,self) for ferry, Open MPI's
+# defaults for MPI; FERRY_STORE_BYTES is set from the size (2 x a rank's share + 256M) unless given.
+set -euo pipefail
+build=${1:?usage: sort-vs-mpi.sh BUILD_DIR [ROUNDS]}
+rounds=${2:-3}
+cases=${CASES:-"1G:2 1G:4 4G:2"}
+dir=${SORT_BENCH_DIR:-/tmp/ferry-sort-bench}
+export UCX_TLS=${UCX_TLS:-posix,sysv,cma,self} FERRY_TRANSPORT=${FERRY_TRANSPORT:-ucx}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 FERRY_BOOTSTRAP_TIMEOUT_MS=600000
+trap 'rm -rf "$dir"' EXIT
+bytes() { numfmt --from=iec "$1"; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+span() { sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%s-%s", lo, hi}'; }
+
+printf "%-5s %5s %8s %8s %6s\n" size ranks ferry_s mpi_s ratio
+for c in $cases; do
+  size=${c%%:*} n=${c##*:}
+  records=$(( $(bytes "$size") / 100 ))
+  rm -rf "$dir"; mkdir -p "$dir"
+  "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-gensort" --output "$dir/in" --records "$records" \
+    --files "$n" >/dev/null
+  store=${FERRY_STORE_BYTES:-$(( 2 * records * 100 / n + (256 << 20) ))}
+  fs=() ms=()
+  for r in $(seq "$rounds"); do
+    rm -rf "$dir/out-ferry" "$dir/out-mpi"
+    t=$(FERRY_STORE_BYTES=$store "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-sort" \
+          --input "$dir/in" --output "$dir/out-ferry" | awk '/sort_seconds/ {print $NF}')
+    [[ -n $t ]] || { echo "ferry-sort failed ($c round $r)" >&2; exit 1; }
+    fs+=("$t")
+    t=$(mpirun --oversubscribe -n "$n" "$build/bench/ferry_mpi_sample_sort" --input "$dir/in" \
+          --output "$dir/out-mpi" | awk '/mpi_sort_seconds/ {print $NF}')
+    [[ -n $t ]] || { echo "mpi sample sort failed ($c round $r)" >&2; exit 1; }
+    ms+=("$t")
+    if [[ $r == 1 ]]; then
+      for o in out-ferry out-mpi; do
+        "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-valsort" --output "$dir/$o" --input "$dir/in" \
+          --records "$records" | grep -q ' ok$' || { echo "$o did not validate ($c)" >&2; exit 1; }
+      done
+    fi
+  done
+  f=$(printf "%s\n" "${fs[@]}" | median) m=$(printf "%s\n" "${ms[@]}" | median)
+  printf "%-5s %5s %8.3f %8.3f %6.2f\n" "$size" "$n" "$f" "$m" "$(echo "$f / $m" | bc -l)"
+  echo "range $size $n: ferry $(printf "%s\n" "${fs[@]}" | span) s, mpi $(printf "%s\n" "${ms[@]}" | span) s over $rounds rounds"
+done

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# sort-case.sh LAUNCHER TRANSPORT NRANKS CASE
+#   LAUNCHER:  ferry-run | mpirun | srun
+#   TRANSPORT: ucx-tcp | ucx-shm | tcp
+#   CASE:      uniform | skew        generate -> ferry-sort -> ferry-valsort (count, order, checksum)
+#              store-full            a store far below the data: ferry-sort must stop with a message
+#                                    naming the sizes and FERRY_STORE_BYTES (and exit non-zero), both
+#                                    through its estimate and (--no-store-check) through the runtime
+# Sizes are small (a few MB, several rounds of maps). Every step is bounded. Exit 77 = skipped.
+set -uo pipefail
+launcher=$1 tl=$2 n=$3 case=$4
+build=${FERRY_BUILD_DIR:?FERRY_BUILD_DIR must point to the build tree}
+src=${FERRY_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+case $tl in
+  ucx-tcp) export FERRY_TRANSPORT=ucx UCX_TLS=tcp ;;
+  ucx-shm) export FERRY_TRANSPORT=ucx UCX_TLS=posix,sysv,cma,self ;;
+  tcp)     export FERRY_TRANSPORT=tcp ;;
+  *) echo "unknown transport setting $tl" >&2; exit 2 ;;
+esac
+export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=60000
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+work=$(mktemp -d /tmp/ferry-sort-test.XXXXXX)
+cleanup() { rm -rf "$work"; }
+trap cleanup EXIT
+
+case $launcher in
+  ferry-run) launch() { timeout 150 "$build/launcher/ferry-run" -n "$n" --timeout 140 -- "$@"; } ;;
+  mpirun)
+    command -v mpirun >/dev/null || { echo "SKIP: mpirun not installed"; exit 77; }
+    launch() { timeout 150 mpirun --oversubscribe -n "$n" -x FERRY_TRANSPORT -x UCX_TLS -x FERRY_PROGRESS \
+                 -x FERRY_STORE_BYTES -x FERRY_BOOTSTRAP_TIMEOUT_MS "$@"; } ;;
+  srun)
+    recipes=${FERRY_SHARED_DIR:-$src/../shared}/recipes
+    [[ -x $(command -v slurmctld) && -f $recipes/slurm-local-up.sh ]] ||
+      { echo "SKIP: needs slurmctld and $recipes/slurm-local-up.sh"; exit 77; }
+    [[ $(id -u) == 0 ]] || { echo "SKIP: the private Slurm needs root"; exit 77; }
+    port=$(bash "$src/tests/launch/free-port-pair.sh") || { echo "FAIL: no free port pair for Slurm"; exit 1; }
+    export SLURM_LOCAL_DIR=/tmp/ferry-slurm-$$ SLURM_LOCAL_PORT=$port
+    cleanup() { bash "$recipes/slurm-local-down.sh" >/dev/null 2>&1; rm -rf "$work"; }
+    timeout 60 bash "$recipes/slurm-local-up.sh" >"$work/slurm.log" 2>&1 ||
+      { cat "$work/slurm.log"; echo "FAIL: slurm-local-up"; exit 1; }
+    export SLURM_CONF=$SLURM_LOCAL_DIR/etc/slurm.conf
+    launch() { timeout 150 srun --mpi=pmix --overcommit --immediate=30 -n "$n" "$@"; } ;;
+  *) echo "unknown launcher $launcher" >&2; exit 2 ;;
+esac
+
+fail() { echo "FAIL: $*"; exit 1; }
+records=60000   # 6 MB
+skew=; [[ $case == skew ]] && skew=--skew
+launch "$build/shuffle/ferry-gensort" --output "$work/in" --records $records --files 3 --seed 7 $skew \
+  >"$work/gen.log" 2>&1 || { cat "$work/gen.log"; fail "ferry-gensort exited $?"; }
+cat "$work/gen.log"
+grep -q "ferry-gensort: $records records.* ok" "$work/gen.log" || fail "ferry-gensort printed no success line"
+
+case $case in
+  uniform|skew)
+    # 512 KiB chunks: 12 maps, several rounds; partitions = ranks + 1 (a rank reduces two)
+    launch "$build/shuffle/ferry-sort" --input "$work/in" --output "$work/out" --chunk 512K \
+      --partitions $((n + 1)) --maps-per-round 2 >"$work/sort.log" 2>&1 || { cat "$work/sort.log"; fail "ferry-sort exited $?"; }
+    cat "$work/sort.log"
+    grep -q "ferry-sort: $records records.* ok" "$work/sort.log" || fail "ferry-sort printed no success line"
+    [[ $(ls "$work/out" | wc -l) == $((n + 1)) ]] || fail "expected $((n + 1)) output files, got $(ls "$work/out")"
+    launch "$build/shuffle/ferry-valsort" --output "$work/out" --input "$work/in" --records $records \
+      >"$work/val.log" 2>&1 || { cat "$work/val.log"; fail "ferry-valsort exited $? (output invalid)"; }
+    cat "$work/val.log"
+    grep -q "ferry-valsort: $records records in $((n + 1)) file(s) in order, count and checksum equal the input's.* ok" \
+      "$work/val.log" || fail "ferry-valsort printed no success line" ;;
+  store-full)
+    export FERRY_STORE_BYTES=2M
+    launch "$build/shuffle/ferry-sort" --input "$work/in" --output "$work/out" --chunk 512K >"$work/sort.log" 2>&1
+    rc=$?; cat "$work/sort.log"
+    [[ $rc != 0 && $rc != 124 ]] || fail "ferry-sort with a 2 MiB store exited $rc (expected a clean error)"
+    grep -q "object store cannot hold this sort: 5 MiB of records .* FERRY_STORE_BYTES gives 2 MiB; raise FERRY_STORE_BYTES" \
+      "$work/sort.log" || fail "no message naming the sizes and the remedy"
+    launch "$build/shuffle/ferry-sort" --input "$work/in" --output "$work/out" --chunk 512K --no-store-check \
+      >"$work/sort2.log" 2>&1
+    rc=$?; cat "$work/sort2.log"
+    [[ $rc != 0 && $rc != 124 ]] || fail "ferry-sort --no-store-check with a 2 MiB store exited $rc (expected an error)"
+    grep -q "ferry-sort: error: .*store_full.*FERRY_STORE_BYTES" "$work/sort2.log" ||
+      fail "the runtime's store_full error did not reach the user" ;;
+  *) echo "unknown case $case" >&2; exit 2 ;;
+esac
+echo "PASS: $launcher $tl $n ranks $case"
