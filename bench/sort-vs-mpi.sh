@@ -49,6 +49,6 @@ for c in $cases; do
     fi
   done
   f=$(printf "%s\n" "${fs[@]}" | median) m=$(printf "%s\n" "${ms[@]}" | median)
-  printf "%-5s %5s %8.3f %8.3f %6.2f\n" "$size" "$n" "$f" "$m" "$(echo "$f / $m" | bc -l)"
+  printf "%-5s %5s %8.3f %8.3f %6.2f\n" "$size" "$n" "$f" "$m" "$(awk -v f="$f" -v m="$m" 'BEGIN {print f / m}')"
   echo "range $size $n: ferry $(printf "%s\n" "${fs[@]}" | span) s, mpi $(printf "%s\n" "${ms[@]}" | span) s over $rounds rounds"
 done
