@@ -6,8 +6,17 @@
 // cross ranks are only ever read while their owner's keeper holds them.
 #include "ferry/shuffle/shuffle.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -27,9 +36,10 @@ struct Spec {
   std::string args;
   std::uint32_t maps = 0;
   std::uint32_t partitions = 0;
+  std::string spill_dir;
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(job, stages, args, maps, partitions);
+    ar(job, stages, args, maps, partitions, spill_dir);
   }
 };
 
@@ -47,11 +57,76 @@ const Stages& stages_of(const Spec& s) {
   return it->second;
 }
 
+// A merged block: in the object store, or in a file (Job::spill_dir).
+struct Merged {
+  BlockRef ref;
+  std::string path;
+};
+
 // Per process: the blocks this rank stored and still has to keep (see the invariant above).
 struct Keeper {
   std::mutex mu;
   std::map<std::pair<std::uint64_t, std::uint32_t>, MapOutput> map_blocks;                 // (job, map)
-  std::map<std::pair<std::uint64_t, std::uint32_t>, std::map<std::uint32_t, BlockRef>> merged;  // (job, partition) -> round
+  std::map<std::pair<std::uint64_t, std::uint32_t>, std::map<std::uint32_t, Merged>> merged;  // (job, partition) -> round
+};
+
+[[noreturn]] void file_error(const std::string& what, const std::string& path) {
+  throw std::runtime_error("shuffle: " + what + " " + path + ": " + std::strerror(errno));
+}
+
+std::string spill_block(const Spec& s, std::uint32_t partition, std::uint32_t round, const Block& b) {
+  std::filesystem::create_directories(s.spill_dir);
+  const std::string path = s.spill_dir + "/shuffle-" + std::to_string(s.job) + "-" + std::to_string(partition) +
+                           "-" + std::to_string(round);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) file_error("cannot create", path);
+  for (std::size_t done = 0; done < b.size();) {
+    ssize_t n = ::write(fd, b.data() + done, b.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int saved = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      errno = saved;
+      file_error("cannot write (disk full?)", path);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) file_error("cannot close", path);
+  return path;
+}
+
+// A spilled block mapped read-only; unmapped and deleted on destruction.
+class MappedFile {
+ public:
+  explicit MappedFile(std::string path) : path_(std::move(path)) {
+    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) file_error("cannot open", path_);
+    struct stat st{};
+    if (::fstat(fd, &st) == 0) size_ = static_cast<std::size_t>(st.st_size);
+    if (size_) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        ::close(fd);
+        file_error("cannot map", path_);
+      }
+      data_ = static_cast<const std::byte*>(p);
+      ::madvise(p, size_, MADV_SEQUENTIAL);
+    }
+    ::close(fd);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+    ::unlink(path_.c_str());
+  }
+  BlockView view() const { return {data_, size_}; }
+
+ private:
+  std::string path_;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
 };
 
 Keeper& keeper() {
@@ -105,14 +180,16 @@ std::uint64_t merge_task(const Spec& s, std::uint32_t partition, std::uint32_t r
     merged = stages_of(s).merge(context_of(s, partition, round), spans);
   }
   const std::uint64_t bytes = merged.size();
-  BlockRef ref = ferry::put(merged);
+  Merged m;
+  if (s.spill_dir.empty()) m.ref = ferry::put(merged);
+  else m.path = spill_block(s, partition, round, merged);
   std::lock_guard<std::mutex> lock(keeper().mu);
-  keeper().merged[{s.job, partition}][round] = std::move(ref);
+  keeper().merged[{s.job, partition}][round] = std::move(m);
   return bytes;
 }
 
 Block reduce_task(const Spec& s, std::uint32_t partition, std::uint32_t rounds) {
-  std::map<std::uint32_t, BlockRef> runs;
+  std::map<std::uint32_t, Merged> runs;
   {
     std::lock_guard<std::mutex> lock(keeper().mu);
     auto it = keeper().merged.find({s.job, partition});
@@ -126,9 +203,14 @@ Block reduce_task(const Spec& s, std::uint32_t partition, std::uint32_t rounds) 
                            std::to_string(runs.size()) + " merged blocks on this rank, expected " +
                            std::to_string(rounds) + " (reduce placed away from its merges?)");
   std::vector<BlockRef> refs;
-  for (auto& [round, ref] : runs) refs.push_back(std::move(ref));  // round order
+  std::vector<std::unique_ptr<MappedFile>> files;
+  for (auto& [round, m] : runs) {  // round order
+    if (m.path.empty()) refs.push_back(std::move(m.ref));
+    else files.push_back(std::make_unique<MappedFile>(m.path));
+  }
   auto views = view_all(refs);
-  auto spans = spans_of(views);
+  std::vector<BlockView> spans = spans_of(views);
+  for (const auto& f : files) spans.push_back(f->view());
   return stages_of(s).reduce(context_of(s, partition, rounds), spans);
 }
 
@@ -154,6 +236,10 @@ std::uint32_t drop_job_task(std::uint64_t job) {
       else ++it;
   };
   drop(keeper().map_blocks);
+  for (auto& [key, rounds] : keeper().merged)
+    if (key.first == job)
+      for (auto& [round, m] : rounds)
+        if (!m.path.empty()) ::unlink(m.path.c_str());
   drop(keeper().merged);
   return n;
 }
@@ -175,7 +261,7 @@ struct Round {
 class Driver {
  public:
   explicit Driver(const Job& job, std::uint64_t id) : job_(job), size_(Runtime::current()->size()) {
-    spec_ = Spec{id, job.stages, job.args, job.maps, job.partitions};
+    spec_ = Spec{id, job.stages, job.args, job.maps, job.partitions, job.spill_dir};
     per_round_ = job.maps_per_round ? job.maps_per_round : size_;
     rounds_ = (job.maps + per_round_ - 1) / per_round_;
   }

@@ -1,10 +1,11 @@
 // ferry-sort — distributed sort of 100-byte records (10-byte key) on the shuffle library.
 //
 //   ferry-run -n 4 ferry-sort --input DIR --output DIR [--partitions P] [--chunk BYTES]
-//             [--maps-per-round N] [--rounds-in-flight K] [--samples N] [--no-store-check]
+//             [--maps-per-round N] [--rounds-in-flight K] [--samples N] [--spill-dir DIR]
+//             [--no-store-check]
 //
 // Every regular file in --input (sorted by name) is cut into chunks of --chunk bytes (default:
-// the input over 8 x ranks, between 1M and 256M); each chunk is one map, --maps-per-round
+// the input over 8 x ranks, between 64K and 256M); each chunk is one map, --maps-per-round
 // (default: ranks) maps make a round, --rounds-in-flight (default 2) rounds are held at once. Split points come from
 // --samples evenly spaced keys per chunk (default 1000). Output: --output/part-NNNNN, one file
 // per partition (default P = ranks), each sorted, and every key of part-i <= every key of
@@ -14,7 +15,10 @@
 // Memory: the object store must hold this rank's share of the data plus the rounds in flight;
 // before starting, rank 0 compares that estimate with FERRY_STORE_BYTES and stops with a message
 // naming both (and the remedy) when it does not fit (--no-store-check skips the estimate: the
-// run then fails with the runtime's store_full error). Exit: 0 ok, 1 error, 2 bad usage.
+// run then fails with the runtime's store_full error). --spill-dir DIR (a directory on each
+// reducer's disk) writes merged blocks there instead: the store holds only the rounds in flight
+// (the default chunk then shrinks to fit them in half the store), so the data may exceed the
+// stores (out of core). Exit: 0 ok, 1 error, 2 bad usage.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -42,6 +46,7 @@ struct Plan {
   std::vector<Chunk> chunks;
   std::uint64_t records = 0;
   std::uint32_t partitions = 0, per_round = 0, in_flight = 0;
+  bool spill = false;  // merged blocks go to --spill-dir
 };
 
 Plan plan(const Args& a, std::uint32_t ranks) {
@@ -49,14 +54,18 @@ Plan plan(const Args& a, std::uint32_t ranks) {
   std::vector<std::string> files = list_files(a.required("--input"));
   std::uint64_t total = 0;
   for (const auto& f : files) total += file_size(f);
-  const std::uint64_t fallback = std::clamp<std::uint64_t>(total / (8 * ranks), 1u << 20, 256u << 20);
-  p.chunks = make_chunks(files, a.num("--chunk", fallback));
-  for (const auto& c : p.chunks) p.records += c.records;
   p.partitions = static_cast<std::uint32_t>(a.num("--partitions", ranks));
   p.per_round = static_cast<std::uint32_t>(a.num("--maps-per-round", ranks));
   p.in_flight = static_cast<std::uint32_t>(a.num("--rounds-in-flight", 2));
   if (p.partitions == 0 || p.per_round == 0 || p.in_flight == 0)
     throw std::invalid_argument("--partitions, --maps-per-round and --rounds-in-flight must be >= 1");
+  std::uint64_t fallback = total / (8 * ranks);
+  if (!a.str("--spill-dir").empty())  // the rounds in flight take at most half the store
+    fallback = std::min<std::uint64_t>(fallback, ferry::Runtime::current()->stats().store_capacity * ranks /
+                                                     (4 * std::uint64_t{p.in_flight} * p.per_round));
+  p.chunks = make_chunks(files, a.num("--chunk", std::clamp<std::uint64_t>(fallback, 64u << 10, 256u << 20)));
+  for (const auto& c : p.chunks) p.records += c.records;
+  p.spill = !a.str("--spill-dir").empty();
   return p;
 }
 
@@ -67,16 +76,22 @@ std::string store_problem(const Plan& p, std::uint32_t ranks) {
   const std::uint64_t data = p.records * kRecord;
   const std::uint64_t all_rounds = (p.chunks.size() + p.per_round - 1) / p.per_round;
   const std::uint64_t rounds = std::min<std::uint64_t>(p.in_flight, std::max<std::uint64_t>(1, all_rounds));
-  // merged blocks (this rank's share) + held rounds of map blocks, once as blocks, once as copies
-  const std::uint64_t need = data / ranks + 2 * rounds * std::uint64_t{p.per_round} * largest / ranks + (16u << 20);
+  // merged blocks (this rank's share, unless spilled) + held rounds of map blocks, as blocks and copies
+  std::uint64_t need = (p.spill ? 0 : data / ranks) + 2 * rounds * std::uint64_t{p.per_round} * largest / ranks;
+  need += need / 16 + (1u << 20);  // headers, fragmentation, small objects
   const std::uint64_t have = ferry::Runtime::current()->stats().store_capacity;
   if (need <= have) return {};
   auto mib = [](std::uint64_t b) { return std::to_string(b >> 20) + " MiB"; };
+  if (p.spill)
+    return "the object store cannot hold this sort's rounds in flight: " + std::to_string(rounds) + " rounds of " +
+           std::to_string(p.per_round) + " maps of up to " + mib(largest) + " need about " + mib(need) +
+           " of store per rank, FERRY_STORE_BYTES gives " + mib(have) + "; use a smaller --chunk or raise "
+           "FERRY_STORE_BYTES to " + std::to_string((need >> 20) + 1) + "M";
   return "the object store cannot hold this sort: " + mib(data) + " of records over " + std::to_string(ranks) +
          " rank(s) need about " + mib(need) + " of store per rank (its share of the sorted data plus " +
          std::to_string(rounds) + " rounds of map output), FERRY_STORE_BYTES gives " + mib(have) +
          "; raise FERRY_STORE_BYTES to " + std::to_string((need >> 20) + 1) +
-         "M or run on more ranks (ferry's object store does not spill to disk yet)";
+         "M, run on more ranks, or pass --spill-dir DIR (merged blocks on disk: out of core)";
 }
 
 int drive(const Args& a, std::uint32_t ranks) {
@@ -101,6 +116,7 @@ int drive(const Args& a, std::uint32_t ranks) {
   job.partitions = p.partitions;
   job.maps_per_round = p.per_round;
   job.rounds_in_flight = p.in_flight;
+  job.spill_dir = a.str("--spill-dir");
   if (p.chunks.empty()) {  // no input: one empty map keeps the job well formed
     spec.chunks.push_back(Chunk{"/dev/null", 0, 0});
     job.args = encode_spec(spec);
@@ -129,7 +145,7 @@ int main(int argc, char** argv) {
   Args args(argc, argv);
   if (args.flag("--help") || args.str("--input").empty() || args.str("--output").empty()) {
     std::fprintf(stderr, "usage: ferry-sort --input DIR --output DIR [--partitions P] [--chunk BYTES] "
-                         "[--maps-per-round N] [--rounds-in-flight K] [--samples N] [--no-store-check]\n");
+                         "[--maps-per-round N] [--rounds-in-flight K] [--samples N] [--spill-dir DIR] [--no-store-check]\n");
     return 2;
   }
   ferry::Session s;

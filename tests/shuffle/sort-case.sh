@@ -6,6 +6,8 @@
 #              store-full            a store far below the data: ferry-sort must stop with a message
 #                                    naming the sizes and FERRY_STORE_BYTES (and exit non-zero), both
 #                                    through its estimate and (--no-store-check) through the runtime
+#              spill                 data twice the ranks' stores together: --spill-dir (merged blocks
+#                                    on disk) completes, validates and leaves no spill files
 # Sizes are small (a few MB, several rounds of maps). Every step is bounded. Exit 77 = skipped.
 set -uo pipefail
 launcher=$1 tl=$2 n=$3 case=$4
@@ -46,6 +48,7 @@ esac
 
 fail() { echo "FAIL: $*"; exit 1; }
 records=60000   # 6 MB
+[[ $case == spill ]] && records=120000
 skew=; [[ $case == skew ]] && skew=--skew
 launch "$build/shuffle/ferry-gensort" --output "$work/in" --records $records --files 3 --seed 7 $skew \
   >"$work/gen.log" 2>&1 || { cat "$work/gen.log"; fail "ferry-gensort exited $?"; }
@@ -78,6 +81,17 @@ case $case in
     [[ $rc != 0 && $rc != 124 ]] || fail "ferry-sort --no-store-check with a 2 MiB store exited $rc (expected an error)"
     grep -q "ferry-sort: error: .*store_full.*FERRY_STORE_BYTES" "$work/sort2.log" ||
       fail "the runtime's store_full error did not reach the user" ;;
+  spill)
+    export FERRY_STORE_BYTES=3M   # 2-4 ranks x 3 MiB < 11.4 MiB of records
+    launch "$build/shuffle/ferry-sort" --input "$work/in" --output "$work/out" --chunk 256K --spill-dir "$work/spill" \
+      >"$work/sort.log" 2>&1 || { cat "$work/sort.log"; fail "ferry-sort --spill-dir exited $?"; }
+    cat "$work/sort.log"
+    grep -q "ferry-sort: $records records.* ok" "$work/sort.log" || fail "ferry-sort printed no success line"
+    [[ -z $(ls -A "$work/spill") ]] || fail "spill files left behind: $(ls "$work/spill")"
+    launch "$build/shuffle/ferry-valsort" --output "$work/out" --input "$work/in" --records $records \
+      >"$work/val.log" 2>&1 || { cat "$work/val.log"; fail "ferry-valsort exited $? (output invalid)"; }
+    cat "$work/val.log"
+    grep -q "count and checksum equal the input's.* ok" "$work/val.log" || fail "ferry-valsort printed no success line" ;;
   *) echo "unknown case $case" >&2; exit 2 ;;
 esac
 echo "PASS: $launcher $tl $n ranks $case"

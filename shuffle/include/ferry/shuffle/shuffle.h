@@ -24,9 +24,9 @@
 // held at once: the driver waits for the oldest round's merges before it lets a further round
 // start, then releases that round's map blocks. Finally one reduce task per partition runs on
 // reduce_rank(p) over the merged blocks it holds, and the merged blocks are freed.
-// Store footprint per rank: about (rounds_in_flight + 1) rounds of map output (blocks and the
-// merges' cached copies of them) plus the merged blocks of its partitions (the whole data set
-// spread over the reducers: in-memory unless the object store spills).
+// Store footprint per rank: about rounds_in_flight rounds of map output (blocks and the merges'
+// cached copies of them) plus the merged blocks of its partitions (the whole data set spread over
+// the reducers) — unless Job::spill_dir sends the merged blocks to files.
 //
 // Every cross-rank ref is either held by its owner's keeper until the driver releases it, or a
 // task output held by the driver: nothing depends on borrower accounting. Tasks never wait for
@@ -88,6 +88,10 @@ struct Job {
   std::uint32_t rounds_in_flight = 2; // rounds of map outputs held at once (>= 1)
   std::function<std::uint32_t(std::uint32_t map)> map_rank;         // default: map % ranks
   std::function<std::uint32_t(std::uint32_t partition)> reduce_rank; // default: partition % ranks
+  // Non-empty: merged blocks are written to files in this directory (on the reducer's file
+  // system; created if missing) instead of the object store, and read back through mmap by the
+  // reduce, which deletes them. The store then holds only the rounds in flight: out-of-core.
+  std::string spill_dir;
 };
 
 struct Outcome {
