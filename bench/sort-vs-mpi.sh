@@ -41,6 +41,7 @@ for c in $cases; do
           --output "$dir/out-mpi" | awk '/mpi_sort_seconds/ {print $NF}')
     [[ -n $t ]] || { echo "mpi sample sort failed ($c round $r)" >&2; exit 1; }
     ms+=("$t")
+    echo "# round $r: $size $n ranks: ferry ${fs[-1]} s, mpi $t s" >&2
     if [[ $r == 1 ]]; then
       for o in out-ferry out-mpi; do
         "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-valsort" --output "$dir/$o" --input "$dir/in" \
