@@ -33,12 +33,16 @@ for c in $cases; do
   fs=() ms=()
   for r in $(seq "$rounds"); do
     rm -rf "$dir/out-ferry" "$dir/out-mpi"
-    t=$(FERRY_STORE_BYTES=$store "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-sort" \
-          --input "$dir/in" --output "$dir/out-ferry" | awk '/sort_seconds/ {print $NF}')
+    FERRY_STORE_BYTES=$store "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-sort" \
+      --input "$dir/in" --output "$dir/out-ferry" >"$dir/ferry.log" || true
+    grep -h 'ferry-sort:' "$dir/ferry.log" | sed 's/^/# /' >&2 || true
+    t=$(awk '/sort_seconds/ {print $NF}' "$dir/ferry.log")
     [[ -n $t ]] || { echo "ferry-sort failed ($c round $r)" >&2; exit 1; }
     fs+=("$t")
-    t=$(mpirun --oversubscribe -n "$n" "$build/bench/ferry_mpi_sample_sort" --input "$dir/in" \
-          --output "$dir/out-mpi" | awk '/mpi_sort_seconds/ {print $NF}')
+    mpirun --oversubscribe -n "$n" "$build/bench/ferry_mpi_sample_sort" --input "$dir/in" \
+      --output "$dir/out-mpi" >"$dir/mpi.log" || true
+    grep -h 'mpi_sample_sort:' "$dir/mpi.log" | sed 's/^/# /' >&2 || true
+    t=$(awk '/mpi_sort_seconds/ {print $NF}' "$dir/mpi.log")
     [[ -n $t ]] || { echo "mpi sample sort failed ($c round $r)" >&2; exit 1; }
     ms+=("$t")
     echo "# round $r: $size $n ranks: ferry ${fs[-1]} s, mpi $t s" >&2
