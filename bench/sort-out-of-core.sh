@@ -22,7 +22,9 @@ FERRY_STORE_BYTES=$store "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/
 ferry_s=$(awk '/sort_seconds/ {print $NF}' "$dir/sort.log")
 [[ -n $ferry_s ]] || { echo "ferry-sort failed" >&2; exit 1; }
 "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-valsort" --output "$dir/out" --input "$dir/in" \
-  --records "$records" | tee /dev/stderr | grep -q ' ok$' || { echo "output did not validate" >&2; exit 1; }
+  --records "$records" >"$dir/val.log" || true
+cat "$dir/val.log" >&2
+grep -q ' ok$' "$dir/val.log" || { echo "output did not validate" >&2; exit 1; }
 rm -rf "$dir/out"
 t0=$(date +%s.%N)
 for f in "$dir"/in/*; do dd if="$f" of=/dev/null bs=4M status=none; done
