@@ -108,3 +108,12 @@ class function {
 };
 
 }  // namespace ferry
+
+// Names a remote function once: FERRY_REMOTE(add) defines the handle `add_fn`
+// (= ferry::function<&add>("add")), registered under the function's name.
+// Use it at namespace scope, where `fn` is declared; an overloaded or
+// templated function needs its signature: FERRY_REMOTE_AS(add_ints, add, int (*)(int, int))
+// defines `add_ints` registered as "add_ints".
+#define FERRY_REMOTE(fn) inline const auto fn##_fn = ::ferry::function<&fn>(#fn)
+#define FERRY_REMOTE_AS(handle, fn, signature) \
+  inline const auto handle = ::ferry::function<static_cast<signature>(&fn)>(#handle)

@@ -11,8 +11,10 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "ferry/status.h"
 
@@ -21,6 +23,13 @@ namespace ferry {
 // Explicit placement: `fn.on(ferry::rank{1}).remote(...)`.
 struct rank {
   std::uint32_t value = 0;
+  constexpr rank() noexcept = default;
+  // Implicit from any integer (on(1), on(this_rank() + 1)); a negative one names no rank
+  // (the submission fails with invalid_argument).
+  template <class I>
+    requires std::is_integral_v<I>
+  constexpr rank(I v) noexcept
+      : value(v < 0 ? std::numeric_limits<std::uint32_t>::max() : static_cast<std::uint32_t>(v)) {}
 };
 
 // What a void function (or method) returns: an empty, trivially copyable value,
