@@ -7,6 +7,8 @@
 #   early    SPMD: ranks 1.. shut down at once; rank 0's later tasks on them still work
 #   barrier  SPMD: barriers 6 s apart with FERRY_BOOTSTRAP_TIMEOUT_MS=2000
 #   fib2, fib4  nested fib(25) with blocking gets inside tasks on 2 / 4 ranks
+#   cofib2, cofib4  the same as coroutine tasks
+#   async    typed futures (then, when_all, when_any, errors) from the driver and inside tasks
 # TRANSPORT: ucx-tcp | ucx-shm | tcp. Needs FERRY_RUN and DRIVER_PROBE. Exit 0 pass, 1 fail.
 set -uo pipefail
 case_name=${1:?usage: driver_cases.sh CASE TRANSPORT} tl=${2:-tcp}
@@ -48,6 +50,14 @@ case $case_name in
     launch ${case_name#fib} 400 fib 25
     [[ $rc == 0 ]] || fail "exit code $rc"
     grep -q 'driver fib(25) = 75025 on .* ok' "$out" || fail "no result" ;;
+  cofib2|cofib4)
+    launch ${case_name#cofib} 400 cofib 25
+    [[ $rc == 0 ]] || fail "exit code $rc"
+    grep -q 'driver cofib(25) = 75025 on .* ok' "$out" || fail "no result" ;;
+  async)
+    launch 3 120 async
+    [[ $rc == 0 ]] || fail "exit code $rc"
+    grep -q 'driver async ok' "$out" || fail "no result" ;;
   *) echo "unknown case $case_name" >&2; exit 2 ;;
 esac
 cat "$out"

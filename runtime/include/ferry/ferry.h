@@ -7,10 +7,12 @@
 #pragma once
 
 #include "ferry/actor.h"
+#include "ferry/async.h"
 #include "ferry/function.h"
 #include "ferry/object_ref.h"
 #include "ferry/runtime.h"
 #include "ferry/serialization.h"
+#include "ferry/task.h"
 #include "ferry/task_error.h"
 
 // Programs link the launcher too: ferry::init / Session and driver mode come with this header.
