@@ -9,6 +9,8 @@
 #   fib2, fib4  nested fib(25) with blocking gets inside tasks on 2 / 4 ranks
 #   cofib2, cofib4  the same as coroutine tasks
 #   async    typed futures (then, when_all, when_any, errors) from the driver and inside tasks
+#   startup128       ferry-run -n 128 of init + shutdown (TCP backend), every rank ok
+#   startup_signal   SIGTERM to ferry-run while it starts 400 ranks: prompt non-zero exit
 # TRANSPORT: ucx-tcp | ucx-shm | tcp. Needs FERRY_RUN and DRIVER_PROBE. Exit 0 pass, 1 fail.
 set -uo pipefail
 case_name=${1:?usage: driver_cases.sh CASE TRANSPORT} tl=${2:-tcp}
@@ -58,6 +60,25 @@ case $case_name in
     launch 3 120 async
     [[ $rc == 0 ]] || fail "exit code $rc"
     grep -q 'driver async ok' "$out" || fail "no result" ;;
+  startup128)
+    FERRY_TRANSPORT=tcp FERRY_EXECUTOR_THREADS=1 FERRY_STORE_BYTES=8M FERRY_BOOTSTRAP_TIMEOUT_MS=120000 \
+      launch 128 200 hello
+    [[ $rc == 0 ]] || fail "exit code $rc"
+    [[ $(grep -c 'driver hello: rank [0-9]* ok' "$out") == 128 ]] || fail "expected 128 ok lines" ;;
+  startup_signal)
+    # SIGTERM while ferry-run is still starting 400 ranks: it stops starting, stops the started
+    # ranks and exits non-zero promptly.
+    t0=$(date +%s)
+    FERRY_TRANSPORT=tcp FERRY_EXECUTOR_THREADS=1 FERRY_STORE_BYTES=8M FERRY_BOOTSTRAP_TIMEOUT_MS=120000 \
+      "$FERRY_RUN" -n 400 --timeout 100 -- "$DRIVER_PROBE" hello >"$out" 2>&1 &
+    pid=$!
+    sleep 0.3
+    kill -TERM $pid
+    wait $pid; rc=$?; secs=$(( $(date +%s) - t0 ))
+    [[ $rc != 0 ]] || fail "ferry-run exited 0 after SIGTERM"
+    [[ $rc != 124 ]] || fail "ferry-run ran into its timeout instead of stopping"
+    (( secs < 40 )) || fail "took ${secs} s to stop"
+    (( $(grep -c 'driver hello: rank' "$out") < 400 )) || fail "every rank ran to completion despite SIGTERM" ;;
   *) echo "unknown case $case_name" >&2; exit 2 ;;
 esac
 cat "$out"

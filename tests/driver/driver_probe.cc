@@ -11,6 +11,7 @@
 //   fib N          ferry::run: nested fib(N), each task submitting two tasks and blocking in get().
 //   cofib N        the same as coroutine tasks (co_await ref, co_await when_all); a coroutine that
 //                  throws fails its task with ferry::task_error.
+//   hello          init (incl. the start-up barrier) and shutdown only (start-up at scale).
 //   async          typed futures: get_async().then() chains (incl. a future-returning step),
 //                  when_all / when_any, error propagation, a throwing continuation, chains
 //                  waited for inside tasks.
@@ -266,6 +267,12 @@ int main(int argc, char** argv) {
     if (mode == "fib" && argc == 3) return fib_mode(argc, argv, std::atoi(argv[2]));
     if (mode == "cofib" && argc == 3) return cofib_mode(argc, argv, std::atoi(argv[2]));
     if (mode == "async") return async_mode(argc, argv);
+    if (mode == "hello") {
+      ferry::Session s = ferry::init(argc, argv);
+      s.shutdown();
+      std::printf("driver hello: rank %u ok\n", s.rank());
+      return 0;
+    }
     if (mode == "early") return early_mode(argc, argv), 0;
     if (mode == "barrier" && argc == 3) return barrier_mode(argc, argv, std::atoi(argv[2])), 0;
   } catch (const std::exception& e) {
