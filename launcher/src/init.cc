@@ -90,9 +90,25 @@ void Session::barrier() {
   if (state_->shut_down)
     throw_error(Errc::shut_down, "ferry::Session::barrier on rank " + std::to_string(state_->rank) +
                                      ": the session is shut down");
-  if (Status s = state_->bootstrap->barrier(); !s)
-    throw_error(s.code(), "ferry::Session::barrier on rank " + std::to_string(state_->rank) + " (launcher: " +
-                              state_->launcher + "): " + s.message());
+  if (Status s = state_->runtime->barrier(); !s)
+    throw_error(s.code(), "ferry::Session::barrier on rank " + std::to_string(state_->rank) + ": " + s.message());
+}
+
+void Session::serve() {
+  if (!state_ || state_->shut_down) return;
+  state_->shut_down = true;
+  Status s = state_->runtime->serve();
+  state_->runtime.reset();
+  state_->bootstrap.reset();
+  if (!s) throw Error(s);
+}
+
+void Session::abort(const std::string& why) {
+  if (!state_ || state_->shut_down) return;
+  state_->shut_down = true;
+  (void)state_->runtime->abort(Status(Errc::task_failed, why));
+  state_->runtime.reset();
+  state_->bootstrap.reset();
 }
 
 void Session::shutdown() {

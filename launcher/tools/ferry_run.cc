@@ -22,6 +22,7 @@
 // Only groups whose leader is still unreaped are signalled (their id cannot be reused).
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -104,6 +105,9 @@ class Supervisor {
   bool spawn(unsigned r);
   void exec_child(unsigned r, int out_w, int err_w, char* const* argv, char* const* envp);
   void loop();
+  // One round of the supervision loop: waits up to timeout_ms (-1: the next deadline) for
+  // signals, rank output and exits, and handles them.
+  void step(int timeout_ms);
   int poll_timeout_ms() const;
   void on_signals();
   void reap();
@@ -140,11 +144,13 @@ int Supervisor::run() {
   if (cfg_.timeout_s > 0)
     timeout_at_ = Clock::now() + std::chrono::milliseconds(static_cast<long long>(cfg_.timeout_s * 1000));
   for (unsigned r = 0; r < cfg_.n; ++r) {
+    if (killing_) break;  // a signal, a failed rank or the timeout while starting: start no more
     if (!spawn(r)) {
       first_failure_ = Failure{r, -1, 1};
       begin_kill();
       break;
     }
+    step(0);  // signals, exits and output of the ranks started so far, without waiting
   }
   loop();
   for (auto& rp : ranks_) {
@@ -246,26 +252,30 @@ void Supervisor::loop() {
   while (live_ > 0 || open_streams() > 0) {
     if (live_ == 0 && !drain_until_) drain_until_ = Clock::now() + kDrainGrace;
     if (drain_until_ && Clock::now() >= *drain_until_) break;  // a leftover child holds the pipes
-    std::vector<pollfd> fds{{g_signal_pipe[0], POLLIN, 0}};
-    std::vector<Stream*> streams{nullptr};
-    for (auto& rp : ranks_)
-      for (Stream* s : {&rp.out, &rp.err})
-        if (s->fd >= 0) {
-          fds.push_back({s->fd, POLLIN, 0});
-          streams.push_back(s);
-        }
-    int n = ::poll(fds.data(), fds.size(), poll_timeout_ms());
-    if (n < 0 && errno != EINTR) {
-      say(std::string("poll failed: ") + std::strerror(errno) + "; killing the ranks");
-      begin_kill();
-    }
-    if (n > 0) {
-      if (fds[0].revents) on_signals();
-      for (std::size_t i = 1; i < fds.size(); ++i)
-        if (fds[i].revents) read_stream(*streams[i]);
-    }
-    check_deadlines();
+    step(-1);
   }
+}
+
+void Supervisor::step(int timeout_ms) {
+  std::vector<pollfd> fds{{g_signal_pipe[0], POLLIN, 0}};
+  std::vector<Stream*> streams{nullptr};
+  for (auto& rp : ranks_)
+    for (Stream* s : {&rp.out, &rp.err})
+      if (s->fd >= 0) {
+        fds.push_back({s->fd, POLLIN, 0});
+        streams.push_back(s);
+      }
+  int n = ::poll(fds.data(), fds.size(), timeout_ms < 0 ? poll_timeout_ms() : timeout_ms);
+  if (n < 0 && errno != EINTR) {
+    say(std::string("poll failed: ") + std::strerror(errno) + "; killing the ranks");
+    begin_kill();
+  }
+  if (n > 0) {
+    if (fds[0].revents) on_signals();
+    for (std::size_t i = 1; i < fds.size(); ++i)
+      if (fds[i].revents) read_stream(*streams[i]);
+  }
+  check_deadlines();
 }
 
 void Supervisor::read_stream(Stream& s) {
@@ -426,6 +436,16 @@ int parse_args(int argc, char** argv, Config& cfg) {
 }  // namespace
 }  // namespace ferry::run
 
+namespace {
+// Raises the soft open-file limit to `need` (at most the hard limit): -n 1000 needs 2000 pipe ends.
+void raise_fd_limit(rlim_t need) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= need) return;
+  lim.rlim_cur = lim.rlim_max == RLIM_INFINITY || lim.rlim_max > need ? need : lim.rlim_max;
+  (void)::setrlimit(RLIMIT_NOFILE, &lim);
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace ferry::run;
   Config cfg;
@@ -436,6 +456,7 @@ int main(int argc, char** argv) {
     return 127;
   }
   ensure_std_fds();
+  raise_fd_limit(2 * cfg.n + 64);  // two pipes per rank
   if (!install_signal_handlers()) {
     say(std::string("cannot create the signal pipe: ") + std::strerror(errno));
     return 1;

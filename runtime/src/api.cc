@@ -30,6 +30,14 @@ Status no_runtime(const char* what) {
                                      "first; refs made under a runtime that was shut down are inert)");
 }
 
+// Batched task messages leave before a wait (the awaited result may depend on them).
+void flush_batched() {
+  if (Core* c = rt::current_core()) {
+    GateGuard g(c->gate());
+    if (g) c->tasks().flush_all();
+  }
+}
+
 // Around a blocking wait: batched task messages leave first (the awaited
 // result may depend on them), and an executor thread that blocks lets the
 // pool start a stand-in thread (nested tasks cannot starve the pool).
@@ -135,6 +143,7 @@ std::optional<Result<ObjectData>> wait_owned(std::uint32_t epoch, const ObjectId
                                              std::optional<std::chrono::milliseconds> timeout) {
   Core* c = core_for(epoch);
   if (!c || id.is_nil() || id.owner() != c->rank() || !c->transport().waiters_poll()) return std::nullopt;
+  if (rt::Executor* ex = rt::Executor::current(); ex && ex->can_help()) return std::nullopt;  // helps instead
   GateGuard g(c->gate());
   if (!g) return std::nullopt;
   const std::chrono::milliseconds t = timeout ? *timeout : c->options().get_timeout;
@@ -167,6 +176,23 @@ Result<ObjectData> await_data(Future<ObjectData>& f, const ObjectId& id,
                               std::optional<std::chrono::milliseconds> timeout) {
   std::chrono::milliseconds t = timeout ? *timeout : default_get_timeout();
   if (f.ready()) return f.result();
+  if (rt::Executor* ex = rt::Executor::current(); ex && ex->can_help()) {
+    // Inside a task: this thread runs queued tasks while it waits (executor.h).
+    flush_batched();
+    Promise<ObjectData> relay;
+    Future<ObjectData> relayed = relay.get_future();
+    std::move(f).then([relay = std::move(relay), ex](Result<ObjectData>&& r) mutable {
+      relay.set_result(std::move(r));
+      ex->wake();
+    });
+    f = std::move(relayed);
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    if (timeout || t.count() != 0) deadline = std::chrono::steady_clock::now() + t;
+    if (!ex->help_until([&] { return f.ready(); }, deadline) && !f.ready()) {
+      if (deadline && std::chrono::steady_clock::now() >= *deadline) return get_timeout_error(id, t);
+    }
+    if (f.ready()) return f.result();
+  }
   BlockScope blocking;
   if (!timeout && t.count() == 0) {
     f.wait();
@@ -183,16 +209,38 @@ std::vector<bool> wait_ids(const std::vector<std::pair<std::uint32_t, ObjectId>>
     std::condition_variable cv;
     std::vector<bool> ready;  // guarded by mu
     std::size_t count = 0;    // guarded by mu
+    rt::Executor* helper = nullptr;  // guarded by mu: an executor thread helping while it waits
   };
   auto st = std::make_shared<State>();
   st->ready.assign(ids.size(), false);
   for (std::size_t i = 0; i < ids.size(); ++i) {
     fetch(ids[i].first, ids[i].second).then([st, i](Result<ObjectData>&&) {
-      std::lock_guard<std::mutex> lock(st->mu);
-      st->ready[i] = true;
-      ++st->count;
-      st->cv.notify_all();
+      rt::Executor* helper = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(st->mu);
+        st->ready[i] = true;
+        ++st->count;
+        st->cv.notify_all();
+        helper = st->helper;
+      }
+      if (helper) helper->wake();  // outside st->mu: the helper checks it under the executor's lock
     });
+  }
+  auto enough = [&] {
+    std::lock_guard<std::mutex> lock(st->mu);
+    return st->count >= num_ready;
+  };
+  if (rt::Executor* ex = rt::Executor::current(); ex && ex->can_help()) {
+    // Inside a task: run queued tasks while waiting; each completion wakes the helper.
+    flush_batched();
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      st->helper = ex;
+    }
+    (void)ex->help_until(enough, std::chrono::steady_clock::now() + timeout);
+    std::lock_guard<std::mutex> lock(st->mu);
+    st->helper = nullptr;
+    return st->ready;
   }
   BlockScope blocking;
   std::unique_lock<std::mutex> lock(st->mu);

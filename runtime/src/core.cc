@@ -77,6 +77,7 @@ Status Core::init(transport::Bootstrap& boot) {
   tasks_ = std::make_unique<Tasks>(*this, opts_.executor_threads ? opts_.executor_threads : default_executor_threads());
   install_handlers();
   tasks_->install_handlers();
+  install_control_handlers();
   // One allgather: every rank's arena key, registry hash and executor threads;
   // it also proves every rank installed its handlers before anyone sends.
   return exchange_startup_info(boot);
@@ -310,47 +311,25 @@ bool Core::wait_fetches_drained(std::chrono::steady_clock::time_point deadline) 
   return fetch_cv_.wait_until(lock, deadline, [&] { return inflight_.empty() && gets_in_flight_ == 0; });
 }
 
-Status Core::shutdown_barrier(std::chrono::steady_clock::time_point deadline) {
-  for (Rank p = 0; p < size_; ++p)
-    if (p != self_ && !own_.is_dead(p)) send(p, proto::kShutdown, proto::encode_shutdown());
-  std::unique_lock<std::mutex> lock(sd_mu_);
-  auto all_here = [&] {
-    for (Rank p = 0; p < size_; ++p)
-      if (p != self_ && !sd_arrived_[p] && !own_.is_dead(p)) return false;
-    return true;
-  };
-  while (!all_here()) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      std::string missing;
-      for (Rank p = 0; p < size_; ++p)
-        if (p != self_ && !sd_arrived_[p] && !own_.is_dead(p)) missing += " " + std::to_string(p);
-      return Status(Errc::timeout, "runtime shutdown on rank " + std::to_string(self_) + ": ranks" + missing +
-                                       " did not reach shutdown within " +
-                                       std::to_string(opts_.shutdown_timeout.count()) +
-                                       " ms (every rank must call Runtime::shutdown; FERRY_SHUTDOWN_TIMEOUT_MS)");
-    }
-    sd_cv_.wait_for(lock, std::chrono::milliseconds(50));
-  }
-  return Status::ok();
-}
-
-Status Core::shutdown() {
+Status Core::shutdown(ShutdownMode mode) {
   if (shut_down_.exchange(true)) return Status::ok();
-  accepting_.store(false);
-  const auto deadline = std::chrono::steady_clock::now() + opts_.shutdown_timeout;
+  // The sequence and why it is safe: control.cc.
+  auto deadline_from_now = [&] { return std::chrono::steady_clock::now() + opts_.shutdown_timeout; };
   Status result;
-  if (tasks_ && !tasks_->drain(deadline))
-    result = Status(Errc::timeout, "runtime shutdown on rank " + std::to_string(self_) + ": " +
-                                       std::to_string(tasks_->pending()) + " submitted tasks still running after " +
-                                       std::to_string(opts_.shutdown_timeout.count()) + " ms");
-  bool drained = wait_fetches_drained(deadline);
-  if (!drained)
-    result = Status(Errc::timeout, "runtime shutdown on rank " + std::to_string(self_) +
-                                       ": reads of remote objects still in flight after " +
-                                       std::to_string(opts_.shutdown_timeout.count()) + " ms");
-  if (Status s = shutdown_barrier(deadline); !s && result.is_ok()) result = s;
+  if (mode != ShutdownMode::abort) {
+    const bool bounded = mode == ShutdownMode::collective && opts_.shutdown_timeout.count() > 0;
+    const auto drain_deadline = bounded ? deadline_from_now() : std::chrono::steady_clock::now() + std::chrono::hours(24 * 365);
+    result = drain_own_work(drain_deadline);
+    if (Status s = wait_for_peers(bounded ? std::optional(deadline_from_now()) : std::nullopt,
+                                  mode == ShutdownMode::serve);
+        !s && result.is_ok())
+      result = s;
+  }
+  accepting_.store(false);
+  if (mode != ShutdownMode::abort && result.is_ok()) result = drain_own_work(deadline_from_now());
   if (tasks_) tasks_->stop();  // executor threads hold GateGuards while they run
   gate_.close_and_drain();
+  bool drained = false;
   {
     std::lock_guard<std::mutex> lock(fetch_mu_);
     drained = gets_in_flight_ == 0;
@@ -360,7 +339,7 @@ Status Core::shutdown() {
     if (Status s = owned_t_->shutdown(); !s && result.is_ok()) result = s;
     owned_t_.reset();
   }
-  if (!result) report(result);
+  if (!result && mode == ShutdownMode::collective) report(result);  // serve/abort: the caller says it
   return result;
 }
 

@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -103,7 +104,18 @@ class Core {
   Core(const Core&) = delete;
   Core& operator=(const Core&) = delete;
 
-  Status shutdown();
+  // How shutdown waits for the peers (control.cc documents the sequence):
+  //   collective: at most options().shutdown_timeout (0: forever);
+  //   serve:      forever (a worker serving a driver), until every live peer arrived or one aborted;
+  //   abort:      not at all (this rank announced an abort; in-flight work is abandoned).
+  enum class ShutdownMode { collective, serve, abort };
+  Status shutdown(ShutdownMode mode = ShutdownMode::collective);
+  // Collective over the runtime's messages: returns when every rank called
+  // barrier() as often as this one. No timeout; fails when a peer fails or aborts (control.cc).
+  Status barrier();
+  // Tells every peer this rank aborts with `why` (their barrier/serve/shutdown
+  // fail with it), then shuts down without waiting for them (control.cc).
+  Status abort(const Status& why);
 
   std::uint32_t epoch() const noexcept { return epoch_; }
   Rank rank() const noexcept { return self_; }
@@ -155,12 +167,21 @@ class Core {
   void on_read_done(Rank src, ByteView p);
   void on_drop(Rank src, ByteView p);
   void on_shutdown_msg(Rank src, ByteView p);
+  // ---- job control (control.cc)
+  void install_control_handlers();
+  void on_barrier_msg(Rank src, ByteView p);
+  void on_abort_msg(Rank src, ByteView p);
+  // A peer's abort, when one arrived (caller holds sd_mu_).
+  std::optional<Status> aborted_locked() const { return aborted_; }
+  // Sends kShutdown and waits until every live peer sent it (nullopt: no deadline). peers_must_live:
+  // a peer that failed instead of arriving is an error (serve), else it is skipped.
+  Status wait_for_peers(std::optional<std::chrono::steady_clock::time_point> deadline, bool peers_must_live);
+  Status drain_own_work(std::chrono::steady_clock::time_point deadline);
   void on_peer_failure(Rank peer, const Status& why);
   void run(Actions&& actions);
   void send_reply(Reply&& r);
   void send(Rank dst, transport::HandlerId id, Bytes payload);
   void report(const Status& s);
-  Status shutdown_barrier(std::chrono::steady_clock::time_point deadline);
   bool wait_fetches_drained(std::chrono::steady_clock::time_point deadline);
 
   // ---- reader side (fetch.cc)
@@ -207,6 +228,9 @@ class Core {
   std::mutex sd_mu_;
   std::condition_variable sd_cv_;
   std::vector<bool> sd_arrived_;  // guarded by sd_mu_
+  std::vector<std::uint64_t> barrier_seen_;  // guarded by sd_mu_: barriers each peer has entered
+  std::uint64_t barrier_gen_ = 0;            // guarded by sd_mu_: barriers this rank has entered
+  std::optional<Status> aborted_;            // guarded by sd_mu_: a peer's (or this rank's) abort
 };
 
 // One read of a remote object (or a local read of an owned one), shared by

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <spdlog/spdlog.h>
+
 #include "ferry/transport/affinity.h"
 
 namespace ferry::rt {
@@ -14,6 +16,7 @@ namespace ferry::rt {
 namespace {
 thread_local Executor* tl_executor = nullptr;
 thread_local bool tl_flush_wanted = false;
+thread_local unsigned tl_help_depth = 0;
 constexpr auto kPollBackoffMin = std::chrono::microseconds(20);
 constexpr auto kPollBackoffMax = std::chrono::microseconds(1000);
 constexpr unsigned kPoliteAfter = 512;  // empty polls before each further one yields first (as the UCX progress thread)
@@ -186,7 +189,61 @@ void Executor::resume() {
 void Executor::block_begin() {
   std::lock_guard<std::mutex> lock(mu_);
   ++blocked_;
-  if (!stopping_ && live_ - blocked_ < target_ && live_ < kMaxThreads) spawn_locked();
+  if (stopping_ || live_ - blocked_ >= target_) return;
+  if (live_ < kMaxThreads) return spawn_locked();
+  if (!bound_reported_) {
+    bound_reported_ = true;
+    spdlog::error("ferry[{}]: all {} executor threads are blocked in get()/wait() inside tasks (waits nested more "
+                  "than {} deep on each); queued tasks wait until one returns. Use coroutine tasks "
+                  "(co_await) for deep recursion",
+                  rank_, kMaxThreads, kMaxHelpDepth);
+  }
+}
+
+bool Executor::can_help() const noexcept { return tl_executor == this && tl_help_depth < kMaxHelpDepth; }
+
+void Executor::wake() {
+  { std::lock_guard<std::mutex> lock(mu_); }  // a helper between its check and its wait sees the change
+  cv_.notify_all();
+}
+
+void Executor::run_one_locked(std::unique_lock<std::mutex>& lock) {
+  // Newest first: most likely a child of the waiting task (what it waits for), and it keeps the
+  // helping depth near the depth of the task tree (work-first, as in work-stealing runtimes).
+  Runnable* r = queue_.back();
+  queue_.pop_back();
+  queued_.store(queue_.size(), std::memory_order_relaxed);
+  ++running_;
+  lock.unlock();
+  ++tl_help_depth;
+  r->run();
+  --tl_help_depth;
+  if (tl_flush_wanted) {  // what the helped job batched leaves now: its submitter may be waiting
+    tl_flush_wanted = false;
+    if (idle_hook_) idle_hook_();
+  }
+  lock.lock();
+  --running_;
+}
+
+bool Executor::help_until(const std::function<bool()>& ready,
+                          std::optional<std::chrono::steady_clock::time_point> deadline) {
+  if (!can_help()) return ready();
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (ready()) return true;
+    if (stopping_) return false;
+    if (!queue_.empty() && !paused_) {
+      run_one_locked(lock);
+      continue;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (deadline && now >= *deadline) return false;
+    // Woken by wake() or post(); the bound only covers a completion racing with shutdown.
+    auto until = now + std::chrono::milliseconds(100);
+    if (deadline && *deadline < until) until = *deadline;
+    cv_.wait_until(lock, until);
+  }
 }
 
 void Executor::block_end() {

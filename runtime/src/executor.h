@@ -3,10 +3,14 @@
 // Runs Runnables (tasks whose dependencies are here, actor drains) FIFO on
 // `target` threads (FERRY_EXECUTOR_THREADS; default: the CPUs of this
 // process's affinity mask, >= 1). A task that blocks (get/wait inside a task)
-// calls block_begin()/block_end() (api.cc does it for the thread it runs on):
-// while fewer than `target` threads are unblocked, an extra thread is started
-// (up to kMaxThreads), so nested tasks cannot deadlock the pool; extra threads
-// exit when they find themselves idle above the target again.
+// waits by helping: help_until() runs queued work (newest first) on the waiting thread until
+// what it waits for is ready (api.cc does it for get/wait inside a task), so
+// a wait never takes a thread away from the pool, at any nesting depth. Helping
+// nests up to kMaxHelpDepth frames per thread; a wait deeper than that blocks
+// with block_begin()/block_end(): while fewer than `target` threads are
+// unblocked, an extra thread is started (up to kMaxThreads; reaching that
+// bound is logged once per executor), and extra threads exit when they find
+// themselves idle above the target again.
 // When a thread runs out of work it calls the idle hook once (the task layer
 // flushes its batched messages there). A job that left records unflushed
 // calls want_flush(): after it, the thread flushes itself when idle, or calls
@@ -30,6 +34,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -53,6 +58,7 @@ unsigned default_executor_threads();
 class Executor {
  public:
   static constexpr unsigned kMaxThreads = 256;
+  static constexpr unsigned kMaxHelpDepth = 64;
 
   // Starts paused: queued work waits for resume() (the runtime resumes it once
   // it is the process's current runtime, so tasks see ferry::Runtime::current()).
@@ -77,6 +83,15 @@ class Executor {
   static void want_flush() noexcept;
   void block_begin();
   void block_end();
+  // On one of this executor's threads: runs queued work here until ready() is
+  // true (checked under the executor's lock; the completer calls wake()) or the
+  // deadline passes or the executor stops. Returns ready(). false at once when
+  // this thread already helps kMaxHelpDepth levels deep (the caller blocks).
+  bool help_until(const std::function<bool()>& ready,
+                  std::optional<std::chrono::steady_clock::time_point> deadline);
+  bool can_help() const noexcept;
+  // Wakes the threads waiting in help_until (after their condition changed).
+  void wake();
 
  private:
   void spawn_locked();
@@ -84,6 +99,8 @@ class Executor {
   // Polls until work is queued or the executor stops (false), or the
   // transport asks the thread to sleep (true). Called without mu_.
   bool poll_while_idle();
+  // Runs one popped runnable on this thread (lock held on entry and exit).
+  void run_one_locked(std::unique_lock<std::mutex>& lock);
 
   const unsigned target_;
   const std::uint32_t rank_;
@@ -102,6 +119,7 @@ class Executor {
   std::atomic<std::size_t> queued_{0};  // queue_.size(), readable without mu_
   std::atomic<bool> stop_flag_{false};  // stopping_, readable without mu_
   std::vector<std::thread> threads_;  // guarded by mu_
+  bool bound_reported_ = false;       // guarded by mu_
 };
 
 }  // namespace ferry::rt

@@ -115,13 +115,44 @@ Runtime::~Runtime() {
 
 Status Runtime::shutdown() {
   Status s = core_->shutdown();
+  unpublish();
+  return s;
+}
+
+Status Runtime::serve() {
+  Status s = core_->shutdown(rt::Core::ShutdownMode::serve);
+  unpublish();
+  return s;
+}
+
+Status Runtime::abort(const Status& why) {
+  Status s = core_->abort(why);
+  unpublish();
+  return s;
+}
+
+Status Runtime::barrier() { return core_->barrier(); }
+
+void Runtime::unpublish() {
   std::lock_guard<std::mutex> lock(g_mu);
   rt::Core* mine = core_.get();
   g_core.compare_exchange_strong(mine, nullptr);
   Runtime* me = this;
   g_runtime.compare_exchange_strong(me, nullptr);
-  return s;
 }
+
+namespace {
+Runtime& running(const char* what) {
+  Runtime* r = Runtime::current();
+  if (!r)
+    throw Error(Status(Errc::shut_down, std::string(what) + ": no ferry runtime is running in this process "
+                                                            "(call ferry::init first)"));
+  return *r;
+}
+}  // namespace
+
+transport::Rank this_rank() { return running("ferry::this_rank").rank(); }
+transport::Rank world_size() { return running("ferry::world_size").size(); }
 
 transport::Rank Runtime::rank() const noexcept { return core_->rank(); }
 transport::Rank Runtime::size() const noexcept { return core_->size(); }

@@ -51,6 +51,32 @@ Status ResultBuffer::emit(const detail::ObjectMeta& m, std::span<const std::byte
 
 void Job::run() { tasks->execute(this); }
 
+namespace {
+
+// The completion of a coroutine task, owned by the coroutine until finish().
+struct DeferredResult final : detail::ResultSink {
+  DeferredResult(Tasks& t, Core& c, Job* j) : tasks(t), buffer(t, c, j->result), job(j) {}
+  Status emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes) override { return buffer.emit(m, bytes); }
+  void finish(Status s) override {
+    buffer.finish_job(job, std::move(s));
+    delete job;
+    delete this;
+  }
+  Tasks& tasks;
+  ResultBuffer buffer;
+  Job* job;
+};
+
+}  // namespace
+
+void ResultBuffer::finish_job(Job* j, Status s) { tasks.finish(j, std::move(s), this); }
+
+detail::ResultSink* ResultBuffer::defer() {
+  if (!job || deferred) return nullptr;
+  deferred = true;
+  return new DeferredResult(tasks, core, job);
+}
+
 // ------------------------------------------------------------------ receiving
 
 void Tasks::on_submit(Rank src, ByteView p) {
@@ -142,7 +168,7 @@ void Tasks::dependency_ready(Job* j) {
 // ------------------------------------------------------------------ running
 
 void Tasks::execute(Job* j) {
-  ResultBuffer out(*this, core_, j->result);
+  ResultBuffer out(*this, core_, j->result, j->kind == proto::RecordKind::task ? j : nullptr);
   Status s;
   {
     std::lock_guard<std::mutex> lock(j->error_mu);
@@ -153,6 +179,7 @@ void Tasks::execute(Job* j) {
     s = g ? j->entry->function(j->args, out)
           : Status(Errc::shut_down, "the ferry runtime on " + rank_str(core_.rank()) + " shut down");
   }
+  if (out.deferred) return;  // a coroutine task: its DeferredResult finishes and deletes the job
   finish(j, std::move(s), &out);
   delete j;
 }

@@ -79,8 +79,12 @@ struct Job final : Runnable {
 // are copied into a per-thread scratch buffer (then into the done record),
 // large ones straight into a block of this rank's arena.
 struct ResultBuffer final : detail::ResultSink {
-  ResultBuffer(Tasks& t, Core& c, const ObjectId& id) : tasks(t), core(c), id(id) {}
+  ResultBuffer(Tasks& t, Core& c, const ObjectId& id, Job* job = nullptr) : tasks(t), core(c), id(id), job(job) {}
   Status emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes) override;
+  // A coroutine task took over its job (task_exec.cc): the job completes later.
+  detail::ResultSink* defer() override;
+  // Completes `j` with this buffer's result (DeferredResult, task_exec.cc).
+  void finish_job(Job* j, Status s);
 
   Tasks& tasks;
   Core& core;
@@ -90,6 +94,8 @@ struct ResultBuffer final : detail::ResultSink {
   detail::ObjectMeta meta;
   std::uint64_t offset = 0;
   Bytes* scratch = nullptr;
+  Job* job = nullptr;       // set for tasks (coroutines may defer)
+  bool deferred = false;
 };
 
 class Tasks {
@@ -122,6 +128,8 @@ class Tasks {
   void stop();
   std::size_t pending() const;
   std::uint32_t executor_load() const { return executor_ ? executor_->load() : 0; }
+  // Runs `r` on this rank's executors (coroutine resumptions, future continuations).
+  void post(Runnable* r) { executor_->post(r); }
 
   // ---- executor side (task_exec.cc), used by Job and the actor host
   void execute(Job* j);

@@ -97,7 +97,7 @@ TEST_CASE("local.three_forked_ranks_mixed_sizes", "[launcher][local]") {
   CHECK(codes == std::vector<int>{0, 0, 0});
   std::size_t files = 0;
   for (auto& e : std::filesystem::directory_iterator(dir.path)) files += e.path().extension() != ".tmp";
-  CHECK(files == 3 * 13);  // 12 allgathers + 1 barrier, one file per rank each, no .tmp left
+  CHECK(files == 4 * 13);  // 12 allgathers + 1 barrier: one file per rank + rank 0's gathered file each, no .tmp left
 }
 
 TEST_CASE("local.missing_rank_fails_within_timeout", "[launcher][local]") {

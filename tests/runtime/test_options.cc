@@ -51,8 +51,12 @@ TEST_CASE("options: defaults and FERRY_* overrides", "[options]") {
     EnvVar x("FERRY_INLINE_BYTES", "0");
     CHECK(ferry::RuntimeOptions::from_env().value().inline_bytes == 0u);
   }
+  {
+    EnvVar x("FERRY_SHUTDOWN_TIMEOUT_MS", "0");  // 0: shutdown waits for slower peers forever
+    CHECK(ferry::RuntimeOptions::from_env().value().shutdown_timeout.count() == 0);
+  }
   for (auto [name, bad] : {std::pair{"FERRY_GET_TIMEOUT_MS", "soon"}, std::pair{"FERRY_GET_TIMEOUT_MS", "-5"},
-                           std::pair{"FERRY_INLINE_BYTES", "lots"}, std::pair{"FERRY_SHUTDOWN_TIMEOUT_MS", "0"}}) {
+                           std::pair{"FERRY_INLINE_BYTES", "lots"}, std::pair{"FERRY_SHUTDOWN_TIMEOUT_MS", "never"}}) {
     EnvVar x(name, bad);
     auto o = ferry::RuntimeOptions::from_env();
     INFO(name << "=" << bad);

@@ -51,17 +51,25 @@ class Session {
   const std::string& launcher() const;
   bool is_shut_down() const noexcept;
 
-  // Collective: returns when every rank of the job called it (over the launcher's bootstrap: file
-  // rendezvous, PMIx fence or MPI_Barrier on the duplicated communicator). For programs that
-  // need a point where all ranks are done with a phase; tasks and gets need no barrier.
-  // Throws ferry::Error (bootstrap_failed, e.g. FERRY_BOOTSTRAP_TIMEOUT_MS ran out; shut_down).
+  // Collective: returns when every rank of the job called it as often (over the runtime's
+  // messages; no time bound, so phases of any length may separate barriers). For programs that
+  // need a point where all ranks are done with a phase; tasks, gets and shutdown need no barrier.
+  // Throws ferry::Error (peer_failed: a rank failed before reaching it; a peer's abort; shut_down).
   void barrier();
 
-  // Collective (every live rank calls it): waits for this rank's in-flight work, then for the
-  // peers, stops the runtime and the transport and releases the bootstrap (for ferry::init(MPI_Comm),
-  // the duplicated communicator, so MPI_Finalize may follow). Idempotent. Throws ferry::Error if
-  // the runtime reported a failure (the session is shut down anyway).
+  // Collective (every live rank calls it; no barrier needed before it): waits until the tasks
+  // this rank submitted completed, then keeps running the peers' tasks until every peer called
+  // shutdown() or serve() too (bounded by FERRY_SHUTDOWN_TIMEOUT_MS, 0 = forever), stops the
+  // runtime and the transport and releases the bootstrap (for ferry::init(MPI_Comm), the
+  // duplicated communicator, so MPI_Finalize may follow). Idempotent. Throws ferry::Error if the
+  // runtime reported a failure (the session is shut down anyway).
   void shutdown();
+  // shutdown() for a worker: runs the peers' tasks for as long as they need it (no time bound)
+  // and then shuts down. Throws ferry::Error when a peer failed or aborted instead of shutting down.
+  void serve();
+  // Ends the job: every peer's serve(), barrier() and shutdown() fail with `why`; this rank shuts
+  // down without waiting for in-flight work. Idempotent with shutdown (does nothing after it).
+  void abort(const std::string& why);
 
   struct State;  // implementation detail (launcher/src/init.cc)
   explicit Session(std::unique_ptr<State> state) noexcept;

@@ -168,3 +168,8 @@ class actor_class {
 };
 
 }  // namespace ferry
+
+// Names an actor method once: FERRY_METHOD(Counter, add) defines the handle
+// `Counter_add` (= ferry::method<&Counter::add>("Counter::add")). Use it at
+// namespace scope after the class.
+#define FERRY_METHOD(cls, m) inline const auto cls##_##m = ::ferry::method<&cls::m>(#cls "::" #m)

@@ -58,6 +58,7 @@ class function {
 
   // Registers F under `name` (must be unique and the same on every rank).
   explicit function(std::string_view name) : entry_(register_entry(name)) { detail::check_result<typename traits::result>(); }
+  static_assert(params_ok);  // the static_asserts above name the remedy
 
   // A handle that places its tasks on rank `r`.
   class placed {
@@ -93,18 +94,31 @@ class function {
     e.name = std::string(name);
     e.signature = type_tag<decltype(F)>();
     e.arity = std::tuple_size_v<params>;
-    e.function = &detail::invoke_function<F>;
+    if constexpr (params_ok) e.function = &detail::invoke_function<F>;  // invalid: only the remedy is reported
     return detail::register_entry(std::move(e));
   }
 
   template <class... A>
   ObjectRef<result_type> submit(std::optional<std::uint32_t> where, A&&... args) const {
-    std::array<detail::ArgSpec, sizeof...(A)> specs;
-    detail::bind_all<params>(std::span<detail::ArgSpec>(specs), std::forward<A>(args)...);
-    return detail::adopt_ref<result_type>(detail::submit_task(*entry_, where, std::span<detail::ArgSpec>(specs)));
+    if constexpr (!params_ok) {
+      return {};  // reported by the static_asserts of check_params
+    } else {
+      std::array<detail::ArgSpec, sizeof...(A)> specs;
+      detail::bind_all<params>(std::span<detail::ArgSpec>(specs), std::forward<A>(args)...);
+      return detail::adopt_ref<result_type>(detail::submit_task(*entry_, where, std::span<detail::ArgSpec>(specs)));
+    }
   }
 
   const detail::RegistryEntry* entry_;
 };
 
 }  // namespace ferry
+
+// Names a remote function once: FERRY_REMOTE(add) defines the handle `add_fn`
+// (= ferry::function<&add>("add")), registered under the function's name.
+// Use it at namespace scope, where `fn` is declared; an overloaded or
+// templated function needs its signature: FERRY_REMOTE_AS(add_ints, add, int (*)(int, int))
+// defines `add_ints` registered as "add_ints".
+#define FERRY_REMOTE(fn) inline const auto fn##_fn = ::ferry::function<&fn>(#fn)
+#define FERRY_REMOTE_AS(handle, fn, signature) \
+  inline const auto handle = ::ferry::function<static_cast<signature>(&fn)>(#handle)

@@ -47,6 +47,8 @@ namespace ferry {
 
 template <class T>
 class ObjectRef;
+template <class T>
+class future;
 
 namespace detail {
 
@@ -132,6 +134,8 @@ class ObjectRef {
   // FERRY_GET_TIMEOUT_MS applies (0 = wait forever).
   // A task output whose function threw -> ferry::task_error.
   T get() const { return value_or_throw(try_get()); }
+  // The value as a ferry::future (starts fetching; returns at once). Defined in ferry/async.h.
+  future<T> get_async() const;
   T get(std::chrono::milliseconds timeout) const { return value_or_throw(try_get(timeout)); }
   // Same, errors as a Result.
   Result<T> try_get(std::optional<std::chrono::milliseconds> timeout = std::nullopt) const {
@@ -260,12 +264,14 @@ std::vector<T> get(const std::vector<ObjectRef<T>>& refs,
 template <class T>
 struct WaitResult {
   std::vector<ObjectRef<T>> ready;      // available (fetched here) or failed: get() will not block
-  std::vector<ObjectRef<T>> not_ready;  // in the order given
+  std::vector<ObjectRef<T>> not_ready;  // the others, in the order given
 };
 
 // Waits until `num_ready` of `refs` are ready (fetched into this rank, or
-// failed) or the timeout passes; starts fetching all of them. num_ready >
-// refs.size() -> invalid_argument.
+// failed) or the timeout passes; starts fetching all of them. As Ray's wait:
+// `ready` holds at most num_ready refs (exactly num_ready unless the timeout
+// passed), the first ready ones in the order given; every other ref, ready
+// or not, is in `not_ready`. num_ready > refs.size() -> invalid_argument.
 template <class T>
 WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_ready, std::chrono::milliseconds timeout) {
   if (num_ready > refs.size())
@@ -279,7 +285,8 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_ready,
   }
   auto ready = detail::wait_ids(ids, num_ready, timeout);
   WaitResult<T> out;
-  for (std::size_t i = 0; i < refs.size(); ++i) (ready[i] ? out.ready : out.not_ready).push_back(refs[i]);
+  for (std::size_t i = 0; i < refs.size(); ++i)
+    (ready[i] && out.ready.size() < num_ready ? out.ready : out.not_ready).push_back(refs[i]);
   return out;
 }
 

@@ -14,12 +14,23 @@
 // time; create() fails while another is running). Each Runtime gets a new
 // epoch number, and refs made under an older one are inert.
 //
-// shutdown() is collective (every live rank calls it): it waits for this
-// rank's in-flight reads, then for every live peer to reach shutdown (bounded
-// by shutdown_timeout; failed peers are skipped), so no rank releases an arena
-// a peer may still read. It then frees the store, deregisters the arena and,
-// if the Runtime created the transport, shuts the transport down. Object
-// views must not outlive it; refs may (they become inert).
+// shutdown() is collective (every live rank calls it) and safe at any point:
+// it waits until the tasks this rank submitted completed and its reads ended,
+// then announces itself and keeps running the peers' tasks and serving its
+// objects until every live peer has announced itself too (bounded by
+// shutdown_timeout, 0 = forever; failed peers are skipped). Only then does it
+// stop accepting work, free the store, deregister the arena and, if the
+// Runtime created the transport, shut the transport down. No barrier is
+// needed before it. Object views must not outlive it; refs may (they become
+// inert).
+//
+// serve() is shutdown() for a rank that only works for others (a worker in
+// driver mode, ferry::run): it waits for the peers without a time bound and
+// fails if a peer failed or aborted instead of shutting down. abort(why) ends
+// the job from this rank: every peer's serve()/barrier()/shutdown() fails with
+// `why`, and this rank shuts down without waiting. barrier() synchronizes all
+// ranks over the runtime's messages, with no time bound (it fails when a peer
+// fails or aborts).
 //
 // Thread-safety: create/shutdown/destruction from one thread; everything else
 // (stats, and the object API) from any thread.
@@ -47,7 +58,8 @@ struct RuntimeOptions {
   std::size_t inline_bytes = std::size_t{64} << 10;
   // Default get()/view() timeout; 0 = wait forever. FERRY_GET_TIMEOUT_MS.
   std::chrono::milliseconds get_timeout{600000};
-  // Bound on shutdown's waits (in-flight reads, the peers). FERRY_SHUTDOWN_TIMEOUT_MS.
+  // Bound on shutdown's waits (submitted tasks, in-flight reads, the peers);
+  // 0 = wait forever. FERRY_SHUTDOWN_TIMEOUT_MS.
   std::chrono::milliseconds shutdown_timeout{30000};
   // Executor threads of this rank; 0: FERRY_EXECUTOR_THREADS, else the CPUs of
   // this process's affinity mask (>= 1).
@@ -103,6 +115,12 @@ class Runtime {
 
   // Collective; idempotent. See the file comment.
   Status shutdown();
+  // Collective with the peers' shutdown(); waits for them without a bound. See the file comment.
+  Status serve();
+  // Ends the job from this rank (see the file comment); returns this rank's shutdown status.
+  Status abort(const Status& why);
+  // Collective, no time bound; fails on a failed or aborting peer. See the file comment.
+  Status barrier();
 
   transport::Rank rank() const noexcept;
   transport::Rank size() const noexcept;
@@ -118,7 +136,14 @@ class Runtime {
   explicit Runtime(std::shared_ptr<rt::Core> core);
   // Makes a started core the process's current runtime and lets its tasks run (caller holds the create lock).
   static std::unique_ptr<Runtime> publish_locked(std::shared_ptr<rt::Core> core);
+  // Stops being the process's current runtime (after shutdown).
+  void unpublish();
   std::shared_ptr<rt::Core> core_;
 };
+
+// This process's rank and the job's size in the running runtime. Throw
+// ferry::Error (shut_down) when no runtime is running.
+transport::Rank this_rank();
+transport::Rank world_size();
 
 }  // namespace ferry

@@ -11,8 +11,11 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 #include "ferry/status.h"
 
@@ -21,6 +24,13 @@ namespace ferry {
 // Explicit placement: `fn.on(ferry::rank{1}).remote(...)`.
 struct rank {
   std::uint32_t value = 0;
+  constexpr rank() noexcept = default;
+  // Implicit from any integer (on(1), on(this_rank() + 1)); a negative one names no rank
+  // (the submission fails with invalid_argument).
+  template <class I>
+    requires std::is_integral_v<I>
+  constexpr rank(I v) noexcept
+      : value(v < 0 ? std::numeric_limits<std::uint32_t>::max() : static_cast<std::uint32_t>(v)) {}
 };
 
 // What a void function (or method) returns: an empty, trivially copyable value,
@@ -32,30 +42,51 @@ struct none {
 // Thrown by get() of a task output whose function threw.
 class task_error : public Error {
  public:
+  // One task in the chain of failures: a task fails when its function threw,
+  // or when an argument it depended on failed (the argument's error nests).
+  struct frame {
+    std::string function;    // remote function, "Class::method" or actor class name
+    std::uint32_t rank = ~0u;  // where it ran (~0u if unknown)
+  };
+
   explicit task_error(Status status) : Error(std::move(status)) { parse(); }
-  // The remote function (or "Class::method", or actor class) name.
-  const std::string& function() const noexcept { return function_; }
-  // The rank it ran on (~0u if unknown).
-  std::uint32_t rank() const noexcept { return rank_; }
+  // The task whose output was read (the outermost frame).
+  const std::string& function() const noexcept { return chain_.empty() ? empty_ : chain_.front().function; }
+  std::uint32_t rank() const noexcept { return chain_.empty() ? ~0u : chain_.front().rank; }
+  // The root cause: the task that threw (the innermost frame) and its exception's message.
+  const std::string& root_function() const noexcept { return chain_.empty() ? empty_ : chain_.back().function; }
+  std::uint32_t root_rank() const noexcept { return chain_.empty() ? ~0u : chain_.back().rank; }
+  const std::string& root_message() const noexcept { return root_message_; }
+  // Outermost first.
+  const std::vector<frame>& chain() const noexcept { return chain_; }
 
  private:
+  static constexpr std::string_view kFailedOn = "' failed on rank ";
   void parse() {
     const std::string& m = status().message();
-    auto open = m.find('\'');
-    auto close = m.find("' failed on rank ");
-    if (open == std::string::npos || close == std::string::npos || close <= open) return;
-    function_ = m.substr(open + 1, close - open - 1);
-    std::size_t at = close + 17;
-    std::uint64_t r = 0;
-    bool any = false;
-    while (at < m.size() && m[at] >= '0' && m[at] <= '9') {
-      r = r * 10 + static_cast<std::uint64_t>(m[at++] - '0');
-      any = true;
+    std::size_t from = 0, rest = 0;
+    for (std::size_t close = m.find(kFailedOn); close != std::string::npos; close = m.find(kFailedOn, from)) {
+      const std::size_t open = m.rfind('\'', close == 0 ? 0 : close - 1);
+      if (open == std::string::npos || open < from) break;
+      frame f;
+      f.function = m.substr(open + 1, close - open - 1);
+      std::size_t at = close + kFailedOn.size();
+      std::uint64_t r = 0;
+      bool any = false;
+      while (at < m.size() && m[at] >= '0' && m[at] <= '9') {
+        r = r * 10 + static_cast<std::uint64_t>(m[at++] - '0');
+        any = true;
+      }
+      if (any) f.rank = static_cast<std::uint32_t>(r);
+      chain_.push_back(std::move(f));
+      if (m.compare(at, 2, ": ") == 0) at += 2;
+      from = rest = at;
     }
-    if (any) rank_ = static_cast<std::uint32_t>(r);
+    root_message_ = chain_.empty() ? m : m.substr(rest);
   }
-  std::string function_;
-  std::uint32_t rank_ = ~0u;
+  std::vector<frame> chain_;
+  std::string root_message_;
+  inline static const std::string empty_;
 };
 
 namespace detail {

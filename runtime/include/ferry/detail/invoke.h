@@ -25,6 +25,7 @@
 #include "ferry/detail/task_api.h"
 #include "ferry/object_ref.h"
 #include "ferry/serialization.h"
+#include "ferry/task.h"
 #include "ferry/task_error.h"
 
 namespace ferry::detail {
@@ -64,12 +65,28 @@ struct fn_traits<R (C::*)(P...) noexcept> : fn_traits<R (C::*)(P...)> {};
 template <class C, class R, class... P>
 struct fn_traits<R (C::*)(P...) const noexcept> : fn_traits<R (C::*)(P...)> {};
 
-// What a task returning R stores.
 template <class R>
-using task_result_t = std::conditional_t<std::is_void_v<R>, none, std::remove_cvref_t<R>>;
+struct is_task : std::false_type {};
+template <class T>
+struct is_task<task<T>> : std::true_type {};
+// What a coroutine returning R eventually returns (R itself for plain functions).
+template <class R>
+struct unwrap_task {
+  using type = R;
+};
+template <class T>
+struct unwrap_task<task<T>> {
+  using type = T;
+};
 
+// What a task returning R (or task<R>) stores.
 template <class R>
+using task_result_t = std::conditional_t<std::is_void_v<typename unwrap_task<R>::type>, none,
+                                         std::remove_cvref_t<typename unwrap_task<R>::type>>;
+
+template <class R0>
 constexpr void check_result() {
+  using R = typename unwrap_task<R0>::type;
   static_assert(!std::is_reference_v<R> || std::is_const_v<std::remove_reference_t<R>>,
                 "ferry: a remote function returns a non-const reference; it cannot refer to memory of another "
                 "rank: return by value");
@@ -223,16 +240,46 @@ Status invoke_decoded(std::span<const ObjectData> args, ResultSink& out, Call&& 
   }
 }
 
+// A coroutine task: starts it here; its completion finishes the deferred sink later.
+template <auto F>
+Status invoke_coroutine(std::span<const ObjectData> args, ResultSink& out) {
+  using T = fn_traits<decltype(F)>;
+  using Params = typename T::params;
+  using V = typename unwrap_task<typename T::result>::type;
+  auto decoded = decode_args<Params>(args, std::make_index_sequence<std::tuple_size_v<Params>>{});
+  if (!decoded) return decoded.status();
+  ResultSink* sink = out.defer();
+  if (!sink) return Status(Errc::unsupported, "coroutine tasks cannot run here");
+  // The decoded arguments live as long as the coroutine (const& parameters refer to them).
+  auto held = std::make_shared<typename std::remove_cvref_t<decltype(decoded.value())>>(std::move(decoded).value());
+  task<V> t;
+  try {
+    t = std::apply([](auto&... a) { return F(a...); }, *held);
+  } catch (const std::exception& e) {
+    sink->finish(Status(Errc::task_failed, e.what()));
+    return Status::ok();
+  }
+  std::move(t).start([sink, held](Result<task_result_t<V>>&& r) {
+    Status s = r ? emit_result(*sink, r.value()) : r.status();
+    sink->finish(std::move(s));
+  });
+  return Status::ok();
+}
+
 template <auto F>
 Status invoke_function(std::span<const ObjectData> args, ResultSink& out) {
   using T = fn_traits<decltype(F)>;
-  return invoke_decoded<typename T::result, typename T::params>(
+  if constexpr (is_task<typename T::result>::value) return invoke_coroutine<F>(args, out);
+  else return invoke_decoded<typename T::result, typename T::params>(
       args, out, [](auto&&... a) -> decltype(auto) { return F(std::forward<decltype(a)>(a)...); });
 }
 
 template <auto M>
 Status invoke_method(void* self, std::span<const ObjectData> args, ResultSink& out) {
   using T = fn_traits<decltype(M)>;
+  static_assert(!is_task<typename T::result>::value,
+                "ferry: an actor method cannot be a coroutine (ferry::task<T>); make it a plain method, or use a "
+                "coroutine remote function");
   auto* obj = static_cast<typename T::cls*>(self);
   return invoke_decoded<typename T::result, typename T::params>(
       args, out, [obj](auto&&... a) -> decltype(auto) { return (obj->*M)(std::forward<decltype(a)>(a)...); });

@@ -36,6 +36,11 @@ class ResultSink {
  public:
   virtual ~ResultSink() = default;
   virtual Status emit(const ObjectMeta& meta, std::span<const std::byte> bytes) = 0;
+  // Coroutine tasks: the invoker takes over the task's completion and returns
+  // ok at once; the returned sink lives until finish() is called on it, once
+  // (after emit() on success). Null where deferring is not supported.
+  virtual ResultSink* defer() { return nullptr; }
+  virtual void finish(Status s) { (void)s; }
 };
 
 enum class EntryKind : std::uint8_t { function = 0, actor_class = 1, method = 2 };
