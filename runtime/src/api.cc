@@ -13,6 +13,8 @@
 #include "core.h"
 #include "current.h"
 #include "executor.h"
+#include "metrics.h"
+#include "trace.h"
 #include "tasks.h"
 #include "ferry/detail/object_api.h"
 #include "ferry/object_ref.h"
@@ -93,8 +95,12 @@ Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> b
   if (!c) return no_runtime("ferry::put");
   GateGuard g(c->gate());
   if (!g) return no_runtime("ferry::put");
+  const std::uint64_t t0 = rt::trace::on() ? rt::trace::now() : 0;
   auto id = c->put(meta, bytes);
   if (!id) return id.status();
+  rt::metrics::add(rt::metrics::C::puts);
+  rt::metrics::add(rt::metrics::C::put_bytes, bytes.size());
+  if (t0) rt::trace::complete("put", t0, bytes.size(), id.value(), rt::trace::kFlowOutObj);
   return PutResult{id.value(), c->epoch()};
 }
 
@@ -115,9 +121,23 @@ Future<ObjectData> start_fetch(std::uint32_t epoch, const ObjectId& id, bool loc
 
 Future<ObjectData> fetch(std::uint32_t epoch, const ObjectId& id) { return start_fetch(epoch, id, false); }
 
+namespace {
+
+// Counts (and traces, from t0 when tracing) one get of `id`.
+Result<ObjectData> got(Result<ObjectData>&& d, const ObjectId& id, std::uint64_t t0) {
+  const std::size_t bytes = d ? d.value().bytes.size() : 0;
+  rt::metrics::add(rt::metrics::C::gets);
+  rt::metrics::add(rt::metrics::C::get_bytes, bytes);
+  if (t0) rt::trace::complete("get", t0, bytes, id, rt::trace::kFlowInObj);
+  return std::move(d);
+}
+
+}  // namespace
+
 Result<ObjectData> read(std::uint32_t epoch, const ObjectId& id, std::optional<std::chrono::milliseconds> timeout) {
-  if (auto d = try_local(epoch, id)) return std::move(*d);            // here already: no future
-  if (auto d = wait_owned(epoch, id, timeout)) return std::move(*d);  // busy mode, a task output of this rank
+  const std::uint64_t t0 = rt::trace::on() ? rt::trace::now() : 0;
+  if (auto d = try_local(epoch, id)) return got(std::move(*d), id, t0);            // here already: no future
+  if (auto d = wait_owned(epoch, id, timeout)) return got(std::move(*d), id, t0);  // busy mode, a task output here
   auto f = start_fetch(epoch, id, true);
   return await_data(f, id, timeout);
 }
@@ -166,14 +186,15 @@ Status get_timeout_error(const ObjectId& id, std::chrono::milliseconds waited) {
 Result<ObjectData> await_data(Future<ObjectData>& f, const ObjectId& id,
                               std::optional<std::chrono::milliseconds> timeout) {
   std::chrono::milliseconds t = timeout ? *timeout : default_get_timeout();
-  if (f.ready()) return f.result();
+  const std::uint64_t t0 = rt::trace::on() ? rt::trace::now() : 0;
+  if (f.ready()) return got(f.result(), id, t0);
   BlockScope blocking;
   if (!timeout && t.count() == 0) {
     f.wait();
   } else if (!f.wait_for(t)) {
     return get_timeout_error(id, t);
   }
-  return f.result();
+  return got(f.result(), id, t0);
 }
 
 std::vector<bool> wait_ids(const std::vector<std::pair<std::uint32_t, ObjectId>>& ids, std::size_t num_ready,

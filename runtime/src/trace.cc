@@ -1,0 +1,300 @@
+// trace.cc — per-thread event chunks and the per-rank Chrome Trace Event JSON
+// writer (see trace.h).
+//
+// Invariants: a ThreadBuf is owned by one thread, which alone appends to its
+// current chunk; `n` of a chunk is published with release after the event is
+// stored, so the writer reads events [0, n) of any chunk without a lock.
+// ThreadBufs are never freed (the process keeps their names); a thread that
+// exits leaves its events in the global list. Chunks handed over are guarded
+// by g_mu.
+#include "trace.h"
+
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace ferry::rt::trace {
+
+std::atomic<bool> g_on{false};
+
+std::uint64_t monotonic_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+namespace {
+
+constexpr std::size_t kChunkEvents = 4096;
+
+struct Chunk {
+  std::atomic<std::size_t> n{0};
+  std::uint32_t tid = 0;  // the thread that fills it
+  Event ev[kChunkEvents];
+};
+
+struct ThreadBuf {
+  std::uint32_t tid = 0;
+  std::string name;
+  std::uint64_t generation = 0;  // the trace this buffer belongs to
+  Chunk* cur = nullptr;          // owned by the thread; published in g_threads
+};
+
+std::mutex g_mu;
+std::vector<ThreadBuf*> g_threads;                // guarded by g_mu
+std::vector<std::unique_ptr<Chunk>> g_chunks;     // guarded by g_mu: every chunk of this trace
+std::atomic<std::uint64_t> g_generation{0};
+std::atomic<std::uint64_t> g_chunk_budget{0};     // chunks still allowed
+std::atomic<std::uint64_t> g_dropped{0};
+std::string g_dir;                                // written by begin() only
+std::uint32_t g_rank = 0, g_size = 1;
+std::uint64_t g_tick0 = 0, g_ns0 = 0;             // calibration at begin()
+std::uint64_t g_sync_ns = 0;                      // start_sync()
+std::uint64_t g_wall_ns = 0;                      // CLOCK_REALTIME at begin()
+
+thread_local ThreadBuf* tl_buf = nullptr;
+
+Chunk* new_chunk_locked() {
+  if (g_chunk_budget.load() == 0) return nullptr;
+  g_chunk_budget.fetch_sub(1);
+  g_chunks.push_back(std::make_unique<Chunk>());
+  return g_chunks.back().get();
+}
+
+// Cold path: first event of a thread in this trace, or its chunk is full.
+[[gnu::noinline]] Chunk* refill(ThreadBuf*& tb) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  const std::uint64_t gen = g_generation.load();
+  if (!tb) {
+    tb = new ThreadBuf;
+    tb->tid = static_cast<std::uint32_t>(g_threads.size() + 1);
+    char name[32] = {};
+    if (::pthread_getname_np(::pthread_self(), name, sizeof name) == 0 && name[0]) tb->name = name;
+    else tb->name = "thread";
+    g_threads.push_back(tb);
+  }
+  if (tb->generation != gen) {
+    tb->generation = gen;
+    tb->cur = nullptr;  // its chunks were released by begin()
+  }
+  tb->cur = new_chunk_locked();
+  if (tb->cur) tb->cur->tid = tb->tid;
+  return tb->cur;
+}
+
+std::uint64_t ticks_to_ns(std::uint64_t t, double ns_per_tick) {
+  const double d = (static_cast<double>(t) - static_cast<double>(g_tick0)) * ns_per_tick;
+  return g_ns0 + static_cast<std::uint64_t>(static_cast<std::int64_t>(d));
+}
+
+std::string read_first_line(const char* path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+}  // namespace
+
+void record(const Event& e) noexcept {
+  ThreadBuf* tb = tl_buf;
+  Chunk* c = tb && tb->generation == g_generation.load(std::memory_order_relaxed) ? tb->cur : nullptr;
+  std::size_t n = c ? c->n.load(std::memory_order_relaxed) : kChunkEvents;
+  if (n == kChunkEvents) {
+    if (tb && g_chunk_budget.load(std::memory_order_relaxed) == 0) {  // full: no lock per dropped event
+      g_dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    try {
+      c = refill(tl_buf);
+    } catch (...) {
+      c = nullptr;
+    }
+    if (!c) {
+      g_dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    n = 0;
+  }
+  c->ev[n] = e;
+  c->n.store(n + 1, std::memory_order_release);
+}
+
+std::string rank_file(const std::string& dir, std::uint32_t rank) {
+  return dir + "/ferry-trace.rank" + std::to_string(rank) + ".json";
+}
+
+Status begin(std::uint32_t rank, std::uint32_t size) {
+  const char* dir = std::getenv("FERRY_TRACE");
+  if (!dir || !*dir) return Status::ok();
+  std::uint64_t max_mb = 512;
+  if (const char* v = std::getenv("FERRY_TRACE_MAX_MB"); v && *v) {
+    char* end = nullptr;
+    errno = 0;
+    max_mb = std::strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0' || v[0] == '-' || max_mb == 0)
+      return Status(Errc::invalid_argument, std::string("FERRY_TRACE_MAX_MB='") + v +
+                                                "' is not a positive number of MiB (trace memory per rank)");
+  }
+  if (::mkdir(dir, 0777) != 0 && errno != EEXIST)
+    return Status(Errc::invalid_argument, std::string("FERRY_TRACE='") + dir +
+                                              "': cannot create the trace directory: " + std::strerror(errno));
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_on.store(false);
+  g_generation.fetch_add(1);  // threads drop their chunk pointers before the chunks go
+  g_chunks.clear();
+  g_dropped.store(0);
+  g_chunk_budget.store(std::max<std::uint64_t>(1, (max_mb << 20) / sizeof(Chunk)));
+  g_dir = dir;
+  g_rank = rank;
+  g_size = size;
+  g_sync_ns = 0;
+  g_tick0 = now();
+  g_ns0 = monotonic_ns();
+  g_wall_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  g_on.store(true);
+  return Status::ok();
+}
+
+void start_sync() noexcept {
+  if (on()) g_sync_ns = monotonic_ns();
+}
+
+namespace {
+
+void json_string(std::FILE* f, const std::string& s) {
+  std::fputc('"', f);
+  for (char c : s) {
+    if (c == '"' || c == '\\') std::fprintf(f, "\\%c", c);
+    else if (static_cast<unsigned char>(c) < 0x20) std::fprintf(f, "\\u%04x", c);
+    else std::fputc(c, f);
+  }
+  std::fputc('"', f);
+}
+
+// Flow ids: the object id hashed, its top nibble the flow kind (1 task, 2 object).
+std::uint64_t flow_id(const ObjectId& id, std::uint64_t kind) {
+  return (static_cast<std::uint64_t>(id.hash()) & 0x0FFFFFFFFFFFFFFFull) | (kind << 60);
+}
+
+void write_event(std::FILE* f, const Event& e, std::uint32_t tid, double ns_per_tick, bool& first) {
+  const double ts_us = static_cast<double>(ticks_to_ns(e.ts, ns_per_tick)) / 1000.0;
+  auto sep = [&] {
+    std::fputs(first ? "\n" : ",\n", f);
+    first = false;
+  };
+  sep();
+  const char* ph = e.ph == Ph::complete ? "X" : e.ph == Ph::async_begin ? "b" : e.ph == Ph::async_end ? "e" : "i";
+  std::fprintf(f, "{\"name\":\"%s\",\"cat\":\"ferry\",\"ph\":\"%s\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f", e.name, ph,
+               g_rank, tid, ts_us);
+  if (e.ph == Ph::complete) std::fprintf(f, ",\"dur\":%.3f", static_cast<double>(e.dur) * ns_per_tick / 1000.0);
+  if (e.ph == Ph::instant) std::fputs(",\"s\":\"t\"", f);
+  if (e.ph == Ph::async_begin || e.ph == Ph::async_end)
+    std::fprintf(f, ",\"id\":\"0x%" PRIx64 "\"", flow_id(e.obj, 4) ^ e.aux);
+  std::fputs(",\"args\":{", f);
+  bool any = false;
+  if (!e.obj.is_nil()) {
+    std::fprintf(f, "\"object\":\"%s\"", e.obj.to_string().c_str());
+    any = true;
+  }
+  if (e.bytes || e.ph == Ph::async_end) std::fprintf(f, "%s\"bytes\":%" PRIu64, any ? "," : "", e.bytes);
+  std::fputs("}}", f);
+  struct {
+    std::uint8_t bit;
+    const char* ph;
+    std::uint64_t kind;
+    const char* name;
+  } const flows[] = {{kFlowOutTask, "s", 1, "submit"}, {kFlowInTask, "f", 1, "submit"},
+                     {kFlowOutObj, "s", 2, "object"}, {kFlowInObj, "f", 2, "object"}};
+  for (const auto& fl : flows) {
+    if (!(e.flows & fl.bit)) continue;
+    sep();
+    std::fprintf(f,
+                 "{\"name\":\"%s\",\"cat\":\"flow\",\"ph\":\"%s\",%s\"pid\":%u,\"tid\":%u,\"ts\":%.3f,"
+                 "\"id\":\"0x%" PRIx64 "\"}",
+                 fl.name, fl.ph, fl.ph[0] == 'f' ? "\"bp\":\"e\"," : "", g_rank, tid, ts_us, flow_id(e.obj, fl.kind));
+  }
+}
+
+void write_metadata(std::FILE* f, const std::vector<ThreadBuf*>& threads, bool& first) {
+  char host[256] = {};
+  (void)::gethostname(host, sizeof host - 1);
+  std::fprintf(f, "%s{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%u,\"args\":{\"name\":", first ? "\n" : ",\n",
+               g_rank);
+  json_string(f, "rank " + std::to_string(g_rank) + " (" + host + " pid " + std::to_string(::getpid()) + ")");
+  std::fputs("}}", f);
+  std::fprintf(f, ",\n{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":%u,\"args\":{\"sort_index\":%u}}", g_rank,
+               g_rank);
+  first = false;
+  for (const ThreadBuf* tb : threads) {
+    std::fprintf(f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%u,\"tid\":%u,\"args\":{\"name\":", g_rank,
+                 tb->tid);
+    json_string(f, tb->name);
+    std::fputs("}}", f);
+  }
+}
+
+}  // namespace
+
+Status write_and_stop() {
+  if (!on()) return Status::ok();
+  g_on.store(false);
+  // A record() that saw the flag set finishes within nanoseconds; the chunks
+  // are freed below, so let such stragglers land first.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const std::uint64_t tick1 = now(), ns1 = monotonic_ns();
+#if defined(__x86_64__)
+  const double ns_per_tick =
+      tick1 > g_tick0 ? static_cast<double>(ns1 - g_ns0) / static_cast<double>(tick1 - g_tick0) : 1.0;
+#else
+  const double ns_per_tick = 1.0;
+#endif
+  std::lock_guard<std::mutex> lock(g_mu);
+  const std::string path = rank_file(g_dir, g_rank), tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f)
+    return Status(Errc::internal, "FERRY_TRACE: cannot write " + tmp + ": " + std::strerror(errno));
+  char host[256] = {};
+  (void)::gethostname(host, sizeof host - 1);
+  std::fputs("{\"displayTimeUnit\":\"ns\",\"ferry\":{", f);
+  std::fprintf(f, "\"rank\":%u,\"size\":%u,\"host\":", g_rank, g_size);
+  json_string(f, host);
+  std::fputs(",\"boot_id\":", f);
+  json_string(f, read_first_line("/proc/sys/kernel/random/boot_id"));
+  std::fprintf(f,
+               ",\"clock\":\"CLOCK_MONOTONIC\",\"sync_us\":%.3f,\"start_us\":%.3f,\"wall_start_ns\":%" PRIu64
+               ",\"dropped_events\":%" PRIu64 "},\n\"traceEvents\":[",
+               static_cast<double>(g_sync_ns) / 1000.0, static_cast<double>(g_ns0) / 1000.0, g_wall_ns,
+               g_dropped.load());
+  bool first = true;
+  write_metadata(f, g_threads, first);
+  for (const auto& c : g_chunks) {
+    const std::size_t n = c->n.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < n; ++i) write_event(f, c->ev[i], c->tid, ns_per_tick, first);
+  }
+  std::fputs("\n]}\n", f);
+  const bool ok = std::fflush(f) == 0 && !std::ferror(f);
+  std::fclose(f);
+  g_chunks.clear();
+  g_generation.fetch_add(1);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
+    return Status(Errc::internal, "FERRY_TRACE: cannot write " + path + ": " + std::strerror(errno));
+  return Status::ok();
+}
+
+}  // namespace ferry::rt::trace
