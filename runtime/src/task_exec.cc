@@ -123,9 +123,11 @@ bool Tasks::start_dependencies(Job* j, const std::vector<proto::WireArg>& args) 
     const ObjectId id = args[i].ref;
     if (trace::on()) trace::async_begin("fetch_arg", id, static_cast<std::uint32_t>(i));
     core_.fetch(id).then([this, j, i, id](Result<ObjectData>&& r) {
-      if (trace::on())
-        trace::async_end("fetch_arg", id, static_cast<std::uint32_t>(i), r ? r.value().bytes.size() : 0,
-                         trace::kFlowInObj);
+      if (trace::on()) {
+        const std::uint64_t bytes = r ? r.value().bytes.size() : 0;
+        trace::async_end("fetch_arg", id, static_cast<std::uint32_t>(i), bytes);
+        trace::mark("arg_ready", id, bytes, trace::kFlowInObj);
+      }
       if (r) {
         j->args[i] = std::move(r).value();
       } else {

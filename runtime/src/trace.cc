@@ -194,6 +194,10 @@ std::uint64_t flow_id(const ObjectId& id, std::uint64_t kind) {
 
 void write_event(std::FILE* f, const Event& e, std::uint32_t tid, double ns_per_tick, bool& first) {
   const double ts_us = static_cast<double>(ticks_to_ns(e.ts, ns_per_tick)) / 1000.0;
+  const double dur_us = static_cast<double>(e.dur) * ns_per_tick / 1000.0;
+  // Object flows leave / arrive when the span ends (the object exists, the read has its
+  // bytes): 1 ns before its end, so the point is still inside the span it binds to.
+  const double end_us = ts_us + (dur_us > 0.001 ? dur_us - 0.001 : 0.0);
   auto sep = [&] {
     std::fputs(first ? "\n" : ",\n", f);
     first = false;
@@ -202,7 +206,7 @@ void write_event(std::FILE* f, const Event& e, std::uint32_t tid, double ns_per_
   const char* ph = e.ph == Ph::complete ? "X" : e.ph == Ph::async_begin ? "b" : e.ph == Ph::async_end ? "e" : "i";
   std::fprintf(f, "{\"name\":\"%s\",\"cat\":\"ferry\",\"ph\":\"%s\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f", e.name, ph,
                g_rank, tid, ts_us);
-  if (e.ph == Ph::complete) std::fprintf(f, ",\"dur\":%.3f", static_cast<double>(e.dur) * ns_per_tick / 1000.0);
+  if (e.ph == Ph::complete) std::fprintf(f, ",\"dur\":%.3f", dur_us);
   if (e.ph == Ph::instant) std::fputs(",\"s\":\"t\"", f);
   if (e.ph == Ph::async_begin || e.ph == Ph::async_end)
     std::fprintf(f, ",\"id\":\"0x%" PRIx64 "\"", flow_id(e.obj, 4) ^ e.aux);
@@ -219,15 +223,17 @@ void write_event(std::FILE* f, const Event& e, std::uint32_t tid, double ns_per_
     const char* ph;
     std::uint64_t kind;
     const char* name;
-  } const flows[] = {{kFlowOutTask, "s", 1, "submit"}, {kFlowInTask, "f", 1, "submit"},
-                     {kFlowOutObj, "s", 2, "object"}, {kFlowInObj, "f", 2, "object"}};
+    bool at_end;
+  } const flows[] = {{kFlowOutTask, "s", 1, "submit", false}, {kFlowInTask, "f", 1, "submit", false},
+                     {kFlowOutObj, "s", 2, "object", true}, {kFlowInObj, "f", 2, "object", true}};
   for (const auto& fl : flows) {
     if (!(e.flows & fl.bit)) continue;
     sep();
     std::fprintf(f,
                  "{\"name\":\"%s\",\"cat\":\"flow\",\"ph\":\"%s\",%s\"pid\":%u,\"tid\":%u,\"ts\":%.3f,"
                  "\"id\":\"0x%" PRIx64 "\"}",
-                 fl.name, fl.ph, fl.ph[0] == 'f' ? "\"bp\":\"e\"," : "", g_rank, tid, ts_us, flow_id(e.obj, fl.kind));
+                 fl.name, fl.ph, fl.ph[0] == 'f' ? "\"bp\":\"e\"," : "", g_rank, tid, fl.at_end ? end_us : ts_us,
+                 flow_id(e.obj, fl.kind));
   }
 }
 
