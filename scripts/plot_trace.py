@@ -2,8 +2,8 @@
 """plot_trace.py JOB_JSON OUT_PNG [--title TEXT]
 
 Renders a merged ferry trace (`ferry-trace merge DIR > job.json`) as a timeline picture: one lane
-per thread of each rank, complete spans as bars coloured by name, remote fetches as bars on a
-"fetches" lane per rank, and submit -> task flows as thin arrows. Needs python3-matplotlib
+per thread of each rank, complete spans as bars coloured by name, async spans (remote fetches,
+argument fetches) as translucent bars on one lane per rank and kind (darker = more in flight), and submit -> task flows as thin arrows. Needs python3-matplotlib
 (Debian). Perfetto (ui.perfetto.dev) shows the same file interactively.
 """
 import argparse
@@ -30,10 +30,21 @@ def main():
         if e["ph"] == "M" and e["name"] == "thread_name":
             thread_names[(e["pid"], e["tid"])] = e["args"]["name"]
     spans = [e for e in events if e["ph"] == "X" and e["dur"] > 0]
-    lanes_used = sorted({(e["pid"], e["tid"]) for e in spans})
-    fetch_lanes = sorted({e["pid"] for e in events if e["ph"] in ("b", "e")})
-    lanes = [(p, t) for p, t in lanes_used] + [(p, "fetch") for p in fetch_lanes]
-    lanes.sort(key=lambda l: (l[0], 1 if l[1] == "fetch" else 0, str(l[1])))
+
+    # Async spans (remote and argument fetches, which wait for task outputs still being computed)
+    # overlap: one lane per rank and name, drawn translucent, so darker means more in flight.
+    asyncs, open_async = [], {}
+    for e in sorted((e for e in events if e["ph"] in ("b", "e")), key=lambda e: e["ts"]):
+        key = (e["pid"], e["name"], e["id"])
+        if e["ph"] == "b":
+            open_async[key] = e["ts"]
+        elif key in open_async:
+            t0 = open_async.pop(key)
+            asyncs.append(((e["pid"], e["name"]), e["name"], t0, e["ts"] - t0))
+    packed = asyncs
+
+    lanes = sorted({(e["pid"], e["tid"]) for e in spans} | {lane for lane, _, _, _ in packed},
+                   key=lambda l: (l[0], isinstance(l[1], str), str(l[1])))
     row = {lane: i for i, lane in enumerate(lanes)}
 
     palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
@@ -44,26 +55,21 @@ def main():
             colour[name] = palette[len(colour) % len(palette)]
         return colour[name]
 
-    fig, ax = plt.subplots(figsize=(13, 1.2 + 0.45 * len(lanes)))
+    fig, ax = plt.subplots(figsize=(13, 1.8 + 0.4 * len(lanes)))
     scale = 1e-3  # us -> ms
     by_name = collections.defaultdict(list)
     for e in spans:
         by_name[e["name"]].append((row[(e["pid"], e["tid"])], e["ts"] * scale, e["dur"] * scale))
-    open_fetch = {}
-    for e in sorted((e for e in events if e["ph"] in ("b", "e")), key=lambda e: e["ts"]):
-        key = (e["pid"], e["name"], e["id"])
-        if e["ph"] == "b":
-            open_fetch[key] = e["ts"]
-        elif key in open_fetch:
-            t0 = open_fetch.pop(key)
-            by_name[e["name"]].append((row[(e["pid"], "fetch")], t0 * scale, (e["ts"] - t0) * scale))
     for name, bars in sorted(by_name.items(), key=lambda kv: -len(kv[1])):
-        ax.broken_barh([(x, max(w, 0.002)) for _, x, w in bars], (0, 0), color=col(name))  # legend handle
         for r, x, w in bars:
             ax.broken_barh([(x, max(w, 0.002))], (r - 0.38, 0.76), color=col(name), alpha=0.85,
                            linewidth=0.3, edgecolor="white")
+    for lane, name, t0, dur in packed:
+        ax.broken_barh([(t0 * scale, max(dur * scale, 0.002))], (row[lane] - 0.38, 0.76), color=col(name),
+                       alpha=0.12, linewidth=0)
     handles = [plt.Rectangle((0, 0), 1, 1, color=col(n)) for n in colour]
-    ax.legend(handles, list(colour), loc="upper right", fontsize=8, ncol=min(4, len(colour)))
+    ax.legend(handles, list(colour), loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8,
+              ncol=len(colour), frameon=False)
 
     starts = {e["id"]: e for e in events if e["ph"] == "s" and e["name"] == "submit"}
     for e in events:
@@ -75,9 +81,8 @@ def main():
                         xytext=(s["ts"] * scale, row[(s["pid"], s["tid"])]),
                         arrowprops=dict(arrowstyle="->", color="#555555", lw=0.4, alpha=0.5))
 
-    labels = []
-    for p, t in lanes:
-        labels.append(f"rank {p} fetches" if t == "fetch" else f"rank {p} {thread_names.get((p, t), t)}")
+    labels = [f"rank {p} {t}" if isinstance(t, str) else f"rank {p} {thread_names.get((p, t), t)}"
+              for p, t in lanes]
     ax.set_yticks(range(len(lanes)))
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
