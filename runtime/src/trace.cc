@@ -22,6 +22,7 @@
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -53,9 +54,18 @@ struct ThreadBuf {
   Chunk* cur = nullptr;          // owned by the thread; published in g_threads
 };
 
+// Chunks are made ahead by a helper thread (the first touch of a fresh chunk's
+// pages costs far more than the events that fill it), kReadyChunks at a time.
+constexpr std::size_t kReadyChunks = 16;
+
 std::mutex g_mu;
+std::condition_variable g_cv;                     // wakes the helper
 std::vector<ThreadBuf*> g_threads;                // guarded by g_mu
 std::vector<std::unique_ptr<Chunk>> g_chunks;     // guarded by g_mu: every chunk of this trace
+std::vector<Chunk*> g_ready;                      // guarded by g_mu: made, not handed out yet
+std::atomic<std::size_t> g_ready_n{0};            // g_ready.size()
+bool g_helper_stop = false;                       // guarded by g_mu
+std::thread g_helper;                             // begin() / write_and_stop() only
 std::atomic<std::uint64_t> g_generation{0};
 std::atomic<std::uint64_t> g_chunk_budget{0};     // chunks still allowed
 std::atomic<std::uint64_t> g_dropped{0};
@@ -68,10 +78,44 @@ std::uint64_t g_wall_ns = 0;                      // CLOCK_REALTIME at begin()
 thread_local ThreadBuf* tl_buf = nullptr;
 
 Chunk* new_chunk_locked() {
+  g_cv.notify_one();
+  if (!g_ready.empty()) {
+    Chunk* c = g_ready.back();
+    g_ready.pop_back();
+    g_ready_n.store(g_ready.size());
+    return c;
+  }
   if (g_chunk_budget.load() == 0) return nullptr;
   g_chunk_budget.fetch_sub(1);
-  g_chunks.push_back(std::make_unique<Chunk>());
+  g_chunks.push_back(std::make_unique<Chunk>());  // the helper fell behind
   return g_chunks.back().get();
+}
+
+void helper() {
+  (void)::pthread_setname_np(::pthread_self(), "ferry-trace");
+  std::unique_lock<std::mutex> lock(g_mu);
+  while (!g_helper_stop) {
+    while (!g_helper_stop && g_ready.size() < kReadyChunks && g_chunk_budget.load() > 0) {
+      g_chunk_budget.fetch_sub(1);
+      lock.unlock();
+      auto c = std::make_unique<Chunk>();  // zeroed: its pages are faulted in here
+      lock.lock();
+      g_ready.push_back(c.get());
+      g_ready_n.store(g_ready.size());
+      g_chunks.push_back(std::move(c));
+    }
+    g_cv.wait_for(lock, std::chrono::milliseconds(5));
+  }
+}
+
+void stop_helper() {
+  if (!g_helper.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    g_helper_stop = true;
+  }
+  g_cv.notify_one();
+  g_helper.join();
 }
 
 // Cold path: first event of a thread in this trace, or its chunk is full.
@@ -114,7 +158,8 @@ void record(const Event& e) noexcept {
   Chunk* c = tb && tb->generation == g_generation.load(std::memory_order_relaxed) ? tb->cur : nullptr;
   std::size_t n = c ? c->n.load(std::memory_order_relaxed) : kChunkEvents;
   if (n == kChunkEvents) {
-    if (tb && g_chunk_budget.load(std::memory_order_relaxed) == 0) {  // full: no lock per dropped event
+    if (tb && g_chunk_budget.load(std::memory_order_relaxed) == 0 &&
+        g_ready_n.load(std::memory_order_relaxed) == 0) {  // full: no lock per dropped event
       g_dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
@@ -152,10 +197,14 @@ Status begin(std::uint32_t rank, std::uint32_t size) {
   if (::mkdir(dir, 0777) != 0 && errno != EEXIST)
     return Status(Errc::invalid_argument, std::string("FERRY_TRACE='") + dir +
                                               "': cannot create the trace directory: " + std::strerror(errno));
+  stop_helper();
   std::lock_guard<std::mutex> lock(g_mu);
   g_on.store(false);
   g_generation.fetch_add(1);  // threads drop their chunk pointers before the chunks go
   g_chunks.clear();
+  g_ready.clear();
+  g_ready_n.store(0);
+  g_helper_stop = false;
   g_dropped.store(0);
   g_chunk_budget.store(std::max<std::uint64_t>(1, (max_mb << 20) / sizeof(Chunk)));
   g_dir = dir;
@@ -168,6 +217,7 @@ Status begin(std::uint32_t rank, std::uint32_t size) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
   g_on.store(true);
+  g_helper = std::thread(helper);
   return Status::ok();
 }
 
@@ -263,6 +313,7 @@ Status write_and_stop() {
   // A record() that saw the flag set finishes within nanoseconds; the chunks
   // are freed below, so let such stragglers land first.
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  stop_helper();
   const std::uint64_t tick1 = now(), ns1 = monotonic_ns();
 #if defined(__x86_64__)
   const double ns_per_tick =
@@ -297,6 +348,8 @@ Status write_and_stop() {
   const bool ok = std::fflush(f) == 0 && !std::ferror(f);
   std::fclose(f);
   g_chunks.clear();
+  g_ready.clear();
+  g_ready_n.store(0);
   g_generation.fetch_add(1);
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
     return Status(Errc::internal, "FERRY_TRACE: cannot write " + path + ": " + std::strerror(errno));
