@@ -5,8 +5,9 @@
 // current chunk; `n` of a chunk is published with release after the event is
 // stored, so the writer reads events [0, n) of any chunk without a lock.
 // ThreadBufs are never freed (the process keeps their names); a thread that
-// exits leaves its events in the global list. Chunks handed over are guarded
-// by g_mu.
+// exits leaves its events in its chunk. A chunk is in exactly one place: a
+// thread's `cur`, g_full (handed back full; the thread no longer touches it),
+// being spilled by the helper, or g_ready (n == 0). Lists are guarded by g_mu.
 #include "trace.h"
 
 #include <pthread.h>
@@ -54,21 +55,27 @@ struct ThreadBuf {
   Chunk* cur = nullptr;          // owned by the thread; published in g_threads
 };
 
-// Chunks are made ahead by a helper thread (the first touch of a fresh chunk's
-// pages costs far more than the events that fill it), kReadyChunks at a time.
+// Chunks are recycled: a full chunk goes to the helper thread, which appends
+// its events to a binary spill file and returns it to the free list. The
+// first touch of fresh memory costs far more than the events that fill it (a
+// page fault per 73 events), so recording threads only ever see chunks the
+// helper made (and faulted in) ahead, kReadyChunks of them.
 constexpr std::size_t kReadyChunks = 16;
 
 std::mutex g_mu;
 std::condition_variable g_cv;                     // wakes the helper
 std::vector<ThreadBuf*> g_threads;                // guarded by g_mu
 std::vector<std::unique_ptr<Chunk>> g_chunks;     // guarded by g_mu: every chunk of this trace
-std::vector<Chunk*> g_ready;                      // guarded by g_mu: made, not handed out yet
+std::vector<Chunk*> g_ready;                      // guarded by g_mu: empty, faulted in, not handed out
+std::vector<Chunk*> g_full;                       // guarded by g_mu: handed back full, to be spilled
 std::atomic<std::size_t> g_ready_n{0};            // g_ready.size()
 bool g_helper_stop = false;                       // guarded by g_mu
 std::thread g_helper;                             // begin() / write_and_stop() only
-std::atomic<std::uint64_t> g_generation{0};
-std::atomic<std::uint64_t> g_chunk_budget{0};     // chunks still allowed
+std::FILE* g_spill = nullptr;                     // the helper's (and write_and_stop's after it stopped)
+std::string g_spill_path;
+std::atomic<std::uint64_t> g_chunk_budget{0};     // chunks that may still be allocated
 std::atomic<std::uint64_t> g_dropped{0};
+std::atomic<std::uint64_t> g_generation{0};
 std::string g_dir;                                // written by begin() only
 std::uint32_t g_rank = 0, g_size = 1;
 std::uint64_t g_tick0 = 0, g_ns0 = 0;             // calibration at begin()
@@ -77,7 +84,11 @@ std::uint64_t g_wall_ns = 0;                      // CLOCK_REALTIME at begin()
 
 thread_local ThreadBuf* tl_buf = nullptr;
 
+// A chunk for a recording thread: a ready one (the helper made it), else a new
+// one; null once FERRY_TRACE_MAX_MB worth of chunks were handed out.
 Chunk* new_chunk_locked() {
+  if (g_chunk_budget.load() == 0) return nullptr;
+  g_chunk_budget.fetch_sub(1);
   g_cv.notify_one();
   if (!g_ready.empty()) {
     Chunk* c = g_ready.back();
@@ -85,18 +96,36 @@ Chunk* new_chunk_locked() {
     g_ready_n.store(g_ready.size());
     return c;
   }
-  if (g_chunk_budget.load() == 0) return nullptr;
-  g_chunk_budget.fetch_sub(1);
   g_chunks.push_back(std::make_unique<Chunk>());  // the helper fell behind
   return g_chunks.back().get();
+}
+
+// Appends a full chunk's events to the spill file: u32 tid, u32 count, count raw Events.
+void spill(const Chunk& c) {
+  if (!g_spill) return;
+  const std::uint32_t head[2] = {c.tid, static_cast<std::uint32_t>(c.n.load(std::memory_order_acquire))};
+  (void)std::fwrite(head, sizeof head, 1, g_spill);
+  (void)std::fwrite(c.ev, sizeof(Event), head[1], g_spill);
 }
 
 void helper() {
   (void)::pthread_setname_np(::pthread_self(), "ferry-trace");
   std::unique_lock<std::mutex> lock(g_mu);
-  while (!g_helper_stop) {
-    while (!g_helper_stop && g_ready.size() < kReadyChunks && g_chunk_budget.load() > 0) {
-      g_chunk_budget.fetch_sub(1);
+  for (;;) {
+    while (!g_full.empty()) {
+      std::vector<Chunk*> full;
+      full.swap(g_full);
+      lock.unlock();
+      for (Chunk* c : full) {
+        spill(*c);
+        c->n.store(0, std::memory_order_relaxed);
+      }
+      lock.lock();
+      g_ready.insert(g_ready.end(), full.begin(), full.end());
+      g_ready_n.store(g_ready.size());
+    }
+    if (g_helper_stop) return;
+    while (g_ready.size() < kReadyChunks) {
       lock.unlock();
       auto c = std::make_unique<Chunk>();  // zeroed: its pages are faulted in here
       lock.lock();
@@ -104,10 +133,11 @@ void helper() {
       g_ready_n.store(g_ready.size());
       g_chunks.push_back(std::move(c));
     }
-    g_cv.wait_for(lock, std::chrono::milliseconds(5));
+    g_cv.wait_for(lock, std::chrono::milliseconds(20));
   }
 }
 
+// Spills what is full and stops the helper.
 void stop_helper() {
   if (!g_helper.joinable()) return;
   {
@@ -134,6 +164,10 @@ void stop_helper() {
     tb->generation = gen;
     tb->cur = nullptr;  // its chunks were released by begin()
   }
+  if (tb->cur) {  // full: to the helper
+    g_full.push_back(tb->cur);
+    g_cv.notify_one();
+  }
   tb->cur = new_chunk_locked();
   if (tb->cur) tb->cur->tid = tb->tid;
   return tb->cur;
@@ -158,8 +192,7 @@ void record(const Event& e) noexcept {
   Chunk* c = tb && tb->generation == g_generation.load(std::memory_order_relaxed) ? tb->cur : nullptr;
   std::size_t n = c ? c->n.load(std::memory_order_relaxed) : kChunkEvents;
   if (n == kChunkEvents) {
-    if (tb && g_chunk_budget.load(std::memory_order_relaxed) == 0 &&
-        g_ready_n.load(std::memory_order_relaxed) == 0) {  // full: no lock per dropped event
+    if (tb && g_chunk_budget.load(std::memory_order_relaxed) == 0) {  // full: no lock per dropped event
       g_dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
@@ -203,8 +236,14 @@ Status begin(std::uint32_t rank, std::uint32_t size) {
   g_generation.fetch_add(1);  // threads drop their chunk pointers before the chunks go
   g_chunks.clear();
   g_ready.clear();
+  g_full.clear();
   g_ready_n.store(0);
   g_helper_stop = false;
+  if (g_spill) std::fclose(g_spill);
+  g_spill_path = std::string(dir) + "/.ferry-trace.rank" + std::to_string(rank) + ".spill";
+  g_spill = std::fopen(g_spill_path.c_str(), "w+");
+  if (!g_spill)
+    return Status(Errc::invalid_argument, "FERRY_TRACE: cannot create " + g_spill_path + ": " + std::strerror(errno));
   g_dropped.store(0);
   g_chunk_budget.store(std::max<std::uint64_t>(1, (max_mb << 20) / sizeof(Chunk)));
   g_dir = dir;
@@ -305,6 +344,17 @@ void write_metadata(std::FILE* f, const std::vector<ThreadBuf*>& threads, bool& 
   }
 }
 
+// Converts the spill file (see spill()) back into events.
+void write_spilled(std::FILE* f, double ns_per_tick, bool& first) {
+  if (!g_spill || std::fflush(g_spill) != 0 || std::fseek(g_spill, 0, SEEK_SET) != 0) return;
+  std::vector<Event> buf(kChunkEvents);
+  std::uint32_t head[2];
+  while (std::fread(head, sizeof head, 1, g_spill) == 1 && head[1] <= kChunkEvents) {
+    if (std::fread(buf.data(), sizeof(Event), head[1], g_spill) != head[1]) break;
+    for (std::uint32_t i = 0; i < head[1]; ++i) write_event(f, buf[i], head[0], ns_per_tick, first);
+  }
+}
+
 }  // namespace
 
 Status write_and_stop() {
@@ -340,7 +390,8 @@ Status write_and_stop() {
                g_dropped.load());
   bool first = true;
   write_metadata(f, g_threads, first);
-  for (const auto& c : g_chunks) {
+  write_spilled(f, ns_per_tick, first);
+  for (const auto& c : g_chunks) {  // the threads' current chunks (the rest are spilled and empty)
     const std::size_t n = c->n.load(std::memory_order_acquire);
     for (std::size_t i = 0; i < n; ++i) write_event(f, c->ev[i], c->tid, ns_per_tick, first);
   }
@@ -349,8 +400,12 @@ Status write_and_stop() {
   std::fclose(f);
   g_chunks.clear();
   g_ready.clear();
+  g_full.clear();
   g_ready_n.store(0);
   g_generation.fetch_add(1);
+  if (g_spill) std::fclose(g_spill);
+  g_spill = nullptr;
+  (void)std::remove(g_spill_path.c_str());
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
     return Status(Errc::internal, "FERRY_TRACE: cannot write " + path + ": " + std::strerror(errno));
   return Status::ok();

@@ -4,11 +4,13 @@
 // Cost contract: every event site is `if (trace::on()) ...` — one relaxed
 // load of a process-wide flag and a predictable branch when tracing is off.
 // When on, an event is one TSC read (two for a span) and a 56-byte store into
-// the calling thread's current chunk (no lock, no allocation); a full chunk is
-// handed to a global list under a mutex once per kChunkEvents events. Memory
-// is bounded by FERRY_TRACE_MAX_MB (default 512 per rank): beyond it events
-// are counted as dropped (the file says how many). The JSON is written once,
-// at runtime shutdown, off the hot path.
+// the calling thread's current 4096-event chunk (no lock, no allocation); once
+// per chunk the thread swaps it, under a mutex, for an empty one a helper
+// thread ("ferry-trace") made ahead, and the helper appends the full one to a
+// binary spill file in DIR and recycles it. Memory stays at (threads + 16)
+// chunks of 224 KiB; the events kept are bounded by FERRY_TRACE_MAX_MB (default
+// 512 per rank): beyond it they are counted as dropped (the file says how
+// many). The JSON is written once, at runtime shutdown, off the hot path.
 //
 // Event kinds (what the spill/retry code and others call):
 //   Span s("spill", bytes);             complete event "spill" around a scope
