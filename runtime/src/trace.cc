@@ -60,7 +60,7 @@ struct ThreadBuf {
 // first touch of fresh memory costs far more than the events that fill it (a
 // page fault per 73 events), so recording threads only ever see chunks the
 // helper made (and faulted in) ahead, kReadyChunks of them.
-constexpr std::size_t kReadyChunks = 16;
+constexpr std::size_t kReadyChunks = 32;
 
 std::mutex g_mu;
 std::condition_variable g_cv;                     // wakes the helper

@@ -7,7 +7,7 @@
 // the calling thread's current 4096-event chunk (no lock, no allocation); once
 // per chunk the thread swaps it, under a mutex, for an empty one a helper
 // thread ("ferry-trace") made ahead, and the helper appends the full one to a
-// binary spill file in DIR and recycles it. Memory stays at (threads + 16)
+// binary spill file in DIR and recycles it. Memory stays at (threads + 32)
 // chunks of 224 KiB; the events kept are bounded by FERRY_TRACE_MAX_MB (default
 // 512 per rank): beyond it they are counted as dropped (the file says how
 // many). The JSON is written once, at runtime shutdown, off the hot path.
