@@ -310,6 +310,8 @@ RuntimeStats Core::stats() const {
   s.store_used = ts.arena.used;
   s.store_capacity = ts.arena.capacity;
   s.store_high_water = ts.arena.high_water;
+  s.owned_bytes = ts.owned_bytes;
+  s.cached_bytes = ts.foreign_bytes;
   return s;
 }
 

@@ -49,6 +49,8 @@ Stats stats() {
   s.objects_owned = r.owned;
   s.objects_borrowed = r.borrowed;
   s.objects_cached = r.copies;
+  s.owned_bytes = r.owned_bytes;
+  s.cached_bytes = r.cached_bytes;
   s.store_objects = r.store_objects;
   s.store_used_bytes = r.store_used;
   s.store_capacity_bytes = r.store_capacity;
@@ -100,6 +102,8 @@ std::string Stats::prometheus() const {
   gauge("objects_owned", "objects this rank owns", static_cast<double>(objects_owned));
   gauge("objects_borrowed", "other ranks' objects referenced on this rank", static_cast<double>(objects_borrowed));
   gauge("objects_cached", "other ranks' objects cached in this rank's store", static_cast<double>(objects_cached));
+  gauge("owned_bytes", "payload bytes of this rank's own objects in its store", static_cast<double>(owned_bytes));
+  gauge("cached_bytes", "payload bytes of other ranks' objects in this rank's store", static_cast<double>(cached_bytes));
   gauge("store_objects", "blocks in this rank's object store", static_cast<double>(store_objects));
   gauge("store_used_bytes", "object store bytes in use", static_cast<double>(store_used_bytes));
   gauge("store_capacity_bytes", "object store size", static_cast<double>(store_capacity_bytes));

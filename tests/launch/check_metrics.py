@@ -4,7 +4,7 @@
 Checks the Prometheus files written at exit (FERRY_METRICS=DIR) by a run of examples/matmul
 (NRANKS ranks, NT x NT tiles of TILE x TILE doubles per rank) against the workload's known size:
 per rank 2*NT^2 puts of TILE*TILE*8 bytes, NT^2*(2NT-1) tasks submitted and finished, none failed
-or running, NT^2 gets; over all ranks as many tasks executed as submitted. Also checks the text
+or running, NT^2 gets, at least its tiles' bytes owned in its store; over all ranks as many tasks executed as submitted. Also checks the text
 format: every sample has # HELP and # TYPE lines, names carry the ferry_ prefix, counters end in
 _total, and each sample has a rank label.
 """
@@ -74,6 +74,9 @@ def main():
                 fail(f"rank {r}: {name} = {v.get(name)}, expected {want}")
         if not v["ferry_store_high_water_bytes"] >= 2 * nt * nt * tile * tile * 8:
             fail(f"rank {r}: store high water {v['ferry_store_high_water_bytes']} below the bytes it put")
+        # matmul still holds its tiles when it shuts down (the final file is written then).
+        if not v["ferry_owned_bytes"] >= 2 * nt * nt * tile * tile * 8:
+            fail(f"rank {r}: {v['ferry_owned_bytes']} owned bytes, below the tiles it put and still holds")
         if not v["ferry_remote_read_bytes_total"] > 0:
             fail(f"rank {r}: no bytes read from peers although tiles are spread over all ranks")
         executed += v["ferry_tasks_executed_total"]

@@ -57,7 +57,7 @@ int main(int argc, char** argv) try {
          check("tasks_failed", st.tasks_failed, 0) + check("tasks_in_flight", st.tasks_in_flight, 0) +
          check("tasks_executed", st.tasks_executed, 20) + check("gets", st.gets, 30) +
          check("get_bytes", st.get_bytes, 10 * 1000 + 20 * sizeof(int)) + check("rank", st.rank, me) +
-         check("running", st.running ? 1 : 0, 1);
+         check("running", st.running ? 1 : 0, 1) + check("owned_bytes", st.owned_bytes, 10 * 1000);
   std::printf("ready %u\n", me);
   std::fflush(stdout);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);

@@ -39,6 +39,8 @@ struct Stats {
 
   // Objects — gauges.
   std::uint64_t objects_owned = 0, objects_borrowed = 0, objects_cached = 0;
+  // Payload bytes in this rank's store: its own objects; other ranks' (cached copies, task outputs kept here).
+  std::uint64_t owned_bytes = 0, cached_bytes = 0;
   std::uint64_t store_objects = 0, store_used_bytes = 0, store_capacity_bytes = 0, store_high_water_bytes = 0;
 
   // Spilling to disk: counters, and the bytes on disk now (gauge).
