@@ -10,6 +10,7 @@ PKGS=(
   libasio-dev libcereal-dev libcli11-dev libspdlog-dev libfmt-dev     # header libraries
   catch2 libbenchmark-dev                                             # tests, benchmarks
   zlib1g-dev                                                          # shuffle/: record checksums (CRC-32)
+  rapidjson-dev                                                       # ferry-trace (merging traces)
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

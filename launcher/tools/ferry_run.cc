@@ -1,6 +1,7 @@
 // ferry-run — start N ranks of a ferry program on this machine, like a small mpirun.
 //
-//   ferry-run -n N [--transport ucx|tcp] [--timeout SECONDS] [--tag-output|--no-tag-output] [--] prog args...
+//   ferry-run -n N [--transport ucx|tcp] [--timeout SECONDS] [--tag-output|--no-tag-output] [--progress]
+//             [--] prog args...
 //
 // Creates a fresh rendezvous directory (mkdtemp under $TMPDIR or /tmp), forks N ranks with
 // FERRY_RENDEZVOUS_DIR/RANK/SIZE/LOCAL_RANK/LOCAL_SIZE (+ FERRY_TRANSPORT) set and launcher
@@ -39,6 +40,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "ferry_run_progress.h"
 #include "ferry_run_support.h"
 
 extern char** environ;
@@ -73,6 +75,7 @@ struct Config {
   std::string transport;
   double timeout_s = 0;
   bool tag_output = true;
+  bool progress = false;
   std::vector<std::string> command;
 };
 
@@ -130,6 +133,7 @@ class Supervisor {
   Clock::time_point first_signal_at_;
   std::optional<Failure> first_failure_;
   std::optional<Clock::time_point> timeout_at_, kill_at_, drain_until_;
+  std::optional<Progress> progress_;  // --progress
 };
 
 std::string describe_exit(int status) {
@@ -143,6 +147,7 @@ std::string describe_exit(int status) {
 int Supervisor::run() {
   if (cfg_.timeout_s > 0)
     timeout_at_ = Clock::now() + std::chrono::milliseconds(static_cast<long long>(cfg_.timeout_s * 1000));
+  if (cfg_.progress) progress_.emplace(dir_, cfg_.n, true);
   for (unsigned r = 0; r < cfg_.n; ++r) {
     if (killing_) break;  // a signal, a failed rank or the timeout while starting: start no more
     if (!spawn(r)) {
@@ -160,6 +165,7 @@ int Supervisor::run() {
       s->fd = -1;
     }
   }
+  if (progress_) progress_->finish();
   return exit_code();
 }
 
@@ -177,6 +183,7 @@ bool Supervisor::spawn(unsigned r) {
   }
   // Everything the child needs is built before fork (only async-signal-safe calls after it).
   std::vector<std::string> env = rank_environment(environ, dir_, r, cfg_.n, cfg_.transport);
+  if (progress_) env.push_back("FERRY_STATS_FILE=" + progress_->stats_file(r));
   std::vector<char*> envp, argv;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -243,9 +250,11 @@ int Supervisor::poll_timeout_ms() const {
   std::optional<Clock::time_point> next;
   for (const auto& t : {live_ > 0 ? timeout_at_ : std::nullopt, kill_at_, drain_until_})
     if (t && (!next || *t < *next)) next = t;
-  if (!next) return -1;
+  const int progress_ms = progress_ && live_ > 0 ? progress_->poll_ms() : -1;
+  if (!next) return progress_ms;
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*next - Clock::now()).count() + 1;
-  return ms < 0 ? 0 : static_cast<int>(ms);
+  const int deadline_ms = ms < 0 ? 0 : static_cast<int>(ms);
+  return progress_ms >= 0 && progress_ms < deadline_ms ? progress_ms : deadline_ms;
 }
 
 void Supervisor::loop() {
@@ -253,6 +262,7 @@ void Supervisor::loop() {
     if (live_ == 0 && !drain_until_) drain_until_ = Clock::now() + kDrainGrace;
     if (drain_until_ && Clock::now() >= *drain_until_) break;  // a leftover child holds the pipes
     step(-1);
+    if (progress_ && live_ > 0) progress_->tick();
   }
 }
 
@@ -288,6 +298,7 @@ void Supervisor::read_stream(Stream& s) {
     s.fd = -1;
     return;
   }
+  if (progress_) progress_->before_output();
   s.forwarder.feed(buf, static_cast<std::size_t>(n));
 }
 
@@ -413,6 +424,8 @@ int parse_args(int argc, char** argv, Config& cfg) {
       ->check(CLI::IsMember({"ucx", "tcp"}));
   app.add_option("--timeout", cfg.timeout_s, "kill every rank and exit 124 after SECONDS")
       ->check(CLI::PositiveNumber);
+  app.add_flag("--progress", cfg.progress,
+               "show a live status line (tasks done / in flight / failed, store use) and a per-rank summary at the end");
   app.add_flag("--tag-output,!--no-tag-output", cfg.tag_output, "prefix each output line with \"[rank] \" (default)");
   app.footer("Usage: ferry-run -n N [options] [--] program [args...]\n"
              "Exit status: 0 if every rank exited 0, else the first failing rank's status (128+signal if it\n"

@@ -90,6 +90,7 @@ Result<std::uint64_t> Allocator::allocate(std::size_t size) {
   if (block_size > rounded) insert_free(offset + rounded, block_size - rounded);
   used_.emplace(offset, rounded);
   used_bytes_ += rounded;
+  if (used_bytes_ > high_water_) high_water_ = used_bytes_;
   return static_cast<std::uint64_t>(offset);
 }
 
@@ -143,6 +144,7 @@ AllocatorStats Allocator::stats() const {
   s.largest_free = largest_free_locked();
   s.allocations = used_.size();
   s.free_blocks = by_offset_.size();
+  s.high_water = high_water_;
   return s;
 }
 

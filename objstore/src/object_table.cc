@@ -96,6 +96,7 @@ Result<ObjectInfo> ObjectTable::create(ObjectId id, std::uint64_t size, std::uin
     (void)arena_.allocator().free(*offset);
     return exists();
   }
+  (id.owner() == arena_.rank() ? owned_bytes_ : foreign_bytes_) += size;
   return info_of(id, it->second);
 }
 
@@ -170,6 +171,7 @@ Status ObjectTable::release_locked(Map::iterator it) {
   if (e.pin_count > 0) --pinned_;
   const std::uint64_t offset = e.offset;
   const ObjectId id = it->first;
+  (id.owner() == arena_.rank() ? owned_bytes_ : foreign_bytes_) -= e.size;
   entries_.erase(it);
   Status s = arena_.allocator().free(offset);
   if (!s) return Status(Errc::internal, "object table: releasing " + id.to_string() + " failed: " + s.message());
@@ -218,6 +220,8 @@ TableStats ObjectTable::stats() const {
   s.sealed = sealed_;
   s.pinned = pinned_;
   s.free_pending = free_pending_;
+  s.owned_bytes = owned_bytes_;
+  s.foreign_bytes = foreign_bytes_;
   return s;
 }
 

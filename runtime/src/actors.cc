@@ -8,7 +8,9 @@
 
 #include "core.h"
 #include "ferry/task_error.h"
+#include "metrics.h"
 #include "registry.h"
+#include "trace.h"
 
 namespace ferry::rt {
 
@@ -217,8 +219,14 @@ void ActorHost::run_one(HostedActor& a, Job* j) {
   ResultBuffer out(tasks_, core_, j->result);
   {
     GateGuard g(core_.gate());
+    metrics::add(metrics::C::tasks_started);
+    const std::uint64_t t0 = trace::on() ? trace::now() : 0;
     s = g ? j->entry->method(inst.get(), j->args, out)
           : Status(Errc::shut_down, "the ferry runtime on " + rank_str(core_.rank()) + " shut down");
+    if (t0)
+      trace::complete(j->entry->name.c_str(), t0, out.emitted ? out.meta.size : 0, j->result,
+                      trace::kFlowInTask | trace::kFlowOutObj);
+    metrics::add(metrics::C::tasks_ended);
   }
   tasks_.finish(j, std::move(s), &out);
   delete j;

@@ -13,6 +13,8 @@
 #include "core.h"
 #include "current.h"
 #include "executor.h"
+#include "metrics.h"
+#include "trace.h"
 #include "tasks.h"
 #include "ferry/detail/object_api.h"
 #include "ferry/object_ref.h"
@@ -101,8 +103,12 @@ Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> b
   if (!c) return no_runtime("ferry::put");
   GateGuard g(c->gate());
   if (!g) return no_runtime("ferry::put");
+  const std::uint64_t t0 = rt::trace::on() ? rt::trace::now() : 0;
   auto id = c->put(meta, bytes);
   if (!id) return id.status();
+  rt::metrics::add(rt::metrics::C::puts);
+  rt::metrics::add(rt::metrics::C::put_bytes, bytes.size());
+  if (t0) rt::trace::complete("put", t0, bytes.size(), id.value(), rt::trace::kFlowOutObj);
   return PutResult{id.value(), c->epoch()};
 }
 
@@ -123,9 +129,25 @@ Future<ObjectData> start_fetch(std::uint32_t epoch, const ObjectId& id, bool loc
 
 Future<ObjectData> fetch(std::uint32_t epoch, const ObjectId& id) { return start_fetch(epoch, id, false); }
 
+namespace {
+
+// Counts one get of `id` and traces it: a span from t0, or (t0 == 0: it did not
+// wait) a zero-length mark, which costs one clock read instead of two.
+Result<ObjectData> got(Result<ObjectData>&& d, const ObjectId& id, std::uint64_t t0) {
+  const std::size_t bytes = d ? d.value().bytes.size() : 0;
+  rt::metrics::add(rt::metrics::C::gets);
+  rt::metrics::add(rt::metrics::C::get_bytes, bytes);
+  if (t0) rt::trace::complete("get", t0, bytes, id, rt::trace::kFlowInObj);
+  else if (rt::trace::on()) rt::trace::mark("get", id, bytes, rt::trace::kFlowInObj);
+  return std::move(d);
+}
+
+}  // namespace
+
 Result<ObjectData> read(std::uint32_t epoch, const ObjectId& id, std::optional<std::chrono::milliseconds> timeout) {
-  if (auto d = try_local(epoch, id)) return std::move(*d);            // here already: no future
-  if (auto d = wait_owned(epoch, id, timeout)) return std::move(*d);  // busy mode, a task output of this rank
+  if (auto d = try_local(epoch, id)) return got(std::move(*d), id, 0);  // here already: no future
+  const std::uint64_t t0 = rt::trace::on() ? rt::trace::now() : 0;
+  if (auto d = wait_owned(epoch, id, timeout)) return got(std::move(*d), id, t0);  // busy mode, a task output here
   auto f = start_fetch(epoch, id, true);
   return await_data(f, id, timeout);
 }
@@ -175,7 +197,8 @@ Status get_timeout_error(const ObjectId& id, std::chrono::milliseconds waited) {
 Result<ObjectData> await_data(Future<ObjectData>& f, const ObjectId& id,
                               std::optional<std::chrono::milliseconds> timeout) {
   std::chrono::milliseconds t = timeout ? *timeout : default_get_timeout();
-  if (f.ready()) return f.result();
+  if (f.ready()) return got(f.result(), id, 0);
+  const std::uint64_t t0 = rt::trace::on() ? rt::trace::now() : 0;
   if (rt::Executor* ex = rt::Executor::current(); ex && ex->can_help()) {
     // Inside a task: this thread runs queued tasks while it waits (executor.h).
     flush_batched();
@@ -191,7 +214,7 @@ Result<ObjectData> await_data(Future<ObjectData>& f, const ObjectId& id,
     if (!ex->help_until([&] { return f.ready(); }, deadline) && !f.ready()) {
       if (deadline && std::chrono::steady_clock::now() >= *deadline) return get_timeout_error(id, t);
     }
-    if (f.ready()) return f.result();
+    if (f.ready()) return got(f.result(), id, t0);
   }
   BlockScope blocking;
   if (!timeout && t.count() == 0) {
@@ -199,7 +222,7 @@ Result<ObjectData> await_data(Future<ObjectData>& f, const ObjectId& id,
   } else if (!f.wait_for(t)) {
     return get_timeout_error(id, t);
   }
-  return f.result();
+  return got(f.result(), id, t0);
 }
 
 std::vector<bool> wait_ids(const std::vector<std::pair<std::uint32_t, ObjectId>>& ids, std::size_t num_ready,

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <thread>
 
+#include "metrics.h"
+#include "observe.h"
 #include "protocol.h"
 #include "registry.h"
 #include "tasks.h"
@@ -51,6 +53,7 @@ Result<std::shared_ptr<Core>> Core::start(transport::Transport& t, std::unique_p
   std::shared_ptr<Core> core(new Core(t, std::move(owned), options, epoch));
   if (Status s = core->init(boot); !s) {
     if (core->tasks_) core->tasks_->stop();
+    observe::stop(*core);
     core->gate_.close_and_drain();
     core->release_resources(true);
     if (core->owned_t_) {  // its handlers go with it
@@ -69,6 +72,7 @@ Result<std::shared_ptr<Core>> Core::start(transport::Transport& t, std::unique_p
 }
 
 Status Core::init(transport::Bootstrap& boot) {
+  if (Status s = observe::start(*this); !s) return s;
   auto arena = objstore::Arena::create_registered(t_, {opts_.store_bytes, self_});
   if (!arena) return arena.status();
   arena_ = std::move(arena).value();
@@ -80,7 +84,9 @@ Status Core::init(transport::Bootstrap& boot) {
   install_control_handlers();
   // One allgather: every rank's arena key, registry hash and executor threads;
   // it also proves every rank installed its handlers before anyone sends.
-  return exchange_startup_info(boot);
+  if (Status s = exchange_startup_info(boot); !s) return s;
+  observe::started_sync();
+  return Status::ok();
 }
 
 Status Core::exchange_startup_info(transport::Bootstrap& boot) {
@@ -218,6 +224,7 @@ void Core::on_shutdown_msg(Rank src, ByteView p) {
 }
 
 void Core::on_peer_failure(Rank peer, const Status& why) {
+  metrics::add(metrics::C::peers_failed);
   run(own_.peer_failed(peer));
   tasks_->peer_failed(peer, why);
   fail_fetches_of(peer, why.to_string());
@@ -303,6 +310,9 @@ RuntimeStats Core::stats() const {
   s.store_objects = ts.objects;
   s.store_used = ts.arena.used;
   s.store_capacity = ts.arena.capacity;
+  s.store_high_water = ts.arena.high_water;
+  s.owned_bytes = ts.owned_bytes;
+  s.cached_bytes = ts.foreign_bytes;
   return s;
 }
 
@@ -328,6 +338,7 @@ Status Core::shutdown(ShutdownMode mode) {
   accepting_.store(false);
   if (mode != ShutdownMode::abort && result.is_ok()) result = drain_own_work(deadline_from_now());
   if (tasks_) tasks_->stop();  // executor threads hold GateGuards while they run
+  observe::stop(*this);        // final metrics and trace while stats() still answers
   gate_.close_and_drain();
   bool drained = false;
   {

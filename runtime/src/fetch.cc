@@ -10,7 +10,9 @@
 #include <limits>
 
 #include "core.h"
+#include "metrics.h"
 #include "protocol.h"
+#include "trace.h"
 
 namespace ferry::rt {
 
@@ -122,7 +124,10 @@ Future<ObjectData> Core::fetch(const ObjectId& id, bool local_checked) {
     return fut;
   }
   if (own_.is_dead(id.owner())) return ready(owner_died(id, "failure detected earlier"));
-  if (FetchPtr f = join_or_start(id, true, fut)) send_locate(f, kInvalidRank);
+  if (FetchPtr f = join_or_start(id, true, fut)) {
+    if (trace::on()) trace::async_begin("fetch", id, 0);
+    send_locate(f, kInvalidRank);
+  }
   return fut;
 }
 
@@ -311,6 +316,12 @@ void Core::finish(const FetchPtr& f, Result<ObjectData> r) {
       if (it != inflight_.end() && it->second == f) inflight_.erase(it);
     }
     fetch_cv_.notify_all();
+  }
+  if (f->remote) {
+    const std::size_t bytes = r ? r.value().bytes.size() : 0;
+    if (r) metrics::add(metrics::C::remote_reads);
+    metrics::add(metrics::C::remote_read_bytes, bytes);
+    if (trace::on()) trace::async_end("fetch", f->id, 0, bytes);
   }
   for (std::size_t i = 0; i + 1 < waiters.size(); ++i) waiters[i].set_result(r);
   if (!waiters.empty()) waiters.back().set_result(std::move(r));

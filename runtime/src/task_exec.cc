@@ -12,8 +12,10 @@
 #include "actors.h"
 #include "core.h"
 #include "ferry/task_error.h"
+#include "metrics.h"
 #include "registry.h"
 #include "tasks.h"
+#include "trace.h"
 
 namespace ferry::rt {
 
@@ -145,7 +147,13 @@ bool Tasks::start_dependencies(Job* j, const std::vector<proto::WireArg>& args) 
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i].kind != ArgSpec::Kind::ref) continue;
     const ObjectId id = args[i].ref;
+    if (trace::on()) trace::async_begin("fetch_arg", id, static_cast<std::uint32_t>(i));
     core_.fetch(id).then([this, j, i, id](Result<ObjectData>&& r) {
+      if (trace::on()) {
+        const std::uint64_t bytes = r ? r.value().bytes.size() : 0;
+        trace::async_end("fetch_arg", id, static_cast<std::uint32_t>(i), bytes);
+        trace::mark("arg_ready", id, bytes, trace::kFlowInObj);
+      }
       if (r) {
         j->args[i] = std::move(r).value();
       } else {
@@ -176,8 +184,14 @@ void Tasks::execute(Job* j) {
   }
   if (s.is_ok()) {
     GateGuard g(core_.gate());
+    metrics::add(metrics::C::tasks_started);
+    const std::uint64_t t0 = trace::on() ? trace::now() : 0;
     s = g ? j->entry->function(j->args, out)
           : Status(Errc::shut_down, "the ferry runtime on " + rank_str(core_.rank()) + " shut down");
+    if (t0)
+      trace::complete(j->entry->name.c_str(), t0, out.emitted ? out.meta.size : 0, j->result,
+                      trace::kFlowInTask | trace::kFlowOutObj);
+    metrics::add(metrics::C::tasks_ended);
   }
   if (out.deferred) return;  // a coroutine task: its DeferredResult finishes and deletes the job
   finish(j, std::move(s), &out);

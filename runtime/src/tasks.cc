@@ -11,7 +11,9 @@
 
 #include "actors.h"
 #include "core.h"
+#include "metrics.h"
 #include "registry.h"
+#include "trace.h"
 
 namespace ferry::rt {
 
@@ -169,6 +171,8 @@ ObjectId Tasks::add_pending(const RegistryEntry& e, Rank executor, std::span<con
     pending_.emplace(id, Pending{&e, executor, std::move(held)});
   }
   board_.submitted(executor);
+  metrics::add(metrics::C::tasks_submitted);
+  if (trace::on()) trace::mark("submit", id, 0, trace::kFlowOutTask);
   return id;
 }
 
@@ -285,6 +289,7 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
     const Pending& p = found[i].second;
     Ownership::Outcome& o = outcomes[i];
     board_.finished(executor);
+    metrics::add(c.status == proto::DoneStatus::error ? metrics::C::tasks_failed : metrics::C::tasks_finished);
     o.id = c.id;
     o.meta = c.meta;
     switch (c.status) {
@@ -326,6 +331,7 @@ void Tasks::fail_pending_on(Rank executor, const Status& why) {
   }
   for (auto& [id, p] : victims) {
     board_.finished(executor);
+    metrics::add(metrics::C::tasks_failed);
     const std::string name = p.entry ? p.entry->name : std::string("?");
     Status s(why.code() == Errc::peer_failed ? Errc::peer_failed : why.code(),
              std::string(what_of(p.entry)) + " '" + name + "' was sent to " + rank_str(executor) +

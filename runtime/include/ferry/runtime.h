@@ -89,6 +89,9 @@ struct RuntimeStats {
   std::size_t store_objects = 0;   // blocks in this arena's object table
   std::size_t store_used = 0;      // arena bytes allocated
   std::size_t store_capacity = 0;
+  std::size_t store_high_water = 0;  // the largest store_used so far
+  std::size_t owned_bytes = 0;       // payload bytes of this rank's own objects in its store
+  std::size_t cached_bytes = 0;      // payload bytes of other ranks' objects in this store
   std::size_t tasks_pending = 0;   // tasks this rank submitted that have not completed
   std::size_t executor_load = 0;   // tasks queued or running on this rank's executors
   std::string describe() const;

@@ -49,6 +49,7 @@ struct AllocatorStats {
   std::size_t largest_free = 0;   // biggest single allocation that would succeed now
   std::size_t allocations = 0;    // live allocated blocks
   std::size_t free_blocks = 0;    // fragments of free space
+  std::size_t high_water = 0;     // the largest `used` since the allocator was made
 };
 
 class Allocator {
@@ -95,6 +96,7 @@ class Allocator {
   std::map<std::uint64_t, std::size_t> by_offset_;           // guarded by mu_
   std::unordered_map<std::uint64_t, std::size_t> used_;      // guarded by mu_
   std::size_t used_bytes_ = 0;                               // guarded by mu_
+  std::size_t high_water_ = 0;                               // guarded by mu_: max of used_bytes_
 };
 
 // "1048576 bytes (1.0 MiB)"; used in error messages.

@@ -82,6 +82,8 @@ struct TableStats {
   std::size_t sealed = 0;
   std::size_t pinned = 0;       // entries with pin_count > 0
   std::size_t free_pending = 0; // freed while pinned, waiting for the last unpin
+  std::uint64_t owned_bytes = 0;   // payload bytes of entries whose id's owner is the arena's rank
+  std::uint64_t foreign_bytes = 0; // payload bytes of the other entries (copies of other ranks' objects)
 };
 
 class ObjectTable;
@@ -164,6 +166,8 @@ class ObjectTable {
   std::size_t free_pending_ = 0;         // guarded by mu_
   std::size_t pinned_ = 0;               // guarded by mu_
   std::size_t sealed_ = 0;               // guarded by mu_
+  std::uint64_t owned_bytes_ = 0;        // guarded by mu_: see TableStats
+  std::uint64_t foreign_bytes_ = 0;      // guarded by mu_
   std::shared_ptr<SpillHandler> spill_;  // guarded by mu_
 };
 
