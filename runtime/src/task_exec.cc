@@ -35,9 +35,12 @@ namespace {
 thread_local Bytes tl_scratch;
 }
 
-Status ResultBuffer::emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes) {
+Status ResultBuffer::emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes,
+                          std::span<const ObjectId> contained) {
   if (emitted) return Status(Errc::internal, "a task emitted two results");
   emitted = true;
+  // Refs inside the result: kept here until its owner holds them (kContained, before the done record).
+  core.hold_contained(id, contained);
   meta = m;
   if (bytes.size() <= core.options().inline_bytes) {
     tl_scratch.assign(bytes.begin(), bytes.end());

@@ -80,7 +80,8 @@ struct Job final : Runnable {
 // large ones straight into a block of this rank's arena.
 struct ResultBuffer final : detail::ResultSink {
   ResultBuffer(Tasks& t, Core& c, const ObjectId& id) : tasks(t), core(c), id(id) {}
-  Status emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes) override;
+  Status emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes,
+              std::span<const ObjectId> contained) override;
 
   Tasks& tasks;
   Core& core;
