@@ -81,6 +81,13 @@ int pass_on(ferry::ObjectRef<int> r, int hops) {
   return pass_on_fn.remote(r, hops - 1).get(std::chrono::seconds(30));
 }
 
+// Long run: a task receiving a ref (a borrower) that hands it on to a second
+// task and returns that task's output ref without waiting (a ref in a result).
+int take_ref(ferry::ObjectRef<int> r) { return r.is_nil() ? 0 : 1; }
+inline const auto take_ref_fn = ferry::function<&take_ref>("tests::take_ref");
+ferry::ObjectRef<int> relay(ferry::ObjectRef<int> r) { return take_ref_fn.remote(r); }
+inline const auto relay_fn = ferry::function<&relay>("tests::relay");
+
 std::uint64_t expected(std::uint64_t size, std::uint64_t s) { return blob_checksum(objs::make_blob(size, s)); }
 
 void chain_body(RankEnv& env) {
@@ -201,35 +208,37 @@ long rss_kib() {
   return 0;
 }
 
-// A long run of `tasks` tasks: each outer task receives a ref (ObjectRef
-// parameter: a borrower) and passes it on to a second task; a new ref every
+// A long run of `tasks` tasks: each outer task (relay) receives a ref and
+// passes it on to a second task whose output ref it returns; a new ref every
 // 50 outer tasks.
 void long_body(RankEnv& env, std::uint64_t tasks) {
   auto rt = start_runtime(env, task_options());
   long baseline = 0;
-  constexpr std::uint64_t kWindow = 20000;
-  if (env.rank() == 0) {
-    // Each outer task passes its ref on to one more task: two tasks per iteration.
-    for (std::uint64_t done = 0; done < tasks; done += 2 * kWindow) {
-      std::vector<ferry::ObjectRef<int>> outs;
-      outs.reserve(kWindow);
-      ferry::ObjectRef<int> x;
-      for (std::uint64_t i = 0; i < kWindow; ++i) {
-        if (i % 50 == 0) x = ferry::put(static_cast<int>(i));
-        outs.push_back(pass_on_fn.remote(x, 1));
-      }
-      x.reset();
-      for (auto& o : outs) (void)o.get(120s);
-      outs.clear();
-      wait_stats(*rt, [](const ferry::RuntimeStats& s) { return s.owned == 0 && s.store_used == 0; },
-                 "store not back to empty after a window", 60s);
-      if (done == 0) baseline = rss_kib();  // after the first window (warm-up)
+  constexpr std::uint64_t kWindow = 10000;  // outer tasks per rank and window
+  // Every rank submits its share; each outer task passes its ref on to one
+  // more task (two tasks per iteration). Ranks meet after every window.
+  const std::uint64_t per_window = 2 * kWindow * env.size();
+  for (std::uint64_t done = 0; done < tasks; done += per_window) {
+    std::vector<ferry::ObjectRef<ferry::ObjectRef<int>>> outs;
+    outs.reserve(kWindow);
+    ferry::ObjectRef<int> x;
+    for (std::uint64_t i = 0; i < kWindow; ++i) {
+      if (i % 50 == 0) x = ferry::put(static_cast<int>(i));
+      outs.push_back(relay_fn.remote(x));
     }
-    const long end = rss_kib();
-    std::fprintf(stderr, "long run: %llu tasks, RSS %ld KiB after warm-up, %ld KiB at the end\n",
-                 static_cast<unsigned long long>(tasks), baseline, end);
-    if (end > baseline + 64 * 1024) FERRY_FAIL("RSS grew by " + std::to_string(end - baseline) + " KiB");
+    x.reset();
+    for (auto& o : outs) FERRY_REQUIRE(o.get(120s).get(120s) == 1);
+    outs.clear();
+    env.barrier();
+    wait_stats(*rt, [](const ferry::RuntimeStats& s) { return s.owned == 0 && s.store_used == 0; },
+               "store not back to empty after a window", 60s);
+    env.barrier();
+    if (done == 0) baseline = rss_kib();  // after the first window (warm-up)
   }
+  const long end = rss_kib();
+  std::fprintf(stderr, "rank %u: long run of %llu tasks, RSS %ld KiB after warm-up, %ld KiB at the end\n", env.rank(),
+               static_cast<unsigned long long>(tasks), baseline, end);
+  if (end > baseline + 64 * 1024) FERRY_FAIL("RSS grew by " + std::to_string(end - baseline) + " KiB");
   env.barrier();
   wait_tasks_clean(*rt);
 }
