@@ -300,6 +300,7 @@ void protocol_cost_body(RankEnv& env) {
     FERRY_CHECK(owner_after.ams_sent - owner_before.ams_sent == std::size(kCosted));
     FERRY_CHECK(owner_after.gets == owner_before.gets);
   }
+  env.barrier();  // the reader's drops retire its copies (kDropCopy): only after counting
   mine.clear();
   all.clear();
   env.barrier();
