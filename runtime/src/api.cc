@@ -98,13 +98,32 @@ void remove_ref(std::uint32_t epoch, const ObjectId& id) noexcept {
   }
 }
 
-Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> bytes) {
+void add_ref_decoded(std::uint32_t epoch, const ObjectId& id) noexcept {
+  Core* c = core_for(epoch);
+  if (!c) return;
+  Future<void> registered;
+  std::chrono::milliseconds limit{0};
+  {
+    GateGuard g(c->gate());
+    if (!g) return;
+    registered = c->add_ref_decoded(id);
+    limit = c->options().get_timeout;
+  }
+  if (!registered.valid()) return;
+  // Outside the gate: shutdown fails the wait instead of draining behind it.
+  BlockScope blocking;
+  if (limit.count() == 0) registered.wait();
+  else (void)registered.wait_for(limit);
+}
+
+Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> bytes,
+                            std::span<const ObjectId> contained) {
   Core* c = rt::current_core();
   if (!c) return no_runtime("ferry::put");
   GateGuard g(c->gate());
   if (!g) return no_runtime("ferry::put");
   const std::uint64_t t0 = rt::trace::on() ? rt::trace::now() : 0;
-  auto id = c->put(meta, bytes);
+  auto id = c->put(meta, bytes, contained);
   if (!id) return id.status();
   rt::metrics::add(rt::metrics::C::puts);
   rt::metrics::add(rt::metrics::C::put_bytes, bytes.size());

@@ -145,6 +145,7 @@ Status Core::exchange_startup_info(transport::Bootstrap& boot) {
 void Core::install_handlers() {
   auto wrap = [this](void (Core::*fn)(Rank, ByteView)) {
     return [this, fn](Rank src, ByteView p) {
+      HandlerScope in_handler;
       GateGuard g(gate_);
       if (g) (this->*fn)(src, p);
     };
@@ -157,6 +158,7 @@ void Core::install_handlers() {
   check(t_.set_handler(proto::kReadDone, wrap(&Core::on_read_done)));
   check(t_.set_handler(proto::kDropCopy, wrap(&Core::on_drop)));
   check(t_.set_handler(proto::kShutdown, wrap(&Core::on_shutdown_msg)));
+  install_borrow_handlers();
   t_.on_peer_failure([this](Rank peer, const Status& why) {
     GateGuard g(gate_);
     if (g) on_peer_failure(peer, why);
@@ -173,7 +175,8 @@ void Core::send(Rank dst, transport::HandlerId id, Bytes payload) {
 
 // ------------------------------------------------------------------ put
 
-Result<ObjectId> Core::put(const detail::ObjectMeta& meta, std::span<const std::byte> bytes) {
+Result<ObjectId> Core::put(const detail::ObjectMeta& meta, std::span<const std::byte> bytes,
+                          std::span<const ObjectId> contained) {
   if (!accepting_.load())
     return Status(Errc::shut_down, "put on rank " + std::to_string(self_) + ": the ferry runtime is shutting down");
   const ObjectId id = ids_.next();
@@ -188,6 +191,7 @@ Result<ObjectId> Core::put(const detail::ObjectMeta& meta, std::span<const std::
     (void)table_->free(id);
     return s;
   }
+  if (!contained.empty()) run(own_.add_contained(id, contained, kInvalidRank));
   return id;
 }
 
@@ -244,6 +248,7 @@ void Core::run(Actions&& a) {
     if (r.reader == self_) on_reply(r.request, r.id, std::move(r.body), {});
     else send_reply(std::move(r));
   }
+  run_borrow(a);
 }
 
 void Core::send_reply(Reply&& r) {
@@ -355,6 +360,7 @@ Status Core::shutdown(ShutdownMode mode) {
 }
 
 void Core::release_resources(bool gets_drained) {
+  fail_registrations(Status(Errc::shut_down, "the ferry runtime on rank " + std::to_string(self_) + " shut down"));
   // Local waiters of pending objects learn about the shutdown.
   Actions a = own_.clear();
   for (Reply& r : a.replies)

@@ -80,6 +80,24 @@ class Gate {
   std::atomic<bool> closed_{false};
 };
 
+// Marks the calling thread as running a runtime message handler (or a
+// continuation completed by one): it must not block waiting for a message.
+class HandlerScope {
+ public:
+  HandlerScope() noexcept : saved_(depth_flag()) { depth_flag() = true; }
+  ~HandlerScope() { depth_flag() = saved_; }
+  HandlerScope(const HandlerScope&) = delete;
+  HandlerScope& operator=(const HandlerScope&) = delete;
+  static bool active() noexcept { return depth_flag(); }
+
+ private:
+  static bool& depth_flag() noexcept {
+    thread_local bool in_handler = false;
+    return in_handler;
+  }
+  bool saved_;
+};
+
 class GateGuard {
  public:
   explicit GateGuard(Gate& g) noexcept : g_(g), ok_(g.enter()) {}
@@ -126,7 +144,8 @@ class Core {
   RuntimeStats stats() const;
 
   // Object API (the caller holds a GateGuard).
-  Result<ObjectId> put(const detail::ObjectMeta& meta, std::span<const std::byte> bytes);
+  Result<ObjectId> put(const detail::ObjectMeta& meta, std::span<const std::byte> bytes,
+                       std::span<const ObjectId> contained = {});
   // `local_checked`: the caller has just seen try_local() miss (its check is not repeated).
   Future<ObjectData> fetch(const ObjectId& id, bool local_checked = false);
   // The object's bytes if this rank can read them now (owned and ready, a
@@ -140,6 +159,13 @@ class Core {
                                                std::optional<std::chrono::steady_clock::time_point> deadline,
                                                std::chrono::milliseconds waited);
   void add_ref(const ObjectId& id) { own_.add_ref(id); }
+  // A ref decoded here (ObjectRef::from_id): a valid future when this rank
+  // starts borrowing `id` and the caller should wait for the owner's answer
+  // (borrow_core.cc) before whatever carried the ref may be dropped.
+  Future<void> add_ref_decoded(const ObjectId& id);
+  // A value about to be stored or sent holds refs `contained`: put() hands
+  // them to the new object's entry; a task result's owner gets kContained.
+  void hold_contained(const ObjectId& outer, std::span<const ObjectId> contained);
   void remove_ref(const ObjectId& id) { run(own_.remove_ref(id)); }
 
   // The task layer (tasks.h); valid until the Core is destroyed (never).
@@ -179,6 +205,15 @@ class Core {
   Status drain_own_work(std::chrono::steady_clock::time_point deadline);
   void on_peer_failure(Rank peer, const Status& why);
   void run(Actions&& actions);
+  // ---- borrowers (borrow_core.cc)
+  void install_borrow_handlers();
+  void on_borrow_add(Rank src, ByteView p);
+  void on_borrow_ack(Rank src, ByteView p);
+  void on_borrow_remove(Rank src, ByteView p);
+  void on_contained(Rank src, ByteView p);
+  void on_release(Rank src, ByteView p);
+  void run_borrow(Actions& a);
+  void fail_registrations(const Status& why);
   void send_reply(Reply&& r);
   void send(Rank dst, transport::HandlerId id, Bytes payload);
   void report(const Status& s);
@@ -224,6 +259,9 @@ class Core {
   std::unordered_map<ObjectId, FetchPtr> inflight_;        // guarded by fetch_mu_: remote fetches by id
   std::uint64_t next_request_ = 1;                         // guarded by fetch_mu_
   std::size_t gets_in_flight_ = 0;                         // guarded by fetch_mu_: one-sided gets into our memory
+
+  std::mutex reg_mu_;
+  std::unordered_map<std::uint64_t, Promise<void>> reg_waiters_;  // guarded by reg_mu_: episode -> decoder
 
   std::mutex sd_mu_;
   std::condition_variable sd_cv_;

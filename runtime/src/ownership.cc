@@ -49,13 +49,19 @@ void Actions::append(Actions&& o) {
   free_local.insert(free_local.end(), o.free_local.begin(), o.free_local.end());
   drop_copies.insert(drop_copies.end(), o.drop_copies.begin(), o.drop_copies.end());
   for (auto& r : o.replies) replies.push_back(std::move(r));
+  borrow_adds.insert(borrow_adds.end(), o.borrow_adds.begin(), o.borrow_adds.end());
+  borrow_removes.insert(borrow_removes.end(), o.borrow_removes.begin(), o.borrow_removes.end());
+  for (auto& a : o.borrow_acks) borrow_acks.push_back(std::move(a));
+  releases.insert(releases.end(), o.releases.begin(), o.releases.end());
+  for (auto& r : o.registered) registered.push_back(std::move(r));
 }
 
 std::string OwnershipStats::describe() const {
   return "owned " + std::to_string(owned) + " (released " + std::to_string(released) + ", pending " +
          std::to_string(pending) + "), leases " + std::to_string(leases) + ", waiters " + std::to_string(waiters) +
          ", secondary copies " + std::to_string(secondary) + ", borrowed " + std::to_string(borrowed) +
-         " (values " + std::to_string(values) + "), local copies " + std::to_string(copies);
+         " (values " + std::to_string(values) + "), local copies " + std::to_string(copies) + ", borrowers " +
+         std::to_string(borrowers) + ", transfers " + std::to_string(transfers);
 }
 
 Ownership::Ownership(Rank self, std::size_t inline_bytes) : self_(self), inline_bytes_(inline_bytes) {}
@@ -106,6 +112,7 @@ Actions Ownership::set_ready(ObjectId id, const ObjectMeta& meta, std::optional<
   Actions out;
   MutexLock lock(mu_);
   set_ready_locked(id, meta, primary, std::move(value), out);
+  drain_unheld(out);
   return out;
 }
 
@@ -113,6 +120,7 @@ Actions Ownership::set_failed(ObjectId id, Status why) {
   Actions out;
   MutexLock lock(mu_);
   set_failed_locked(id, std::move(why), out);
+  drain_unheld(out);
   return out;
 }
 
@@ -123,6 +131,7 @@ Actions Ownership::complete(std::span<Outcome> outcomes) {
     if (o.failed) set_failed_locked(o.id, std::move(o.error), out);
     else set_ready_locked(o.id, o.meta, o.primary, std::move(o.value), out);
   }
+  drain_unheld(out);
   return out;
 }
 
@@ -186,6 +195,7 @@ Actions Ownership::remove_ref(ObjectId id) {
   Actions out;
   MutexLock lock(mu_);
   remove_ref_locked(id, out);
+  drain_unheld(out);
   return out;
 }
 
@@ -193,21 +203,30 @@ Actions Ownership::remove_refs(std::span<const ObjectId> ids) {
   Actions out;
   MutexLock lock(mu_);
   for (const ObjectId& id : ids) remove_ref_locked(id, out);
+  drain_unheld(out);
   return out;
 }
 
 void Ownership::remove_ref_locked(ObjectId id, Actions& out) {
   if (id.owner() == self_) {
     auto it = owned_.find(id);
-    if (it == owned_.end() || it->second.released) return;
-    if (--it->second.refs == 0) {
+    if (it == owned_.end() || it->second.released || it->second.refs == 0) return;
+    if (--it->second.refs == 0 && unreferenced(it->second)) {
       release_locked(id, it->second, out);
       settle(it, out);
     }
     return;
   }
   auto it = borrowed_.find(id);
-  if (it != borrowed_.end() && --it->second.refs == 0) borrowed_.erase(it);
+  if (it != borrowed_.end() && --it->second.refs == 0) erase_borrowed(it, out);
+}
+
+void Ownership::drain_unheld(Actions& out) {
+  while (!unheld_.empty()) {
+    const ObjectId id = unheld_.back();
+    unheld_.pop_back();
+    remove_ref_locked(id, out);  // may erase more entries (appends to unheld_)
+  }
 }
 
 std::uint64_t Ownership::ref_count(ObjectId id) const {
@@ -248,6 +267,7 @@ void Ownership::settle(OwnedMap::iterator it, Actions& out) {
     else out.drop_copies.push_back({e.primary->rank, id});
   }
   for (const Location& loc : e.view().copies) out.drop_copies.push_back({loc.rank, id});
+  if (e.extra) unheld_.insert(unheld_.end(), e.extra->contained.begin(), e.extra->contained.end());
   owned_.erase(it);
 }
 
@@ -325,6 +345,7 @@ Actions Ownership::locate(ObjectId id, Rank reader, std::uint64_t request, Rank 
     out.replies.push_back({reader, request, id, answer(id, e, reader)});
   }
   settle(it, out);
+  drain_unheld(out);
   return out;
 }
 
@@ -351,6 +372,7 @@ Actions Ownership::read_done(ObjectId id, Rank reader, std::uint64_t lease,
     }
   }
   settle(it, out);
+  drain_unheld(out);
   return out;
 }
 
@@ -424,11 +446,16 @@ Ownership::LocalRead Ownership::local_read(ObjectId id) const {
     }
     return r;
   }
+  auto b = borrowed_.find(id);
+  if (b != borrowed_.end() && b->second.reg == Reg::invalid) {
+    r.kind = LocalRead::Kind::failed;
+    r.error = b->second.error;
+    return r;
+  }
   if (copies_.count(id)) {
     r.kind = LocalRead::Kind::arena;
     return r;
   }
-  auto b = borrowed_.find(id);
   if (b != borrowed_.end() && b->second.value) {
     r.kind = LocalRead::Kind::value;
     r.meta = b->second.meta;
@@ -463,6 +490,8 @@ Actions Ownership::peer_failed(Rank peer) {
     Owned& e = it->second;
     const ObjectId id = it->first;
     if (Extra* x = e.extra.get()) {
+      erase_if_vec(x->borrowers, [&](const Episode& b) { return b.rank == peer; });
+      erase_if_vec(x->tombstones, [&](const Episode& b) { return b.rank == peer; });
       erase_if_vec(x->leases, [&](const Lease& l) { return l.reader == peer; });
       erase_if_vec(x->copies, [&](const Location& l) { return l.rank == peer; });
       erase_if_vec(x->retired, [&](const Location& l) { return l.rank == peer; });
@@ -474,6 +503,7 @@ Actions Ownership::peer_failed(Rank peer) {
                   Status(Errc::owner_died, "object " + id.to_string() + " was lost: its holder " + rank_str(peer) + " died"),
                   out);
     }
+    if (!e.released && unreferenced(e)) release_locked(id, e, out);
     auto next = std::next(it);
     settle(it, out);  // may erase `it`
     it = next;
@@ -486,8 +516,28 @@ Actions Ownership::peer_failed(Rank peer) {
       ++it;
     }
   }
-  for (auto& [id, b] : borrowed_)
-    if (id.owner() == peer) b.value.reset();
+  for (auto& [id, b] : borrowed_) {
+    if (id.owner() != peer) continue;
+    b.value.reset();
+    if (b.reg == Reg::registering) out.registered.push_back({id, b.seq, Status(Errc::owner_died, "owner died")});
+    if (b.reg != Reg::invalid) {
+      b.reg = Reg::invalid;
+      b.error = Status(Errc::owner_died, "object " + id.to_string() + ": its owner " + rank_str(peer) + " died");
+    }
+    for (Rank h : b.release_to) out.releases.push_back({h, id});
+    b.release_to.clear();
+  }
+  // Refs kept for the dead rank (hold_for) go.
+  if (auto t = transfers_.find(peer); t != transfers_.end()) {
+    auto kept = std::move(t->second);
+    transfers_.erase(t);
+    for (const auto& [id, n] : kept)
+      for (std::uint32_t i = 0; i < n; ++i) remove_ref_locked(id, out);
+  }
+  for (auto& r : out.releases)  // no message to the dead rank
+    if (r.holder == peer) r.holder = kInvalidRank;
+  erase_if_vec(out.releases, [](const Release& r) { return r.holder == kInvalidRank; });
+  drain_unheld(out);
   return out;
 }
 
@@ -511,6 +561,8 @@ Actions Ownership::clear() {
   owned_.clear();
   copies_.clear();
   borrowed_.clear();
+  transfers_.clear();
+  unheld_.clear();
   return out;
 }
 
@@ -525,7 +577,10 @@ OwnershipStats Ownership::stats() const {
     s.leases += x.leases.size();
     s.waiters += x.waiters.size();
     s.secondary += x.copies.size() + x.retired.size();
+    s.borrowers += x.borrowers.size();
   }
+  for (const auto& [r, m] : transfers_)
+    for (const auto& [id, n] : m) s.transfers += n;
   s.borrowed = borrowed_.size();
   for (const auto& [id, b] : borrowed_) s.values += b.value ? 1 : 0;
   s.copies = copies_.size();

@@ -32,8 +32,15 @@
 // Failure: peer_failed(r) releases r's leases, forgets r's copies and waiting
 //   requests, loses objects whose primary was on r, and frees local copies of
 //   objects r owned (refs owned by a dead rank fail with owner_died).
-// Borrower accounting (refs sent to other ranks keep the object alive) is the
-//   next step; see docs/ARCHITECTURE.md "Objects and ownership".
+// Borrowers (borrowing.cc; protocol in docs/ARCHITECTURE.md "Borrowers"):
+//   an owned entry also counts its borrowers (ranks that decoded a ref to it,
+//   one registration "episode" each) and is released only when its local
+//   refs AND its borrowers are gone. A rank that decodes a ref to a foreign
+//   object it holds no ref to yet registers (add_ref_decoded -> borrow_adds,
+//   answered by borrow_acked); its last ref dropped -> borrow_removes. Refs
+//   contained in an object's value are held by the object's entry
+//   (add_contained) until it is erased. A rank that sends a value holding refs
+//   to another rank keeps them (hold_for) until the receiver releases them.
 //
 // Invariants (under mu_): a lease exists only in a ready entry and names a
 //   holder that is the primary or in copies/retired; a released entry has
@@ -103,12 +110,43 @@ struct Drop {
   ObjectId id;
 };
 
+// One registration episode of a borrower: `seq` is unique per borrowing rank.
+struct BorrowMsg {
+  ObjectId id;  // sent to id.owner()
+  std::uint64_t seq = 0;
+};
+struct BorrowAck {
+  Rank borrower = kInvalidRank;
+  ObjectId id;
+  std::uint64_t seq = 0;
+  Status status;  // ok, or why the ref is not valid (not_found naming the id)
+};
+// Tell `holder` that the refs it kept for this rank (hold_for) may go.
+struct Release {
+  Rank holder = kInvalidRank;
+  ObjectId id;
+};
+// A registration of this rank finished (local waiters of add_ref_decoded).
+struct Registered {
+  ObjectId id;
+  std::uint64_t seq = 0;
+  Status status;
+};
+
 // Work the caller must do after an Ownership call (in this order is fine).
 struct Actions {
   std::vector<ObjectId> free_local;  // free from this rank's object table
   std::vector<Drop> drop_copies;     // tell `holder` to drop its copy of `id`
   std::vector<Reply> replies;        // answer readers (reader == self: a local waiter)
-  bool empty() const noexcept { return free_local.empty() && drop_copies.empty() && replies.empty(); }
+  std::vector<BorrowMsg> borrow_adds;     // send kBorrowAdd to id.owner()
+  std::vector<BorrowMsg> borrow_removes;  // send kBorrowRemove to id.owner()
+  std::vector<BorrowAck> borrow_acks;     // owner: answer a borrower's kBorrowAdd
+  std::vector<Release> releases;          // send kRelease (holder == self: release_for(self))
+  std::vector<Registered> registered;     // wake local waiters of a registration
+  bool empty() const noexcept {
+    return free_local.empty() && drop_copies.empty() && replies.empty() && borrow_adds.empty() &&
+           borrow_removes.empty() && borrow_acks.empty() && releases.empty() && registered.empty();
+  }
   void append(Actions&& other);
 };
 
@@ -122,8 +160,11 @@ struct OwnershipStats {
   std::size_t borrowed = 0;   // foreign ids referenced here
   std::size_t values = 0;     // small values cached for borrowed ids
   std::size_t copies = 0;     // local copies of foreign objects
+  std::size_t borrowers = 0;  // registration episodes of other ranks on owned objects
+  std::size_t transfers = 0;  // refs kept for receivers (hold_for) not yet released
   bool empty() const noexcept {
-    return owned == 0 && leases == 0 && waiters == 0 && borrowed == 0 && values == 0 && copies == 0;
+    return owned == 0 && leases == 0 && waiters == 0 && borrowed == 0 && values == 0 && copies == 0 &&
+           borrowers == 0 && transfers == 0;
   }
   std::string describe() const;
 };
@@ -167,6 +208,34 @@ class Ownership {
   Actions remove_refs(std::span<const ObjectId> ids) FERRY_EXCLUDES(mu_);  // one lock for all
   // This rank's count for `id` (owned: 0 once released).
   std::uint64_t ref_count(ObjectId id) const FERRY_EXCLUDES(mu_);
+
+  // ---- borrowers (borrowing.cc)
+  // A ref decoded from a message or a value (ObjectRef::from_id). Owned: one
+  // more local ref unless the entry is released (a stale/forged ref stays
+  // dead). Foreign: one more ref; the first one starts a registration episode
+  // (borrow_adds) and `wait` is set: the caller must keep whatever carried the
+  // ref alive until `registered` reports the episode (seq).
+  struct Decoded {
+    Actions actions;
+    bool wait = false;
+    std::uint64_t seq = 0;
+  };
+  Decoded add_ref_decoded(ObjectId id) FERRY_EXCLUDES(mu_);
+  // Owner: `borrower` registers (answered in borrow_acks) / ends an episode.
+  Actions borrow_add(ObjectId id, Rank borrower, std::uint64_t seq) FERRY_EXCLUDES(mu_);
+  Actions borrow_remove(ObjectId id, Rank borrower, std::uint64_t seq) FERRY_EXCLUDES(mu_);
+  // Borrower: the owner answered episode `seq` (error: the ref is not valid).
+  Actions borrow_acked(ObjectId id, std::uint64_t seq, Status status) FERRY_EXCLUDES(mu_);
+  // Owner of `outer`: its value holds refs `inner`; the entry keeps one ref to
+  // each until it is erased. `from` (or kInvalidRank) kept them for us
+  // (hold_for): it is told to release each once our hold is registered.
+  Actions add_contained(ObjectId outer, std::span<const ObjectId> inner, Rank from) FERRY_EXCLUDES(mu_);
+  // Sender of a value holding refs `ids` to rank `to`: keep one ref to each
+  // until `to` releases it (release_for) or dies. The refs must be held here.
+  void hold_for(Rank to, std::span<const ObjectId> ids) FERRY_EXCLUDES(mu_);
+  Actions release_for(Rank to, std::span<const ObjectId> ids) FERRY_EXCLUDES(mu_);
+  // The error of a foreign ref whose registration was refused (or whose owner died).
+  std::optional<Status> borrow_error(ObjectId id) const FERRY_EXCLUDES(mu_);
 
   // ---- owner: readers ----
   // `reader` asks where `id` is (request is the reader's tag, echoed in the
@@ -242,8 +311,15 @@ class Ownership {
   // ranks, read leases, waiting readers), allocated on first use: most entries
   // (small task outputs and puts read once) never need them, and the map's
   // nodes stay small (cache footprint with 100k live objects).
+  struct Episode {
+    Rank rank;
+    std::uint64_t seq;
+  };
   struct Extra {
     Status error;
+    std::vector<Episode> borrowers;   // live registration episodes of other ranks
+    std::vector<Episode> tombstones;  // removes that overtook their add
+    std::vector<ObjectId> contained;  // refs this object's value holds (one ref each)
     std::vector<Location> copies;   // handed out to readers
     std::vector<Location> retired;  // no longer handed out; dropped when their leases end
     std::vector<Lease> leases;
@@ -265,10 +341,15 @@ class Ownership {
     }
     const Extra& view() const;  // for reading: an empty one when none was allocated
   };
+  enum class Reg : std::uint8_t { none, registering, registered, invalid };
   struct Borrowed {
     std::uint64_t refs = 0;
     ObjectMeta meta;
     SharedBytes value;
+    Reg reg = Reg::none;
+    std::uint64_t seq = 0;           // registration episode
+    Status error;                    // reg == invalid
+    std::vector<Rank> release_to;    // holders to release once registered
   };
   using OwnedMap = std::unordered_map<ObjectId, Owned>;
 
@@ -279,6 +360,12 @@ class Ownership {
   // -> failed with `why`; its waiting readers get `why` (the caller settles the entry).
   void fail_locked(ObjectId id, Owned& e, Status why, Actions& out) FERRY_REQUIRES(mu_);
   void remove_ref_locked(ObjectId id, Actions& out) FERRY_REQUIRES(mu_);
+  // Refs of erased entries' contained lists, dropped at the end of each call.
+  void drain_unheld(Actions& out) FERRY_REQUIRES(mu_);
+  bool unreferenced(const Owned& e) const { return e.refs == 0 && (!e.extra || e.extra->borrowers.empty()); }
+  // One more ref to `id` kept for `from` (released once registered); false: the ref is dead.
+  bool hold_locked(ObjectId id, Rank from, Actions& out) FERRY_REQUIRES(mu_);
+  void erase_borrowed(std::unordered_map<ObjectId, Borrowed>::iterator it, Actions& out) FERRY_REQUIRES(mu_);
   LocateReply answer(ObjectId id, Owned& e, Rank reader) FERRY_REQUIRES(mu_);
   // Drops retired copies without leases; erases a released entry without leases.
   void settle(OwnedMap::iterator it, Actions& out) FERRY_REQUIRES(mu_);
@@ -293,6 +380,10 @@ class Ownership {
   std::unordered_map<ObjectId, std::uint64_t> copies_ FERRY_GUARDED_BY(mu_);
   std::unordered_set<Rank> dead_ FERRY_GUARDED_BY(mu_);
   std::uint64_t next_lease_ FERRY_GUARDED_BY(mu_) = 1;
+  std::uint64_t next_seq_ FERRY_GUARDED_BY(mu_) = 1;
+  std::vector<ObjectId> unheld_ FERRY_GUARDED_BY(mu_);
+  // hold_for: receiver -> id -> refs kept for it.
+  std::unordered_map<Rank, std::unordered_map<ObjectId, std::uint32_t>> transfers_ FERRY_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::rt

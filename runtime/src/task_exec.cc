@@ -37,9 +37,12 @@ namespace {
 thread_local Bytes tl_scratch;
 }
 
-Status ResultBuffer::emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes) {
+Status ResultBuffer::emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes,
+                          std::span<const ObjectId> contained) {
   if (emitted) return Status(Errc::internal, "a task emitted two results");
   emitted = true;
+  // Refs inside the result: kept here until its owner holds them (kContained, before the done record).
+  core.hold_contained(id, contained);
   meta = m;
   if (bytes.size() <= core.options().inline_bytes) {
     tl_scratch.assign(bytes.begin(), bytes.end());
@@ -58,7 +61,10 @@ namespace {
 // The completion of a coroutine task, owned by the coroutine until finish().
 struct DeferredResult final : detail::ResultSink {
   DeferredResult(Tasks& t, Core& c, Job* j) : tasks(t), buffer(t, c, j->result), job(j) {}
-  Status emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes) override { return buffer.emit(m, bytes); }
+  Status emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes,
+              std::span<const ObjectId> contained) override {
+    return buffer.emit(m, bytes, contained);
+  }
   void finish(Status s) override {
     buffer.finish_job(job, std::move(s));
     delete job;

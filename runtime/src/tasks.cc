@@ -165,6 +165,10 @@ ObjectId Tasks::add_pending(const RegistryEntry& e, Rank executor, std::span<con
       core_.add_ref(a.hold);
       held.push_back(a.hold);
     }
+    for (const ObjectId& c : a.contained) {  // refs inside a value argument
+      core_.add_ref(c);
+      held.push_back(c);
+    }
   }
   {
     std::lock_guard<std::mutex> lock(pend_mu_);

@@ -80,7 +80,8 @@ struct Job final : Runnable {
 // large ones straight into a block of this rank's arena.
 struct ResultBuffer final : detail::ResultSink {
   ResultBuffer(Tasks& t, Core& c, const ObjectId& id, Job* job = nullptr) : tasks(t), core(c), id(id), job(job) {}
-  Status emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes) override;
+  Status emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes,
+              std::span<const ObjectId> contained) override;
   // A coroutine task took over its job (task_exec.cc): the job completes later.
   detail::ResultSink* defer() override;
   // Completes `j` with this buffer's result (DeferredResult, task_exec.cc).

@@ -268,6 +268,7 @@ void protocol_cost_body(RankEnv& env) {
     for (std::size_t i = 0; i < std::size(kCosted); ++i) mine.push_back(ferry::put(make_blob(kCosted[i], seed(1, i))));
   auto all = exchange_refs(env, mine);
   ferry::transport::Transport& t = env.transport();
+  env.barrier();  // the refs' registrations (borrowers) are answered before counting
   const auto owner_before = t.counters();
   env.barrier();
   if (env.rank() == 0) {
@@ -299,6 +300,7 @@ void protocol_cost_body(RankEnv& env) {
     FERRY_CHECK(owner_after.ams_sent - owner_before.ams_sent == std::size(kCosted));
     FERRY_CHECK(owner_after.gets == owner_before.gets);
   }
+  env.barrier();  // the reader's drops retire its copies (kDropCopy): only after counting
   mine.clear();
   all.clear();
   env.barrier();

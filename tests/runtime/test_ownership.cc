@@ -291,5 +291,7 @@ TEST_CASE("ownership: local_read says what this rank can read without a message"
   // The owner dies: its copies and values are gone.
   (void)o.peer_failed(1);
   CHECK(o.local_read(copy).kind == Kind::none);
-  CHECK(o.local_read(small).kind == Kind::none);
+  // A ref to a dead owner's object fails at once (owner_died), without a message.
+  CHECK(o.local_read(small).kind == Kind::failed);
+  CHECK(o.local_read(small).error.code() == ferry::Errc::owner_died);
 }

@@ -9,10 +9,13 @@
 // reference, destroying one drops it; when the owner's last local reference
 // drops, the object is freed (with every cached copy on other ranks). A ref
 // can travel to another rank inside a message or another object (cereal
-// save/load, or encode()/decode() of its 16-byte id); the receiver can get()
-// the value while the owner still holds a reference. (Until the borrower
-// protocol lands, a ref on another rank does NOT keep the object alive: the
-// owner must hold one until readers are done; see docs/ARCHITECTURE.md.)
+// save/load, or encode()/decode() of its 16-byte id). A ref anywhere keeps
+// the object alive: a rank that decodes a ref becomes a borrower (registered
+// with the owner before decode returns), refs inside a put value or a task
+// result are kept by that object, refs passed to a task by the submitter
+// until the task ends. The object is freed when no rank holds a ref (see
+// docs/ARCHITECTURE.md "Borrowers"). A ref sent by hand (encode() in your
+// own message) must be kept by the sender until the receiver decoded it.
 //
 // Errors surface at get()/put() as ferry::Error: not_found (freed or unknown
 // id), owner_died (the owner rank failed), store_full (arena exhausted),
@@ -171,7 +174,7 @@ class ObjectRef {
   // A new local reference to `id` (e.g. received in a message).
   static ObjectRef from_id(const ObjectId& id) {
     std::uint32_t epoch = detail::current_epoch();
-    if (!id.is_nil()) detail::add_ref(epoch, id);
+    if (!id.is_nil()) detail::add_ref_decoded(epoch, id);
     return ObjectRef(adopt, id, epoch);
   }
   // Wire form: the 16-byte id (ObjectId::encode). decode() adds a local reference.
@@ -183,6 +186,7 @@ class ObjectRef {
   // cereal: refs inside other objects and messages.
   template <class Archive>
   void save(Archive& ar) const {
+    if (detail::tl_ref_capture && !id_.is_nil()) detail::tl_ref_capture->push_back(id_);
     ar(id_.owner(), id_.index(), id_.counter());
   }
   template <class Archive>
@@ -220,7 +224,7 @@ template <class V>
 Result<ObjectRef<stored_t<V>>> try_put(const V& value) {
   using S = stored_t<V>;
   detail::Encoded e = detail::encode<S>(value);
-  auto r = detail::put_bytes(e.meta, e.bytes);
+  auto r = detail::put_bytes(e.meta, e.bytes, e.contained);
   if (!r) return r.status();
   return ObjectRef<S>(ObjectRef<S>::adopt, r.value().id, r.value().epoch);
 }

@@ -167,7 +167,22 @@ struct TypeRegistration {
 struct Encoded {
   ObjectMeta meta;
   std::span<const std::byte> bytes;
-  std::string buffer;  // owns `bytes` for cereal_binary
+  std::string buffer;                 // owns `bytes` for cereal_binary
+  std::vector<ObjectId> contained;    // refs serialized inside (ObjectRef::save)
+};
+
+// While encode() runs cereal, ObjectRef::save records every ref it writes
+// here (the value's "contained" refs, kept alive with the object).
+inline thread_local std::vector<ObjectId>* tl_ref_capture = nullptr;
+class RefCapture {
+ public:
+  explicit RefCapture(std::vector<ObjectId>* into) noexcept : saved_(tl_ref_capture) { tl_ref_capture = into; }
+  ~RefCapture() { tl_ref_capture = saved_; }
+  RefCapture(const RefCapture&) = delete;
+  RefCapture& operator=(const RefCapture&) = delete;
+
+ private:
+  std::vector<ObjectId>* saved_;
 };
 
 template <class S, class V>
@@ -192,6 +207,7 @@ Encoded encode(const V& value) {
   } else {
     std::ostringstream os(std::ios::binary);
     {
+      RefCapture capture(&e.contained);
       cereal::BinaryOutputArchive ar(os);
       ar(static_cast<const S&>(value));
     }

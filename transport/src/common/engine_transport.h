@@ -69,6 +69,7 @@ class EngineTransport final : public Transport {
   bool waiters_poll() const noexcept override { return e_->waiters_poll(); }
   bool poll_once() override { return e_->poll_once(); }
   int poll_idle() override { return e_->poll_idle(); }
+  bool on_progress_thread() const noexcept override { return e_->on_progress_thread(); }
   void set_progress_hook(std::function<void()> hook) override { e_->progress_hook().set(std::move(hook)); }
   bool request_progress_hook() noexcept override {
     if (!e_->waiters_poll()) return false;

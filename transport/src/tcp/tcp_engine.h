@@ -227,6 +227,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   void teardown();
 
   bool waiters_poll() const noexcept override { return busy_ && !stopped_.load(std::memory_order_relaxed); }
+  bool on_progress_thread() const noexcept;
   bool poll_once() override;
   int poll_idle() override;
 
@@ -277,7 +278,6 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   void close_conn(Conn& c, const Status& why);
   void begin_half_close();
   void maybe_half_close(Conn& c);
-  bool on_progress_thread() const noexcept;
   std::size_t open_peer_count() const noexcept { return open_conns_.load(); }
 
   const Options opts_;

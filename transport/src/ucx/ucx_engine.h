@@ -179,6 +179,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
 
   // Progressor
   bool waiters_poll() const noexcept override;
+  bool on_progress_thread() const noexcept;
   bool poll_once() override;
   int poll_idle() override;
 
@@ -269,7 +270,6 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   void wake() noexcept;
   std::chrono::milliseconds tick_period() const noexcept;
   bool usable_locked() const noexcept { return state_ == State::running && worker_ != nullptr; }
-  bool on_progress_thread() const noexcept;
   Status shut_down_status() const;
   Future<void> ready_error(Status s) const;
   Future<void> self_get(std::uint64_t remote_addr, void* local, std::size_t length);

@@ -148,6 +148,7 @@ void bind_arg(ArgSpec& spec, A&& a) {
     if constexpr (std::is_same_v<AD, D>) {
       Encoded e = encode<D>(a);
       spec.meta = e.meta;
+      spec.contained = std::move(e.contained);
       if (e.meta.format == static_cast<std::uint16_t>(Format::cereal_binary)) {
         spec.buffer = std::move(e.buffer);
         spec.bytes = std::as_bytes(std::span<const char>(spec.buffer.data(), spec.buffer.size()));
@@ -158,6 +159,7 @@ void bind_arg(ArgSpec& spec, A&& a) {
       const D tmp(std::forward<A>(a));
       Encoded e = encode<D>(tmp);
       spec.meta = e.meta;
+      spec.contained = std::move(e.contained);
       if (e.meta.format == static_cast<std::uint16_t>(Format::cereal_binary)) spec.buffer = std::move(e.buffer);
       else spec.buffer.assign(reinterpret_cast<const char*>(e.bytes.data()), e.bytes.size());
       spec.bytes = std::as_bytes(std::span<const char>(spec.buffer.data(), spec.buffer.size()));
@@ -185,7 +187,7 @@ Status emit_result(ResultSink& out, const S& value) {
   Encoded e = encode<S>(value);
   if (e.meta.format == static_cast<std::uint16_t>(Format::cereal_binary))
     e.bytes = std::as_bytes(std::span<const char>(e.buffer.data(), e.buffer.size()));
-  return out.emit(e.meta, e.bytes);
+  return out.emit(e.meta, e.bytes, e.contained);
 }
 
 // GCC 12 reports optional<vector> members of `vals` as maybe-uninitialized

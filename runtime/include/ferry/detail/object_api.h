@@ -52,6 +52,11 @@ std::uint32_t current_epoch() noexcept;
 // when `epoch` is not the running runtime's.
 void add_ref(std::uint32_t epoch, const ObjectId& id) noexcept;
 void remove_ref(std::uint32_t epoch, const ObjectId& id) noexcept;
+// A ref decoded from a message or a value (ObjectRef::from_id / load). When
+// this rank starts borrowing a foreign object, waits (FERRY_GET_TIMEOUT_MS at
+// most) until its owner has registered the borrow, so the sender may drop its
+// own ref right after; a stale or forged ref fails at get() (not_found).
+void add_ref_decoded(std::uint32_t epoch, const ObjectId& id) noexcept;
 
 struct PutResult {
   ObjectId id;
@@ -60,7 +65,9 @@ struct PutResult {
 // Copies `bytes` into a new object of this rank (one copy into the arena);
 // the caller receives the first reference. No runtime -> shut_down; arena
 // full -> store_full.
-Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> bytes);
+// `contained`: refs serialized inside the value; the new object keeps them alive.
+Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> bytes,
+                            std::span<const ObjectId> contained = {});
 
 // Starts (or joins) reading object `id`; the future never throws by itself.
 // Local objects complete at once; remote ones after the location protocol.

@@ -35,7 +35,9 @@ namespace ferry::detail {
 class ResultSink {
  public:
   virtual ~ResultSink() = default;
-  virtual Status emit(const ObjectMeta& meta, std::span<const std::byte> bytes) = 0;
+  // `contained`: refs serialized inside the result (kept alive with it).
+  virtual Status emit(const ObjectMeta& meta, std::span<const std::byte> bytes,
+                      std::span<const ObjectId> contained = {}) = 0;
   // Coroutine tasks: the invoker takes over the task's completion and returns
   // ok at once; the returned sink lives until finish() is called on it, once
   // (after emit() on success). Null where deferring is not supported.
@@ -80,6 +82,8 @@ struct ArgSpec {
   // An ObjectRef passed as a value (parameter of type ObjectRef<T>): kept
   // alive by the submitter until the task finishes.
   ObjectId hold;
+  // Refs serialized inside a value argument: kept alive likewise.
+  std::vector<ObjectId> contained;
 };
 
 struct SubmitResult {

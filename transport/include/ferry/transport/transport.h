@@ -185,6 +185,9 @@ class Transport : public Progressor {
   // way. set_progress_hook({}) removes the hook and waits for a running call.
   virtual void set_progress_hook(std::function<void()> hook) { (void)hook; }
   virtual bool request_progress_hook() noexcept { return false; }
+  // True on the backend's progress thread (where handlers run): a caller
+  // there must not block waiting for a message.
+  virtual bool on_progress_thread() const noexcept { return false; }
 
   // Collective, idempotent: waits (bounded by peer_timeout) until every live rank
   // has called shutdown, then stops the progress thread and closes endpoints.
