@@ -6,7 +6,5 @@ cd "$(dirname "$0")/.."
 [[ -d build ]] || { cmake -S . -B build -G Ninja >/dev/null; }
 cmake --build build -j "$(nproc)"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# The one-node Slurm recipes live in ../shared beside the clone (CI has it); without them srun cases skip.
-[[ -d ../shared/recipes ]] && export FERRY_SLURM_RECIPES=${FERRY_SLURM_RECIPES:-$(cd ../shared/recipes && pwd)}
 # Each test has its own TIMEOUT; --timeout is the backstop for any that lacks one.
 ctest --test-dir build --output-on-failure --timeout 600 "$@"
