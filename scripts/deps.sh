@@ -9,6 +9,7 @@ PKGS=(
   munge slurmctld slurmd slurm-client                                 # one-node Slurm for srun tests
   libasio-dev libcereal-dev libcli11-dev libspdlog-dev libfmt-dev     # header libraries
   catch2 libbenchmark-dev                                             # tests, benchmarks
+  clang util-linux                                                    # thread-safety analysis; nsenter/unshare
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
