@@ -5,11 +5,12 @@ GCC ignores the FERRY_GUARDED_BY / FERRY_REQUIRES / ... annotations (thread_anno
 test runs clang's analysis (syntax only) over every library source file that uses them, directly or
 through a header it includes (transitively). The file list is computed, not written down: annotations
 added anywhere in the libraries are checked without touching this test. Include paths and defines come
-from BUILD_DIR/compile_commands.json.
+from BUILD_DIR/compile_commands.json. The files are checked in parallel, one clang per CPU.
 
 Exit 0: every checked file is clean. Exit 1: a thread-safety warning (printed), or nothing to check.
 Exit 77 (CTest SKIP_RETURN_CODE): clang++ is not installed (scripts/deps.sh installs it).
 """
+import concurrent.futures
 import json
 import os
 import re
@@ -80,16 +81,18 @@ def main():
     if not units:
         print("FAIL: no annotated translation unit found (annotations gone, or compile_commands.json stale)")
         return 1
-    failed = 0
-    for f in units:
+    def check(f):
         cmd = [clang, "-fsyntax-only", "-Wthread-safety", "-Wthread-safety-beta", "-Werror"]
         cmd += flags_for(commands[os.path.realpath(f)]) + [f]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        rel = os.path.relpath(f, src)
-        print(("ok   " if r.returncode == 0 else "FAIL ") + rel)
-        if r.returncode != 0:
-            failed += 1
-            print(r.stdout + r.stderr)
+        return f, subprocess.run(cmd, capture_output=True, text=True)
+
+    failed = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for f, r in pool.map(check, units):
+            print(("ok   " if r.returncode == 0 else "FAIL ") + os.path.relpath(f, src))
+            if r.returncode != 0:
+                failed += 1
+                print(r.stdout + r.stderr)
     print(f"{len(units) - failed}/{len(units)} annotated translation units clean under clang -Wthread-safety")
     return 1 if failed else 0
 
