@@ -14,6 +14,8 @@ junit=$PWD/build/Testing/ctest-junit.xml
 rm -f "$junit"
 # Each test has its own TIMEOUT; --timeout is the backstop for any that lacks one.
 rc=0
-ctest --test-dir build --output-on-failure --timeout 600 --output-junit "$junit" "$@" || rc=$?
+# The JUnit file keeps each test's output (up to 64 KiB; with --durations, per-case times): where time goes.
+ctest --test-dir build --output-on-failure --timeout 600 --test-output-size-passed 65536 \
+  --output-junit "$junit" "$@" || rc=$?
 python3 scripts/check-skips.py "$junit" build || { [[ $rc != 0 ]] || rc=1; }
 exit "$rc"
