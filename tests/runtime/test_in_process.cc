@@ -215,3 +215,31 @@ TEST_CASE("in-process: a delayed link delivers late but intact, a dropped reques
     c.barrier();
   }));
 }
+
+namespace {
+std::uint32_t nap_then_where(std::uint32_t ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ferry::Runtime::current()->rank();
+}
+inline const auto nap_fn = ferry::function<&nap_then_where>("in_process.nap_then_where");
+}  // namespace
+
+TEST_CASE("in-process: a task on a rank killed while it runs fails with peer_failed, others complete",
+          "[in-process][faults]") {
+  Setup setup;
+  setup.ranks = 3;
+  REQUIRE_RANKS(run_in_process(setup, [](RankCtx& c) {
+    c.barrier();
+    if (c.rank == 0) {
+      auto doomed = nap_fn.on(ferry::rank{2}).remote(std::uint32_t{2000});
+      auto fine = nap_fn.on(ferry::rank{1}).remote(std::uint32_t{10});
+      std::this_thread::sleep_for(200ms);  // the doomed task is running on rank 2
+      c.fab.kill(2);
+      auto r = doomed.try_get(30s);
+      expect(!r.is_ok() && r.status().code() == Errc::peer_failed,
+             "task on the killed rank: " + (r.is_ok() ? std::string("succeeded") : r.status().to_string()));
+      expect(fine.get(30s) == 1u, "task on a live rank");
+    }
+    if (c.rank == 2) std::this_thread::sleep_for(2500ms);  // keep the rank's runtime up while it "dies"
+  }));
+}
