@@ -11,6 +11,7 @@ PKGS=(
   catch2 libbenchmark-dev                                             # tests, benchmarks
   zlib1g-dev                                                          # shuffle/: record checksums (CRC-32)
   rapidjson-dev                                                       # ferry-trace (merging traces)
+  clang util-linux                                                    # thread-safety analysis; nsenter/unshare
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

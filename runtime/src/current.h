@@ -21,6 +21,17 @@ namespace testing {
 // Damages the header checksum of object `id` in this rank's arena, so remote
 // readers see a corrupted header (tests only).
 Status corrupt_header(const objstore::ObjectId& id);
+
+// In-process ranks (tests that run N runtimes in one process, e.g. over a
+// loopback transport). While enabled, Runtime::create does not make the new
+// runtime process-wide: it is the current runtime of the threads acting as its
+// rank — threads that called act_as_rank(rank) and its executor threads — and
+// ferry::Runtime::current() answers the same way. Enable before creating the
+// runtimes, disable after they are shut down; the production path (disabled)
+// is one atomic load, as before.
+void set_in_process_ranks(bool enabled) noexcept;
+// The calling thread acts as `rank` (-1: as none).
+void act_as_rank(int rank) noexcept;
 }  // namespace testing
 
 }  // namespace ferry::rt

@@ -74,6 +74,7 @@ class Executor {
   // Queued + running.
   std::uint32_t load() const;
   unsigned target() const noexcept { return target_; }
+  std::uint32_t rank() const noexcept { return rank_; }
   // Joins every thread; queued work is discarded.
   void stop();
 

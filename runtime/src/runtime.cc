@@ -3,8 +3,11 @@
 // Globals: g_core (the running core, lock-free reads by the object API),
 // g_runtime (Runtime::current()), g_epoch (one number per Runtime created),
 // g_retained (every core ever started: never destroyed, see core.h).
+// In-process ranks (testing, current.h): g_in_process, the runtimes by rank in
+// g_rank_slots, and each thread's rank in tl_rank.
 //
-// Thread-safety: create/shutdown serialize on g_mu; readers use atomics.
+// Thread-safety: create/shutdown serialize on g_mu (with in-process ranks the
+// collective start runs unlocked); readers use atomics.
 #include "ferry/runtime.h"
 
 #include <spdlog/spdlog.h>
@@ -15,6 +18,7 @@
 
 #include "core.h"
 #include "current.h"
+#include "executor.h"
 #include "malloc_tuning.h"
 #include "tasks.h"
 
@@ -28,9 +32,33 @@ std::atomic<Runtime*> g_runtime{nullptr};
 std::uint32_t g_epoch = 0;                          // guarded by g_mu
 std::vector<std::shared_ptr<rt::Core>> g_retained;  // guarded by g_mu
 
-// create() refuses while another runtime of this process is running.
+constexpr int kMaxInProcessRanks = 64;
+struct RankSlot {
+  std::atomic<rt::Core*> core{nullptr};
+  std::atomic<Runtime*> runtime{nullptr};
+};
+std::atomic<bool> g_in_process{false};
+RankSlot g_rank_slots[kMaxInProcessRanks];
+thread_local int tl_rank = -1;
+
+// The slot of the rank the calling thread acts as (in-process ranks only), or null.
+RankSlot* thread_slot() noexcept {
+  int r = tl_rank;
+  if (r < 0)
+    if (rt::Executor* e = rt::Executor::current()) r = static_cast<int>(e->rank());
+  return r >= 0 && r < kMaxInProcessRanks ? &g_rank_slots[r] : nullptr;
+}
+
+// create() refuses while another runtime of this process is running (with
+// in-process ranks: another runtime of the same rank).
 Status none_running_locked(transport::Rank rank) {
-  if (!g_runtime.load()) return Status::ok();
+  if (g_in_process.load()) {
+    if (rank >= static_cast<transport::Rank>(kMaxInProcessRanks))
+      return Status(Errc::invalid_argument, "in-process ranks: rank " + std::to_string(rank) + " is too large");
+    if (!g_rank_slots[rank].runtime.load()) return Status::ok();
+  } else if (!g_runtime.load()) {
+    return Status::ok();
+  }
   return Status(Errc::invalid_argument, "ferry::Runtime::create on rank " + std::to_string(rank) +
                                             ": a runtime is already running in this process; shut it down first");
 }
@@ -39,7 +67,15 @@ Status none_running_locked(transport::Rank rank) {
 
 namespace rt {
 
-Core* current_core() noexcept { return g_core.load(std::memory_order_acquire); }
+Core* current_core() noexcept {
+  if (Core* c = g_core.load(std::memory_order_acquire)) return c;
+  if (!g_in_process.load(std::memory_order_relaxed)) return nullptr;
+  RankSlot* s = thread_slot();
+  return s ? s->core.load(std::memory_order_acquire) : nullptr;
+}
+
+void testing::set_in_process_ranks(bool enabled) noexcept { g_in_process.store(enabled); }
+void testing::act_as_rank(int rank) noexcept { tl_rank = rank; }
 
 Status testing::corrupt_header(const objstore::ObjectId& id) {
   Core* c = current_core();
@@ -65,18 +101,27 @@ Runtime::Runtime(std::shared_ptr<rt::Core> core) : core_(std::move(core)) {}
 std::unique_ptr<Runtime> Runtime::publish_locked(std::shared_ptr<rt::Core> core) {
   g_retained.push_back(core);
   std::unique_ptr<Runtime> runtime(new Runtime(core));
-  g_core.store(core.get(), std::memory_order_release);
-  g_runtime.store(runtime.get());
+  if (g_in_process.load()) {
+    RankSlot& slot = g_rank_slots[core->rank()];  // rank checked by none_running_locked
+    slot.core.store(core.get(), std::memory_order_release);
+    slot.runtime.store(runtime.get());
+  } else {
+    g_core.store(core.get(), std::memory_order_release);
+    g_runtime.store(runtime.get());
+  }
   core->tasks().resume();  // tasks may run now: they see this runtime as current
   return runtime;
 }
 
 Result<std::unique_ptr<Runtime>> Runtime::create(transport::Transport& transport, transport::Bootstrap& bootstrap,
                                                  const RuntimeOptions& options) {
-  std::lock_guard<std::mutex> lock(g_mu);
+  std::unique_lock<std::mutex> lock(g_mu);
   if (Status s = none_running_locked(transport.rank()); !s) return s;
   (void)rt::tune_malloc(options);
-  auto core = rt::Core::start(transport, nullptr, bootstrap, options, ++g_epoch);
+  const std::uint32_t epoch = ++g_epoch;
+  if (g_in_process.load()) lock.unlock();  // in-process ranks start together: the start is collective
+  auto core = rt::Core::start(transport, nullptr, bootstrap, options, epoch);
+  if (!lock.owns_lock()) lock.lock();
   if (!core) return core.status();
   return publish_locked(std::move(core).value());
 }
@@ -90,13 +135,16 @@ Result<std::unique_ptr<Runtime>> Runtime::create(transport::Transport& transport
 Result<std::unique_ptr<Runtime>> Runtime::create(transport::Bootstrap& bootstrap,
                                                  const transport::Options& transport_options,
                                                  const RuntimeOptions& options) {
-  std::lock_guard<std::mutex> lock(g_mu);
+  std::unique_lock<std::mutex> lock(g_mu);
   if (Status s = none_running_locked(bootstrap.rank()); !s) return s;
   (void)rt::tune_malloc(options);
+  const std::uint32_t epoch = ++g_epoch;
+  if (g_in_process.load()) lock.unlock();  // in-process ranks start together: the start is collective
   auto t = transport::make_transport(transport_options, bootstrap);
   if (!t) return t.status();
   transport::Transport& ref = *t.value();
-  auto core = rt::Core::start(ref, std::move(t).value(), bootstrap, options, ++g_epoch);
+  auto core = rt::Core::start(ref, std::move(t).value(), bootstrap, options, epoch);
+  if (!lock.owns_lock()) lock.lock();
   if (!core) return core.status();
   return publish_locked(std::move(core).value());
 }
@@ -139,6 +187,13 @@ void Runtime::unpublish() {
   g_core.compare_exchange_strong(mine, nullptr);
   Runtime* me = this;
   g_runtime.compare_exchange_strong(me, nullptr);
+  if (core_->rank() < static_cast<transport::Rank>(kMaxInProcessRanks)) {
+    RankSlot& slot = g_rank_slots[core_->rank()];
+    mine = core_.get();
+    slot.core.compare_exchange_strong(mine, nullptr);
+    me = this;
+    slot.runtime.compare_exchange_strong(me, nullptr);
+  }
 }
 
 namespace {
@@ -159,6 +214,11 @@ transport::Rank Runtime::size() const noexcept { return core_->size(); }
 transport::Transport& Runtime::transport() const noexcept { return core_->transport(); }
 const RuntimeOptions& Runtime::options() const noexcept { return core_->options(); }
 RuntimeStats Runtime::stats() const { return core_->stats(); }
-Runtime* Runtime::current() noexcept { return g_runtime.load(); }
+Runtime* Runtime::current() noexcept {
+  if (Runtime* r = g_runtime.load()) return r;
+  if (!g_in_process.load(std::memory_order_relaxed)) return nullptr;
+  RankSlot* s = thread_slot();
+  return s ? s->runtime.load() : nullptr;
+}
 
 }  // namespace ferry

@@ -3,8 +3,9 @@
 // With clang and -Wthread-safety the compiler checks that every member marked
 // FERRY_GUARDED_BY(mu_) is touched only with mu_ held and that FERRY_REQUIRES /
 // FERRY_EXCLUDES contracts hold. With GCC the macros expand to nothing; the
-// ctest `runtime.thread_safety_analysis` runs clang's analysis over the
-// annotated files so a violation fails the build's tests on any machine with clang.
+// ctest `runtime.thread_safety_analysis` runs clang's analysis over every library
+// file that uses these macros (directly or through an included header), so a
+// violation fails the tests; without clang the test is reported skipped.
 //
 // Thread-safety: Mutex is a std::mutex; MutexLock is a scoped lock.
 #pragma once

@@ -281,14 +281,15 @@ TEST_CASE("liveness: heartbeats keep idle links alive past the peer timeout", "[
 // the timeouts instead of declaring rank 1 dead. (The TCP backend has no stall
 // detection.)
 TEST_CASE("liveness: progress threads starved past the peer timeout do not declare each other dead",
-          "[liveness][stall]") {
+          "[liveness][stall][ucx-only]") {
+  if (!ferry::test::configured_backend_is(ft::Backend::ucx)) FERRY_SKIP_CASE("stall detection is UCX-only");
   auto o = group(2, 60, ft::ProgressMode::blocking);
   o.configure = [](ft::Options& opts) {
     opts.progress = ft::ProgressMode::blocking;
     opts.peer_timeout = 1500ms;
   };
   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(o, [](RankEnv& env) {
-    if (!is_ucx(env)) return;
+    FERRY_REQUIRE(is_ucx(env));
     constexpr ft::HandlerId kStall = 95;
     auto& t = env.transport();
     StatusLog log;

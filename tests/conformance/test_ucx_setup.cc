@@ -6,7 +6,8 @@
 // with UCX_MM_ERROR_HANDLING=y, which the backend requests unless the user set
 // it: same-node endpoints must then use shared memory (not TCP loopback) with
 // peer-failure handling, whether UCX_TLS is unset or lists shm transports; an
-// explicit UCX_MM_ERROR_HANDLING=n is obeyed. Other backends: nothing to check.
+// explicit UCX_MM_ERROR_HANDLING=n is obeyed. Tagged [ucx-only]: under another
+// backend a case is reported skipped (conformance.tcp leaves them out).
 // Each group also moves a small and a rendezvous-sized AM and a get both ways.
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -97,9 +98,11 @@ bool env_is(const char* name, const char* value) {
 
 }  // namespace
 
-TEST_CASE("ucx setup: endpoints get peer-failure handling over the transports UCX_TLS allows", "[ucx][setup]") {
+TEST_CASE("ucx setup: endpoints get peer-failure handling over the transports UCX_TLS allows",
+          "[ucx][setup][ucx-only]") {
+  if (!ferry::test::configured_backend_is(ft::Backend::ucx)) FERRY_SKIP_CASE("needs FERRY_TRANSPORT=ucx");
   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(setup_group(nullptr), [](RankEnv& env) {
-    if (!is_ucx(env)) return;
+    FERRY_REQUIRE(is_ucx(env));
     const EpInfo ep = endpoint_info(1 - env.rank());
     ferry::test::note("UCX_TLS=" + std::string(std::getenv("UCX_TLS") ? std::getenv("UCX_TLS") : "(unset)") +
                       ": error handling " + ep.mode + ", transports " + ep.transports);
@@ -116,9 +119,10 @@ TEST_CASE("ucx setup: endpoints get peer-failure handling over the transports UC
 }
 
 TEST_CASE("ucx setup: with UCX_TLS unset, same-node endpoints use shared memory with peer-failure handling",
-          "[ucx][setup]") {
+          "[ucx][setup][ucx-only]") {
+  if (!ferry::test::configured_backend_is(ft::Backend::ucx)) FERRY_SKIP_CASE("needs FERRY_TRANSPORT=ucx");
   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(setup_group([] { ::unsetenv("UCX_TLS"); }), [](RankEnv& env) {
-    if (!is_ucx(env)) return;
+    FERRY_REQUIRE(is_ucx(env));
     const EpInfo ep = endpoint_info(1 - env.rank());
     ferry::test::note("UCX_TLS unset: error handling " + ep.mode + ", transports " + ep.transports);
     FERRY_CHECK(ep.mode == "peer");
@@ -129,13 +133,14 @@ TEST_CASE("ucx setup: with UCX_TLS unset, same-node endpoints use shared memory 
 }
 
 TEST_CASE("ucx setup: an explicit UCX_MM_ERROR_HANDLING=n is obeyed (TCP loopback keeps peer handling)",
-          "[ucx][setup]") {
+          "[ucx][setup][ucx-only]") {
+  if (!ferry::test::configured_backend_is(ft::Backend::ucx)) FERRY_SKIP_CASE("needs FERRY_TRANSPORT=ucx");
   auto change = [] {
     ::unsetenv("UCX_TLS");
     ::setenv("UCX_MM_ERROR_HANDLING", "n", 1);
   };
   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(setup_group(change), [](RankEnv& env) {
-    if (!is_ucx(env)) return;
+    FERRY_REQUIRE(is_ucx(env));
     const EpInfo ep = endpoint_info(1 - env.rank());
     ferry::test::note("UCX_TLS unset, UCX_MM_ERROR_HANDLING=n: error handling " + ep.mode + ", transports " +
                       ep.transports);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # multihost.sh LAUNCHER TRANSPORT MIN_RX_BYTES PROGRAM [ARGS...]
 #   LAUNCHER: mpirun   TRANSPORT: ucx-tcp | tcp
-# Runs PROGRAM with one rank on each of 3 fake hosts (network namespaces made by
-# ../shared/recipes/netns-up.sh, FERRY_SHARED_DIR overrides ../shared) and checks:
+# Runs PROGRAM with one rank on each of 3 fake hosts (network namespaces made by scripts/netns-up.sh)
+# and checks:
 #   * the launcher exited 0 and every rank printed a "... ok" line;
 #   * the 3 ranks ran on 3 different hosts (hostname h1/h2/h3, each with its own veth0 address in the
 #     private subnet), as printed by a wrapper around PROGRAM;
@@ -14,13 +14,13 @@
 # /tmp/ferry-multihost (a dead run's reservation and namespaces are reclaimed), so parallel runs of this
 # test (and other users of netns-up.sh with other prefixes/subnets) cannot collide.
 # Bounded: mpirun under `timeout 60`; the namespaces are always removed (trap), processes left inside
-# them are killed by PID first. Exit 77 (SKIP, reason printed) only when mpirun, nsenter/unshare or the
-# recipes are missing, or the machine does not allow creating network/mount namespaces.
+# them are killed by PID first. Exit 77 (SKIP, reason printed) only when mpirun, nsenter/unshare or
+# iproute2 are missing, or the machine does not allow creating network/mount namespaces.
 set -uo pipefail
 launcher=$1 tl=$2 min_rx=$3; shift 3
 src=${FERRY_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 here=$(cd "$(dirname "$0")" && pwd)
-recipes=${FERRY_SHARED_DIR:-$src/../shared}/recipes
+recipes=$src/scripts
 hosts=3
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -35,9 +35,6 @@ export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=300
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 # --- can this machine do it at all? ------------------------------------------------------------------
-for f in netns-up.sh netns-down.sh netns-node.sh; do
-  [[ -f $recipes/$f ]] || skip "recipe $recipes/$f not found (set FERRY_SHARED_DIR)"
-done
 command -v mpirun >/dev/null || skip "mpirun not installed"
 command -v nsenter >/dev/null && command -v unshare >/dev/null || skip "nsenter/unshare (util-linux) missing"
 command -v ip >/dev/null || skip "iproute2 (ip) missing"

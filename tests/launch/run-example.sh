@@ -4,8 +4,7 @@
 #   TRANSPORT: ucx-tcp | ucx-shm | tcp
 # Runs PROGRAM on NRANKS ranks under that launcher and checks every rank printed "ping ok"-style
 # success ("<something> ok" from each rank) and that the launcher exited 0. Every step is bounded.
-# srun: starts a private one-node Slurm with ../shared/recipes/slurm-local-up.sh (FERRY_SHARED_DIR
-# overrides) and always stops it. Exit 77 = skipped (printed reason), for CTest's SKIP_RETURN_CODE.
+# srun/sbatch: start a private one-node Slurm with scripts/slurm-local-up.sh and always stop it. Exit 77 = skipped (printed reason), for CTest's SKIP_RETURN_CODE.
 set -uo pipefail
 launcher=$1 tl=$2 n=$3; shift 3
 build=${FERRY_BUILD_DIR:?FERRY_BUILD_DIR must point to the build tree}
@@ -31,11 +30,11 @@ case $launcher in
     command -v mpirun >/dev/null || { echo "SKIP: mpirun not installed"; exit 77; }
     timeout 90 mpirun --oversubscribe -n "$n" -x FERRY_TRANSPORT -x UCX_TLS -x FERRY_PROGRESS "$@" >"$out" 2>&1; rc=$? ;;
   srun|sbatch)
-    recipes=${FERRY_SHARED_DIR:-$src/../shared}/recipes
-    [[ -x $(command -v slurmctld) && -f $recipes/slurm-local-up.sh ]] ||
-      { echo "SKIP: needs slurmctld and $recipes/slurm-local-up.sh"; exit 77; }
+    recipes=$src/scripts
+    command -v slurmctld >/dev/null && command -v munged >/dev/null ||
+      { echo "SKIP: Slurm is not installed (slurmctld, munged: scripts/deps.sh)"; exit 77; }
     [[ $(id -u) == 0 ]] || { echo "SKIP: the private Slurm needs root"; exit 77; }
-    port=$(bash "$(dirname "$0")/free-port-pair.sh") || { echo "FAIL: no free port pair for Slurm"; exit 1; }
+    port=$(bash "$recipes/free-port-pair.sh") || { echo "FAIL: no free port pair for Slurm"; exit 1; }
     export SLURM_LOCAL_DIR=/tmp/ferry-slurm-$$ SLURM_LOCAL_PORT=$port
     trap 'bash "$recipes/slurm-local-down.sh" >/dev/null 2>&1; rm -f "$out"' EXIT
     timeout 60 bash "$recipes/slurm-local-up.sh" >"$out" 2>&1 || { cat "$out"; echo "FAIL: slurm-local-up"; exit 1; }

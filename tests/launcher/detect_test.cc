@@ -243,14 +243,21 @@ TEST_CASE("connect.errors_name_the_rank", "[launcher][connect]") {
 
   ferry::transport::Options tcp;
   tcp.backend = ferry::transport::Backend::tcp;
-  auto single = fl::connect(fl::make_single_bootstrap(), tcp);
-  if (single) {  // a working backend: one rank talking to itself
-    CHECK(single->bootstrap->size() == 1);
-    CHECK(single->transport->size() == 1);
-    CHECK(single->transport->shutdown());
-  } else {  // the error names the rank, the backend and the bootstrap
-    CHECK(contains(single.status().message(), "rank 0/1"));
-    CHECK(contains(single.status().message(), "tcp"));
-    CHECK(contains(single.status().message(), "single"));
-  }
+  auto single = fl::connect(fl::make_single_bootstrap(), tcp);  // a working backend: one rank talking to itself
+  REQUIRE(single);
+  CHECK(single->bootstrap->size() == 1);
+  CHECK(single->transport->size() == 1);
+  CHECK(single->transport->shutdown());
+
+  // A transport that cannot be made (a backend value this build does not know): the error
+  // names the rank, the bootstrap and the transport's own reason.
+  ferry::transport::Options bogus;
+  bogus.backend = static_cast<ferry::transport::Backend>(99);
+  auto failed = fl::connect(fl::make_single_bootstrap(), bogus);
+  REQUIRE_FALSE(failed);
+  INFO(failed.status().to_string());
+  CHECK(failed.status().code() == Errc::invalid_argument);
+  CHECK(contains(failed.status().message(), "rank 0/1"));
+  CHECK(contains(failed.status().message(), "single"));
+  CHECK(contains(failed.status().message(), "unknown transport backend"));
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # launcher_cases.sh CASE — end-to-end checks of ferry-run and of the bootstrap under real launchers.
 # Needs: FERRY_RUN (ferry-run), PROBE (ferry_launcher_probe), MPI_PROBE (ferry_launcher_mpi_probe,
-# only for the MPI cases). The srun case needs FERRY_SLURM_RECIPES (dir with slurm-local-up.sh).
+# only for the MPI cases). The srun case starts a private Slurm with scripts/slurm-local-up.sh.
 # Exit 0 = pass, 1 = fail (with the reason), 77 = skipped (with the reason). Every launch runs
 # under `timeout`, so nothing here can hang; each case also checks how long it took.
 set -uo pipefail
@@ -155,12 +155,10 @@ case $case_name in
     has "$err" "probe 0/2: FAILED"; has "$err" "bootstrap_failed"; has "$err" "PMIx_Fence" ;;
 
   srun)  # one-node Slurm from the recipes: PMIx under srun, the no-PMIx error, ferry-run inside srun
-    recipes=${FERRY_SLURM_RECIPES:-}
-    [[ -n $recipes ]] || skip "FERRY_SLURM_RECIPES is not set (point it to the dir with slurm-local-up.sh)"
-    [[ -f $recipes/slurm-local-up.sh && -f $recipes/slurm-local-down.sh ]] || skip "no slurm-local-up.sh in $recipes"
+    recipes=$(cd "$(dirname "$0")/../../scripts" && pwd)
     [[ $(id -u) == 0 ]] || skip "the private Slurm needs root"
     command -v slurmctld >/dev/null && command -v srun >/dev/null || skip "Slurm is not installed"
-    port=$(bash "$(dirname "$0")/../launch/free-port-pair.sh") || fail "no free port pair for Slurm"
+    port=$(bash "$recipes/free-port-pair.sh") || fail "no free port pair for Slurm"
     export SLURM_LOCAL_DIR=/tmp/ferry-launcher-slurm.$$ SLURM_LOCAL_PORT=$port
     export SLURM_CONF=$SLURM_LOCAL_DIR/etc/slurm.conf
     cleanup_extra='timeout 60 bash "$recipes/slurm-local-down.sh" >/dev/null 2>&1'

@@ -3,10 +3,13 @@
 //   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(...));
 // passes when every rank succeeded (and expected SIGKILLs happened), fails with
 // every rank's fate otherwise, and turns a group whose backend is not built into
-// a WARN plus an early return (Catch2 v2 has no SKIP) — unless
-// FERRY_TEST_REQUIRE_BACKEND=1, where the children already failed instead.
-// finish_session() maps "everything was skipped" to exit code 77 (CTest
-// SKIP_RETURN_CODE), so a skipped matrix entry never looks like a pass.
+// a skip — unless FERRY_TEST_REQUIRE_BACKEND=1, where the children already failed.
+//
+//   FERRY_SKIP_CASE("needs FERRY_TRANSPORT=ucx");
+// ends a TEST_CASE that cannot run here (Catch2 v2 has no SKIP): prints
+// "SKIPPED: <reason>", counts the skip and returns.
+// finish_session() maps a passing run with any skip to exit code 77 (CTest
+// SKIP_RETURN_CODE): a case that did not run is never reported as passed.
 //
 // Thread-safety: Catch2 thread only.
 #pragma once
@@ -17,11 +20,18 @@
 
 namespace ferry::test {
 
-// Catch2's exit code, or 77 when it passed but every group was skipped.
+// Catch2's exit code, or 77 when it passed but a group or case was skipped.
 inline int finish_session(int catch_rc) {
   const auto& t = group_tally();
-  if (catch_rc == 0 && t.ok == 0 && t.skipped > 0) return kExitSkip;
-  return catch_rc;
+  if (catch_rc != 0 || t.skipped == 0) return catch_rc;
+  Catch::cout() << "SKIPPED: " << t.skipped << " group(s)/case(s) did not run; exit code " << kExitSkip << "\n";
+  return kExitSkip;
+}
+
+// The backend FERRY_TRANSPORT selects for this process (parent side).
+inline bool configured_backend_is(::ferry::transport::Backend b) {
+  auto o = ::ferry::transport::Options::from_env();
+  return o.is_ok() && o->backend == b;
 }
 
 }  // namespace ferry::test
@@ -30,9 +40,7 @@ inline int finish_session(int catch_rc) {
   do {                                                                                     \
     const ::ferry::test::RunResult ferry_rr_ = (__VA_ARGS__);                              \
     if (ferry_rr_.skipped && !::ferry::test::backend_required()) {                         \
-      ++::ferry::test::group_tally().skipped;                                              \
-      WARN("SKIPPED: " << ferry_rr_.skip_reason);                                          \
-      return;                                                                              \
+      FERRY_SKIP_CASE(ferry_rr_.skip_reason);                                              \
     }                                                                                      \
     if (!ferry_rr_.ok()) {                                                                 \
       ++::ferry::test::group_tally().failed;                                               \
@@ -40,4 +48,11 @@ inline int finish_session(int catch_rc) {
     }                                                                                      \
     ++::ferry::test::group_tally().ok;                                                     \
     SUCCEED("all ranks succeeded in " << ferry_rr_.seconds << " s");                      \
+  } while (0)
+
+#define FERRY_SKIP_CASE(reason)                                                            \
+  do {                                                                                     \
+    ++::ferry::test::group_tally().skipped;                                                \
+    WARN("SKIPPED: " << reason);                                                           \
+    return;                                                                                \
   } while (0)
