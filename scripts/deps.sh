@@ -9,6 +9,8 @@ PKGS=(
   munge slurmctld slurmd slurm-client                                 # one-node Slurm for srun tests
   libasio-dev libcereal-dev libcli11-dev libspdlog-dev libfmt-dev     # header libraries
   catch2 libbenchmark-dev                                             # tests, benchmarks
+  libssl-dev                                                          # job key (HMAC, RAND_bytes)
+  clang-14 libclang-rt-14-dev                                         # fuzz targets, sanitizers, thread-safety analysis
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -275,8 +275,8 @@ void Engine::serve_get(Conn& c, ByteView request) {
         err = Status(Errc::not_found, "");
       } else if (addr < base || addr - base > region->length || len > region->length - (addr - base)) {
         err = Status(Errc::invalid_argument,
-                     "get by rank " + rank_s(c.peer) + ": " + std::to_string(len) + " bytes at offset " +
-                         std::to_string(static_cast<std::int64_t>(addr - base)) + " fall outside rank " +
+                     "get by rank " + rank_s(c.peer) + ": " + std::to_string(len) + " bytes " +
+                         offset_text(addr, base) + " fall outside rank " +
                          rank_s(self_) + "'s region " + std::to_string(region_id) + " of " +
                          std::to_string(region->length) + " bytes");
       } else {

@@ -7,14 +7,16 @@
 // common::EngineTransport (common/engine_transport.h) is a thin facade that owns a shared_ptr to it.
 //
 // Connections: one per pair. The lower rank connects to the higher one and
-// opens with a wire::kHello frame naming itself; the higher rank accepts. Each
+// proves the job key (challenge-response, tcp_auth.h) with a wire::kHello frame
+// naming itself; the higher rank accepts only such connections. Each
 // rank listens on Options::tcp_listen_address ("" = first non-loopback IPv4,
 // else 127.0.0.1) and publishes "ip:port" through Bootstrap::allgather. Traffic
 // to self never touches a socket: it goes through the self Conn's outbox and is
 // delivered on the progress context, in send order.
 //
 // Wire: every frame is a wire::FrameHeader followed by payload_len bytes.
-//   kHello      payload {u32 world size, u32 rank being connected to}
+//   kHello      payload {u32 world size, u32 rank being connected to, 32-byte MAC}
+//               (start-up only, after the acceptor's nonce; see tcp_auth.h)
 //   kHeartbeat  empty                 kShutdown  empty
 //   kGetRequest {u64 request id, u64 region id, u64 remote addr, u64 length}
 //   kGetReply   {u64 request id, u32 status (0 = ok, else Errc), u32 0}, then
@@ -85,7 +87,12 @@ class Engine;
 inline constexpr std::size_t kHeaderBytes = sizeof(wire::FrameHeader);
 inline constexpr std::size_t kGetRequestBytes = 32;
 inline constexpr std::size_t kGetReplyPrefix = 16;
-inline constexpr std::size_t kHelloBytes = 8;
+// Start-up: an accepted connection must complete the handshake (tcp_auth.h)
+// within kHelloTimeout; at most max(kMinHalfOpen, 2 * size) wait at once (the
+// oldest is dropped for a new one); the listen backlog is kListenBacklog.
+inline constexpr std::chrono::milliseconds kHelloTimeout{10000};
+inline constexpr std::size_t kMinHalfOpen = 64;
+inline constexpr int kListenBacklog = 128;
 inline constexpr std::size_t kMaxErrorText = 4096;
 // Payloads up to this size are assembled in the connection's read buffer;
 // larger ones are read straight into their destination.
@@ -282,6 +289,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
 
   const Options opts_;
   const Rank self_, size_;
+  std::string job_key_;  // set once in start() before any connection; never logged
   const bool busy_;
 
   common::HandlerTable handlers_;
@@ -320,6 +328,11 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   std::mutex teardown_mu_;
   bool torn_down_ = false;      // guarded by teardown_mu_
 };
+
+// "at offset N" or "below the region": error texts a peer may see never hold an address.
+inline std::string offset_text(std::uint64_t addr, std::uint64_t base) {
+  return addr < base ? std::string("below the region") : "at offset " + std::to_string(addr - base);
+}
 
 // Formats an asio error for messages.
 std::string describe(const std::error_code& ec);

@@ -262,8 +262,8 @@ Status Engine::serve_local_get(std::uint64_t region_id, std::uint64_t addr, void
     if (!region->alive) {
       // fall through to not_found
     } else if (addr < base || addr - base > region->length || len > region->length - (addr - base)) {
-      return Status(Errc::invalid_argument, "get: " + std::to_string(len) + " bytes at offset " +
-                                                std::to_string(addr - base) + " fall outside rank " + rank_s(self_) +
+      return Status(Errc::invalid_argument, "get: " + std::to_string(len) + " bytes " + offset_text(addr, base) +
+                                                " fall outside rank " + rank_s(self_) +
                                                 "'s region " + std::to_string(region_id) + " of " +
                                                 std::to_string(region->length) + " bytes");
     } else {

@@ -86,10 +86,13 @@ struct Options {
   std::size_t max_am_bytes = std::size_t{1} << 31;
   // TCP backend: address to listen on ("" = first non-loopback IPv4, else 127.0.0.1).
   std::string tcp_listen_address;
+  // TCP backend: the job key as raw bytes (ferry/transport/job_key.h); empty = rank 0
+  // makes one and the bootstrap distributes it. Never logged.
+  std::string job_key;
 
   // Reads FERRY_TRANSPORT (ucx|tcp), FERRY_PROGRESS (busy|blocking),
   // FERRY_HEARTBEAT_MS, FERRY_PEER_TIMEOUT_MS, FERRY_UCX_ERR_MODE (peer|none),
-  // FERRY_MAX_AM_BYTES, FERRY_TCP_ADDRESS. Invalid values -> invalid_argument.
+  // FERRY_MAX_AM_BYTES, FERRY_TCP_ADDRESS, FERRY_JOB_KEY (hex). Invalid values -> invalid_argument.
   static Result<Options> from_env();
 };
 
