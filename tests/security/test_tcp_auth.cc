@@ -22,7 +22,7 @@
 
 #include "ferry/transport/job_key.h"
 #include "tcp/tcp_auth.h"
-#include "thread_bootstrap.h"
+#include "pair_job.h"
 
 namespace tp = ferry::transport;
 namespace tcp = ferry::transport::tcp;
@@ -31,6 +31,19 @@ using ferry::Errc;
 namespace {
 
 const std::string kKey(32, 'k');
+
+// A 2-rank TCP-backend job on 127.0.0.1 with the given keys (see pair_job.h).
+ferry::test::PairOutcome run_job(const std::string& key0, const std::string& key1,
+                                 const std::function<void(const std::string&)>& stranger) {
+  tp::Options o;
+  o.backend = tp::Backend::tcp;
+  o.progress = tp::ProgressMode::blocking;
+  o.tcp_listen_address = "127.0.0.1";
+  tp::Options o0 = o, o1 = o;
+  o0.job_key = key0;
+  o1.job_key = key1;
+  return ferry::test::run_pair(o0, o1, stranger, nullptr);
+}
 const std::string kOtherKey(32, 'x');
 
 tcp::Nonce nonce_of(char c) {
@@ -77,55 +90,6 @@ bool closed_by_peer(int fd) {
   }
 }
 
-struct JobOutcome {
-  ferry::Status status[2];
-  bool am_delivered = false;
-};
-
-// Runs a 2-rank TCP job (threads, loopback) with the given keys. `stranger`
-// gets rank 1's "ip:port" once every rank listens, before rank 0 connects.
-JobOutcome run_job(const std::string& key0, const std::string& key1,
-                   const std::function<void(const std::string&)>& stranger) {
-  ferry::test::ThreadRendezvous rv(2, std::chrono::seconds(90));
-  rv.after_gather = [&](tp::Rank r, std::size_t round, const std::vector<tp::Bytes>& all) {
-    if (r != 0 || round != 0 || !stranger) return;
-    std::string addr(reinterpret_cast<const char*>(all[1].data()), all[1].size());
-    stranger(addr.substr(0, addr.find('\0')));
-  };
-  JobOutcome out;
-  std::atomic<bool> got{false};
-  auto rank_main = [&](tp::Rank r) {
-    tp::Options o;
-    o.backend = tp::Backend::tcp;
-    o.progress = tp::ProgressMode::blocking;
-    o.tcp_listen_address = "127.0.0.1";
-    o.job_key = r == 0 ? key0 : key1;
-    ferry::test::ThreadBootstrap boot(rv, r, 2);
-    auto t = tp::make_transport(o, boot);
-    if (!t) {
-      out.status[r] = t.status();
-      return;
-    }
-    if (r == 1) (void)(*t)->set_handler(7, [&](tp::Rank src, tp::ByteView) { got = src == 0; });
-    if (auto s = boot.barrier(); !s) {
-      out.status[r] = s;
-      return;
-    }
-    if (r == 0) {
-      const std::byte b[1] = {std::byte{1}};
-      out.status[r] = (*t)->send(1, 7, tp::ByteView(b, 1)).result().status();
-    } else {
-      for (int i = 0; i < 2000 && !got; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (auto s = (*t)->shutdown(); !s && out.status[r].is_ok()) out.status[r] = s;
-  };
-  std::thread t1(rank_main, 1);
-  rank_main(0);
-  t1.join();
-  out.am_delivered = got;
-  return out;
-}
-
 // A check inside a stranger (it runs inside the transport's start-up: it must not throw).
 bool soft_check(bool ok, const char* what) {
   CHECK(ok);
@@ -133,7 +97,7 @@ bool soft_check(bool ok, const char* what) {
   return ok;
 }
 
-void require_job_ok(const JobOutcome& j) {
+void require_job_ok(const ferry::test::PairOutcome& j) {
   INFO("rank 0: " << j.status[0].to_string() << "; rank 1: " << j.status[1].to_string());
   REQUIRE(j.status[0].is_ok());
   REQUIRE(j.status[1].is_ok());

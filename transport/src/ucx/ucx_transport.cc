@@ -1,7 +1,8 @@
 // ucx_transport.cc — the UCX backend's facade (common::EngineTransport), its factory
 // make_ucx_transport(), and the Engine's set-up, shutdown and teardown.
 //
-// Set-up: ucp_init (AM + RMA features, + WAKEUP in blocking mode: busy mode
+// Set-up: when all ranks share one node and the user left UCX_TLS alone, UCX
+// is limited to shared memory (ucx_node.h: no TCP listener) -> ucp_init (AM + RMA features, + WAKEUP in blocking mode: busy mode
 // never sleeps on the event fd, and requesting WAKEUP there would only narrow
 // the transports UCX may pick) -> one worker in UCS_THREAD_MODE_SERIALIZED
 // (we serialize with Engine::mu_, see ucx_engine.h) -> register the single AM
@@ -50,6 +51,7 @@
 #include "common/engine_transport.h"
 #include "ferry/transport/affinity.h"
 #include "ucx/ucx_engine.h"
+#include "ucx/ucx_node.h"
 #include "ucx/ucx_tls.h"
 
 namespace ferry::transport::ucx {
@@ -195,6 +197,11 @@ Engine::~Engine() {
 
 Status Engine::init(Bootstrap& bootstrap) {
   if (const auto& plan = affinity::process_plan(); !plan) return plan.status();  // a bad FERRY_BIND
+  if (tls_left_to_ferry()) {
+    auto one = size_ == 1 ? Result<bool>(true) : all_ranks_on_one_node(bootstrap);
+    if (!one) return one.status();
+    single_node_tls_ = *one;
+  }
   if (auto s = create_context_and_worker(); !s) return s;
   if (auto s = connect_peers(bootstrap); !s) return s;
   liveness_.emplace(self_, size_, opts_.heartbeat_interval, opts_.peer_timeout);
@@ -223,6 +230,15 @@ Status Engine::create_context_and_worker() {
   // endpoints avoid them: same-node AMs go over TCP loopback, or, when UCX_TLS
   // offers no TCP, endpoint creation fails and we fall back to MODE_NONE. An
   // explicit user setting (MM_, POSIX_ or SYSV_ERROR_HANDLING) wins.
+  // One node and no user choice: shared memory only, so UCX listens on no TCP port.
+  if (single_node_tls_) {
+    if (ucs_status_t st = ucp_config_modify(config, "TLS", kSingleNodeTls); st != UCS_OK) {
+      ucp_config_release(config);
+      return ucx_failure(Errc::transport_error, std::string("cannot limit UCX to ") + kSingleNodeTls, self_, st);
+    }
+    spdlog::debug("ferry[{}]: all ranks on one node: UCX transports limited to {} (set UCX_TLS to choose)", self_,
+                  kSingleNodeTls);
+  }
   const char* tls = std::getenv("UCX_TLS");
   if (opts_.ucx_peer_error_handling && tls_may_use_shm(tls) && !std::getenv("UCX_MM_ERROR_HANDLING") &&
       !std::getenv("UCX_POSIX_ERROR_HANDLING") && !std::getenv("UCX_SYSV_ERROR_HANDLING")) {
