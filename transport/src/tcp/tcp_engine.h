@@ -93,6 +93,9 @@ inline constexpr std::size_t kGetReplyPrefix = 16;
 inline constexpr std::chrono::milliseconds kHelloTimeout{10000};
 inline constexpr std::size_t kMinHalfOpen = 64;
 inline constexpr int kListenBacklog = 128;
+// Per peer: get replies queued before reading from that peer pauses (a peer that
+// sends requests without reading the replies cannot grow this rank's queue).
+inline constexpr std::size_t kMaxQueuedReplies = 16384;
 inline constexpr std::size_t kMaxErrorText = 4096;
 // Payloads up to this size are assembled in the connection's read buffer;
 // larger ones are read straight into their destination.
@@ -159,6 +162,7 @@ struct OutFrame {
   ByteView payload;                    // borrowed payload (caller or region memory)
   std::optional<Promise<void>> promise;
   std::unique_ptr<RegionPin> pin;
+  bool reply = false;                  // a get reply (counted in Conn::queued_replies)
 };
 
 // A get waiting for its reply.
@@ -192,6 +196,10 @@ struct Conn {
   std::uint64_t next_seq = 0;
   std::uint64_t next_get_id = 1;
   std::unordered_map<std::uint64_t, PendingGet> gets;
+  // Get replies this rank owes the peer, still in wq. At Engine::max_queued_replies_
+  // reading from the peer pauses (no new requests are taken) until half have left.
+  std::size_t queued_replies = 0;
+  bool read_paused = false;
 
   // Read state machine.
   enum class Rs : std::uint8_t { header, body, get_prefix, direct };
@@ -289,6 +297,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
 
   const Options opts_;
   const Rank self_, size_;
+  const std::size_t max_queued_replies_;  // FERRY_TCP_MAX_QUEUED_REPLIES, default kMaxQueuedReplies
   std::string job_key_;  // set once in start() before any connection; never logged
   const bool busy_;
 
@@ -328,6 +337,14 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   std::mutex teardown_mu_;
   bool torn_down_ = false;      // guarded by teardown_mu_
 };
+
+// A TCP-backend packed key, checked (magic, size, non-zero id and length, no wrap).
+struct PackedKey {
+  Rank owner = 0;
+  std::uint64_t id = 0, base = 0, length = 0;
+};
+// invalid_argument naming `peer` when `packed` is not such a key. Pure.
+Result<PackedKey> parse_packed_key(ByteView packed, Rank peer);
 
 // "at offset N" or "below the region": error texts a peer may see never hold an address.
 inline std::string offset_text(std::uint64_t addr, std::uint64_t base) {

@@ -300,7 +300,8 @@ void SetupState::accept_next(const std::shared_ptr<SetupState>& st) {
   e.acceptor_.async_accept(*h->sock, [st, h](const std::error_code& ec) {
     if (st->finished) return;
     if (!ec) {
-      if (st->handshakes.size() >= st->max_half_open) st->refuse(st->handshakes.front(), "too many half-open connections; dropped the oldest");
+      if (st->handshakes.size() >= st->max_half_open)
+        st->refuse(st->handshakes.front(), "too many half-open connections; dropped the oldest");
       st->handshakes.push_back(h);
       st->challenge(st, h);
       return st->accept_next(st);
@@ -325,9 +326,11 @@ void SetupState::challenge(const std::shared_ptr<SetupState>& st, std::shared_pt
     if (!ec && !st->finished) st->refuse(h, "no hello within " + std::to_string(kHelloTimeout.count()) + " ms");
   });
   asio::async_write(*h->sock, asio::buffer(h->nonce), [st, h](const std::error_code& ec, std::size_t) {
-    if (st->finished || ec) return;  // a dead connection: its timer drops it
+    if (st->finished) return;
+    if (ec) return st->refuse(h, "sending the challenge failed: " + describe(ec));
     asio::async_read(*h->sock, asio::buffer(h->hello), [st, h](const std::error_code& ec, std::size_t) {
-      if (st->finished || ec) return;
+      if (st->finished) return;
+      if (ec) return st->refuse(h, "closed before a complete hello: " + describe(ec));  // no-op once refused
       Engine& e = st->e;
       auto src = check_hello(e.job_key_, h->nonce, h->hello.data(), h->hello.size(), e.self_, e.size_);
       if (!src) return st->refuse(h, src.status().message());

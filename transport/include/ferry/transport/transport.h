@@ -83,7 +83,9 @@ struct Options {
   // pick send/recv-based protocols for get; false measures the pure one-sided path.
   bool ucx_peer_error_handling = true;
   // Largest AM payload accepted by send(); larger sends fail with invalid_argument.
-  std::size_t max_am_bytes = std::size_t{1} << 31;
+  // Bounds what one peer can make this rank buffer for a single message (large
+  // objects move by one-sided get, not AMs).
+  std::size_t max_am_bytes = std::size_t{256} << 20;
   // TCP backend: address to listen on ("" = first non-loopback IPv4, else 127.0.0.1).
   std::string tcp_listen_address;
   // TCP backend: the job key as raw bytes (ferry/transport/job_key.h); empty = rank 0
