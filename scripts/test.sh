@@ -10,3 +10,6 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 [[ -d ../shared/recipes ]] && export FERRY_SLURM_RECIPES=${FERRY_SLURM_RECIPES:-$(cd ../shared/recipes && pwd)}
 # Each test has its own TIMEOUT; --timeout is the backstop for any that lacks one.
 ctest --test-dir build --output-on-failure --timeout 600 "$@"
+# Sanitizer builds (ASan+UBSan, TSan) of a bounded test set and short fuzz runs (scripts/test-sanitizers.sh),
+# for a full run (no ctest arguments) with FERRY_SANITIZERS=on (its CI time is not measured yet).
+if (($# == 0)) && [[ ${FERRY_SANITIZERS:-off} == on ]]; then bash scripts/test-sanitizers.sh; fi
