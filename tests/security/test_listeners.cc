@@ -156,8 +156,9 @@ TEST_CASE("listeners: the TCP backend listens only during start-up", "[security]
 }
 
 // Reproducer (hidden; run by tests/security/ucx_tcp_packet.sh): with UCX_TLS=tcp, send each of
-// UCX's listeners 13 bytes — UCX's tcp magic number, then an AM header {u8 id 0, u32 length 0}
-// instead of the connection request UCX expects. UCX 1.13 aborts the process (an assertion in
+// UCX's listeners 13 bytes — UCX's tcp magic number, then an AM header {u8 id, u32 length 0}
+// with the connection-management AM id (64, UCT_AM_ID_MAX; FERRY_UCX_PKT_AM_ID overrides) and
+// no connection packet after it. UCX 1.13 aborts the process (an assertion in
 // its tcp transport); reaching the end of this case means this UCX build survived it.
 TEST_CASE("listeners: UCX 1.13 tcp transport and a crafted 13-byte packet", "[.ucx-crash]") {
   EnvScope env({{"UCX_TLS", "tcp"}});
@@ -174,7 +175,9 @@ TEST_CASE("listeners: UCX 1.13 tcp transport and a crafted 13-byte packet", "[.u
       if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
         unsigned char pkt[13] = {};
         const std::uint64_t magic = 0xCAFEBABE12345678ull;
-        std::memcpy(pkt, &magic, 8);  // then am_id 0 and length 0
+        std::memcpy(pkt, &magic, 8);
+        const char* id = std::getenv("FERRY_UCX_PKT_AM_ID");
+        pkt[8] = static_cast<unsigned char>(id ? std::atoi(id) : 64);  // then length 0
         (void)::send(fd, pkt, sizeof pkt, MSG_NOSIGNAL);
         std::fprintf(stderr, "sent 13 bytes to %s:%d\n", l.ip.c_str(), l.port);
       }

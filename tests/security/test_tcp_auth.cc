@@ -220,3 +220,25 @@ TEST_CASE("tcp start-up: ranks with different job keys do not connect", "[securi
   CHECK(j.status[1].code() == Errc::bootstrap_failed);
   CHECK(j.status[0].message().find("FERRY_JOB_KEY") != std::string::npos);
 }
+
+TEST_CASE("tcp start-up: without a given key rank 0 makes one and the bootstrap carries it", "[security][tcp]") {
+  bool refused = false;
+  auto j = run_job("", "", [&](const std::string& addr) {
+    const int fd = dial(addr);
+    if (!soft_check(fd >= 0, "dial")) return;
+    tcp::Nonce n;
+    if (!soft_check(read_exact(fd, n.data(), n.size()), "read the nonce")) return;
+    const auto forged = tcp::make_hello(kKey, n, 0, 2, 1);  // a key the job does not use
+    (void)::send(fd, forged.data(), forged.size(), MSG_NOSIGNAL);
+    refused = closed_by_peer(fd);
+    ::close(fd);
+  });
+  CHECK(refused);
+  require_job_ok(j);
+}
+
+TEST_CASE("tcp start-up: a key on rank 0 only is an error, not a silent fallback", "[security][tcp]") {
+  auto j = run_job(kKey, "", nullptr);
+  CHECK(j.status[1].code() == Errc::bootstrap_failed);
+  CHECK(j.status[1].message().find("FERRY_JOB_KEY") != std::string::npos);
+}

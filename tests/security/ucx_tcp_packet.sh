@@ -5,8 +5,8 @@
 #
 # Runs the hidden case "[ucx-crash]" of ferry_security (test_listeners.cc): a 2-rank UCX job with
 # UCX_TLS=tcp in one process; each of UCX's listening sockets gets 13 bytes, UCX's tcp magic
-# number followed by an active-message header {u8 id 0, u32 length 0} where UCX expects a
-# connection request. Exit status 134 (SIGABRT from UCX's assertion) reproduces the bug.
+# number followed by an active-message header {u8 id 64 (UCX's connection-management id),
+# u32 length 0}: a connection packet too short to hold its event field. Exit status 134 (SIGABRT from UCX's assertion) reproduces the bug.
 # Mitigation (docs/ARCHITECTURE.md, "Security"): on one node ferry does not enable UCX's tcp
 # transport unless UCX_TLS asks for it (security."listeners: a one-node UCX job ..." shows there is
 # then no port to send this to); across nodes restrict UCX to the fabric with UCX_NET_DEVICES and
