@@ -217,7 +217,8 @@ struct SetupState {
 };
 
 // Drops a half-open connection (it is closed, so its pending handlers end).
-void SetupState::forget(const std::shared_ptr<Handshake>& h) {
+void SetupState::forget(const std::shared_ptr<Handshake>& ref) {
+  const std::shared_ptr<Handshake> h = ref;  // `ref` may be the deque element erased below
   h->done = true;
   auto it = std::find(handshakes.begin(), handshakes.end(), h);
   if (it != handshakes.end()) handshakes.erase(it);
@@ -300,8 +301,10 @@ void SetupState::accept_next(const std::shared_ptr<SetupState>& st) {
   e.acceptor_.async_accept(*h->sock, [st, h](const std::error_code& ec) {
     if (st->finished) return;
     if (!ec) {
-      if (st->handshakes.size() >= st->max_half_open)
-        st->refuse(st->handshakes.front(), "too many half-open connections; dropped the oldest");
+      if (st->handshakes.size() >= st->max_half_open) {
+        const auto oldest = st->handshakes.front();
+        st->refuse(oldest, "too many half-open connections; dropped the oldest");
+      }
       st->handshakes.push_back(h);
       st->challenge(st, h);
       return st->accept_next(st);
