@@ -156,6 +156,14 @@ std::string ep_transports(ucp_ep_h ep) {
   return out.empty() ? "?" : out;
 }
 
+// Guards the save/mute/restore of UCX's process-wide log level (ucs_global_opts):
+// engines of one process (in-process tests) must not interleave them, or one
+// restores a level the other muted.
+std::mutex& ucs_log_level_mu() {
+  static std::mutex mu;
+  return mu;
+}
+
 void install_cma_guard_once() {
   static std::once_flag once;
   std::call_once(once, [] { ucs_log_push_handler(&demote_cma_peer_death); });
@@ -360,6 +368,7 @@ ucs_status_t Engine::create_ep_locked(Rank r, const ucp_address_t* address, bool
     ep.err_handler.cb = &Engine::ep_error_cb;
     ep.err_handler.arg = &peers_[r].err_arg;
   }
+  std::lock_guard<std::mutex> muted(ucs_log_level_mu());
   const auto saved_level = ucs_global_opts.log_component.log_level;
   if (peer_mode) ucs_global_opts.log_component.log_level = UCS_LOG_LEVEL_FATAL;
   ucs_status_t st = ucp_ep_create(worker_, &ep, out);
@@ -505,11 +514,13 @@ void Engine::release_everything_locked(std::vector<Promise<void>>& orphans, bool
   // endpoint); UCX would WARN about each leaked request, so in those cases its
   // log is quieted to errors while the worker is destroyed.
   const bool any_failed = std::any_of(peers_.begin(), peers_.end(), [](const Peer& p) { return p.failed; });
+  std::unique_lock<std::mutex> muted(ucs_log_level_mu());
   const auto saved_level = ucs_global_opts.log_component.log_level;
   if ((any_failed || !graceful) && saved_level > UCS_LOG_LEVEL_ERROR)
     ucs_global_opts.log_component.log_level = UCS_LOG_LEVEL_ERROR;
   if (worker_) ucp_worker_destroy(worker_);
   ucs_global_opts.log_component.log_level = saved_level;
+  muted.unlock();
   worker_ = nullptr;
   for (Peer& p : peers_) {
     while (p.ops_head) {
