@@ -12,6 +12,8 @@ PKGS=(
   zlib1g-dev                                                          # shuffle/: record checksums (CRC-32)
   rapidjson-dev                                                       # ferry-trace (merging traces)
   clang util-linux                                                    # thread-safety analysis; nsenter/unshare
+  libssl-dev                                                          # job key (HMAC, RAND_bytes)
+  clang-14 libclang-rt-14-dev                                         # fuzz targets, sanitizers, thread-safety analysis
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -18,4 +18,7 @@ rc=0
 ctest --test-dir build --output-on-failure --timeout 600 --test-output-size-passed 65536 \
   --output-junit "$junit" "$@" || rc=$?
 python3 scripts/check-skips.py "$junit" build || { [[ $rc != 0 ]] || rc=1; }
+# Sanitizer builds (ASan+UBSan, TSan) of a bounded test set and short fuzz runs (scripts/test-sanitizers.sh),
+# for a full run (no ctest arguments) with FERRY_SANITIZERS=on (its CI time is not measured yet).
+if (($# == 0)) && [[ ${FERRY_SANITIZERS:-off} == on ]]; then bash scripts/test-sanitizers.sh || rc=1; fi
 exit "$rc"

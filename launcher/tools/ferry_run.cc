@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -478,6 +479,18 @@ int main(int argc, char** argv) {
   if (dir.empty()) {
     say(std::string("cannot create the rendezvous directory under $TMPDIR or /tmp: ") + std::strerror(errno));
     return 1;
+  }
+  // One job key per job for the TCP backend's handshake (a user-set FERRY_JOB_KEY wins);
+  // the ranks inherit it through the environment.
+  if (const char* k = std::getenv("FERRY_JOB_KEY"); !k || !*k) {
+    unsigned char raw[32];
+    if (::getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw)) {
+      say(std::string("cannot generate the job key: ") + std::strerror(errno));
+      return 1;
+    }
+    std::string hex;
+    for (unsigned char b : raw) hex += "0123456789abcdef"[b >> 4], hex += "0123456789abcdef"[b & 15];
+    ::setenv("FERRY_JOB_KEY", hex.c_str(), 1);
   }
   int rc = Supervisor(cfg, path, dir).run();
   std::error_code ec;

@@ -65,7 +65,12 @@ void EventSink::set_peer_failure_handler(PeerFailureHandler h) {
 }
 
 void EventSink::report_error(const Status& error) {
-  spdlog::warn("ferry[{}]: {}", self_, error.to_string());
+  if (error.code() != Errc::malformed_message) {
+    spdlog::warn("ferry[{}]: {}", self_, error.to_string());
+  } else if (auto suppressed = malformed_log_.admit()) {
+    if (*suppressed == 0) spdlog::warn("ferry[{}]: {}", self_, error.to_string());
+    else spdlog::warn("ferry[{}]: {} ({} similar lines suppressed)", self_, error.to_string(), *suppressed);
+  }
   ErrorHandler h;
   {
     std::lock_guard<std::mutex> lock(mu_);

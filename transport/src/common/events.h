@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/log_limit.h"
 #include "ferry/transport/transport.h"
 
 namespace ferry::transport::common {
@@ -87,6 +88,7 @@ class EventSink {
   std::unique_ptr<std::atomic<bool>[]> failed_;
   Rank size_;
   std::atomic<bool> suppressed_{false};
+  LogLimiter malformed_log_;  // malformed-input warnings are rate limited (the handler sees all)
   mutable std::mutex mu_;
   ErrorHandler on_error_;               // guarded by mu_
   PeerFailureHandler on_peer_failure_;  // guarded by mu_

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "backends.h"
+#include "ferry/transport/job_key.h"
 
 namespace ferry {
 
@@ -97,6 +98,11 @@ Result<Options> Options::from_env() {
   o.peer_timeout = std::chrono::milliseconds(ms);
   if (auto s = read_number("FERRY_MAX_AM_BYTES", o.max_am_bytes); !s) return s;
   if (const char* v = std::getenv("FERRY_TCP_ADDRESS"); v) o.tcp_listen_address = v;
+  if (const char* v = std::getenv("FERRY_JOB_KEY"); v && *v) {
+    auto key = parse_job_key_hex(v);
+    if (!key) return key.status();
+    o.job_key = std::move(*key);
+  }
   return o;
 }
 

@@ -94,6 +94,10 @@ void Engine::process(Conn& c) {
     std::byte* p = c.rbuf.data.get() + c.rbeg;
     switch (c.rs) {
       case Conn::Rs::header:
+        if (c.queued_replies >= max_queued_replies_) {  // resumed by on_written
+          c.read_paused = true;
+          return;
+        }
         if (avail < kHeaderBytes) return read_more(c);
         if (!begin_frame(c)) return;
         break;
@@ -275,8 +279,8 @@ void Engine::serve_get(Conn& c, ByteView request) {
         err = Status(Errc::not_found, "");
       } else if (addr < base || addr - base > region->length || len > region->length - (addr - base)) {
         err = Status(Errc::invalid_argument,
-                     "get by rank " + rank_s(c.peer) + ": " + std::to_string(len) + " bytes at offset " +
-                         std::to_string(static_cast<std::int64_t>(addr - base)) + " fall outside rank " +
+                     "get by rank " + rank_s(c.peer) + ": " + std::to_string(len) + " bytes " +
+                         offset_text(addr, base) + " fall outside rank " +
                          rank_s(self_) + "'s region " + std::to_string(region_id) + " of " +
                          std::to_string(region->length) + " bytes");
       } else {
@@ -307,6 +311,8 @@ void Engine::serve_get(Conn& c, ByteView request) {
   }
   const std::size_t body = f.owned.empty() ? f.payload.size() : f.owned.size();
   f.header = wire::make_header(wire::kGetReply, self_, 0, kGetReplyPrefix + body);
+  f.reply = true;
+  ++c.queued_replies;
   push_frame(c, std::move(f));
   start_write(c);
 }
@@ -374,10 +380,15 @@ void Engine::on_written(Conn& c, const std::error_code& ec) {
   std::vector<Promise<void>> done;
   for (std::size_t i = 0; i < n && !c.wq.empty(); ++i) {
     if (c.wq.front().promise) done.push_back(std::move(*c.wq.front().promise));
+    if (c.wq.front().reply) --c.queued_replies;
     c.wq.pop_front();
   }
   start_write(c);
   for (auto& p : done) p.set_value();
+  if (c.read_paused && c.open && c.queued_replies <= max_queued_replies_ / 2) {
+    c.read_paused = false;
+    process(c);
+  }
 }
 
 void Engine::malformed(Conn& c, const std::string& what) {

@@ -7,14 +7,16 @@
 // common::EngineTransport (common/engine_transport.h) is a thin facade that owns a shared_ptr to it.
 //
 // Connections: one per pair. The lower rank connects to the higher one and
-// opens with a wire::kHello frame naming itself; the higher rank accepts. Each
+// proves the job key (challenge-response, tcp_auth.h) with a wire::kHello frame
+// naming itself; the higher rank accepts only such connections. Each
 // rank listens on Options::tcp_listen_address ("" = first non-loopback IPv4,
 // else 127.0.0.1) and publishes "ip:port" through Bootstrap::allgather. Traffic
 // to self never touches a socket: it goes through the self Conn's outbox and is
 // delivered on the progress context, in send order.
 //
 // Wire: every frame is a wire::FrameHeader followed by payload_len bytes.
-//   kHello      payload {u32 world size, u32 rank being connected to}
+//   kHello      payload {u32 world size, u32 rank being connected to, 32-byte MAC}
+//               (start-up only, after the acceptor's nonce; see tcp_auth.h)
 //   kHeartbeat  empty                 kShutdown  empty
 //   kGetRequest {u64 request id, u64 region id, u64 remote addr, u64 length}
 //   kGetReply   {u64 request id, u32 status (0 = ok, else Errc), u32 0}, then
@@ -85,7 +87,15 @@ class Engine;
 inline constexpr std::size_t kHeaderBytes = sizeof(wire::FrameHeader);
 inline constexpr std::size_t kGetRequestBytes = 32;
 inline constexpr std::size_t kGetReplyPrefix = 16;
-inline constexpr std::size_t kHelloBytes = 8;
+// Start-up: an accepted connection must complete the handshake (tcp_auth.h)
+// within kHelloTimeout; at most max(kMinHalfOpen, 2 * size) wait at once (the
+// oldest is dropped for a new one); the listen backlog is kListenBacklog.
+inline constexpr std::chrono::milliseconds kHelloTimeout{10000};
+inline constexpr std::size_t kMinHalfOpen = 64;
+inline constexpr int kListenBacklog = 128;
+// Per peer: get replies queued before reading from that peer pauses (a peer that
+// sends requests without reading the replies cannot grow this rank's queue).
+inline constexpr std::size_t kMaxQueuedReplies = 16384;
 inline constexpr std::size_t kMaxErrorText = 4096;
 // Payloads up to this size are assembled in the connection's read buffer;
 // larger ones are read straight into their destination.
@@ -152,6 +162,7 @@ struct OutFrame {
   ByteView payload;                    // borrowed payload (caller or region memory)
   std::optional<Promise<void>> promise;
   std::unique_ptr<RegionPin> pin;
+  bool reply = false;                  // a get reply (counted in Conn::queued_replies)
 };
 
 // A get waiting for its reply.
@@ -185,6 +196,10 @@ struct Conn {
   std::uint64_t next_seq = 0;
   std::uint64_t next_get_id = 1;
   std::unordered_map<std::uint64_t, PendingGet> gets;
+  // Get replies this rank owes the peer, still in wq. At Engine::max_queued_replies_
+  // reading from the peer pauses (no new requests are taken) until half have left.
+  std::size_t queued_replies = 0;
+  bool read_paused = false;
 
   // Read state machine.
   enum class Rs : std::uint8_t { header, body, get_prefix, direct };
@@ -282,6 +297,8 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
 
   const Options opts_;
   const Rank self_, size_;
+  const std::size_t max_queued_replies_;  // FERRY_TCP_MAX_QUEUED_REPLIES, default kMaxQueuedReplies
+  std::string job_key_;  // set once in start() before any connection; never logged
   const bool busy_;
 
   common::HandlerTable handlers_;
@@ -320,6 +337,19 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   std::mutex teardown_mu_;
   bool torn_down_ = false;      // guarded by teardown_mu_
 };
+
+// A TCP-backend packed key, checked (magic, size, non-zero id and length, no wrap).
+struct PackedKey {
+  Rank owner = 0;
+  std::uint64_t id = 0, base = 0, length = 0;
+};
+// invalid_argument naming `peer` when `packed` is not such a key. Pure.
+Result<PackedKey> parse_packed_key(ByteView packed, Rank peer);
+
+// "at offset N" or "below the region": error texts a peer may see never hold an address.
+inline std::string offset_text(std::uint64_t addr, std::uint64_t base) {
+  return addr < base ? std::string("below the region") : "at offset " + std::to_string(addr - base);
+}
 
 // Formats an asio error for messages.
 std::string describe(const std::error_code& ec);

@@ -262,8 +262,8 @@ Status Engine::serve_local_get(std::uint64_t region_id, std::uint64_t addr, void
     if (!region->alive) {
       // fall through to not_found
     } else if (addr < base || addr - base > region->length || len > region->length - (addr - base)) {
-      return Status(Errc::invalid_argument, "get: " + std::to_string(len) + " bytes at offset " +
-                                                std::to_string(addr - base) + " fall outside rank " + rank_s(self_) +
+      return Status(Errc::invalid_argument, "get: " + std::to_string(len) + " bytes " + offset_text(addr, base) +
+                                                " fall outside rank " + rank_s(self_) +
                                                 "'s region " + std::to_string(region_id) + " of " +
                                                 std::to_string(region->length) + " bytes");
     } else {
@@ -323,25 +323,13 @@ Result<std::shared_ptr<RemoteKey>> Engine::unpack_key(Rank peer, ByteView packed
   if (peer >= size_)
     return Status(Errc::invalid_argument, "unpack_key: rank " + rank_s(peer) + " is outside the job (size " +
                                               rank_s(size_) + ")");
-  std::uint32_t magic = 0, owner = 0;
-  std::uint64_t id = 0, base = 0, len = 0;
-  if (packed.size() == kPackedKeyBytes) {
-    std::memcpy(&magic, packed.data(), 4);
-    std::memcpy(&owner, packed.data() + 4, 4);
-    std::memcpy(&id, packed.data() + 8, 8);
-    std::memcpy(&base, packed.data() + 16, 8);
-    std::memcpy(&len, packed.data() + 24, 8);
-  }
-  if (packed.size() != kPackedKeyBytes || magic != kKeyMagic || id == 0 || len == 0 || base + len < base)
-    return Status(Errc::invalid_argument, "unpack_key: the packed key of rank " + rank_s(peer) + " (" +
-                                              std::to_string(packed.size()) +
-                                              " bytes) is not a TCP-backend key (truncated, garbled, or from "
-                                              "another backend)");
-  if (owner != peer)
-    return Status(Errc::invalid_argument, "unpack_key: the key belongs to rank " + rank_s(owner) +
+  auto k = parse_packed_key(packed, peer);
+  if (!k) return k.status();
+  if (k->owner != peer)
+    return Status(Errc::invalid_argument, "unpack_key: the key belongs to rank " + rank_s(k->owner) +
                                               ", not rank " + rank_s(peer));
   if (events_.is_failed(peer)) return Status(Errc::peer_failed, "unpack_key: rank " + rank_s(peer) + " has failed");
-  return std::shared_ptr<RemoteKey>(std::make_shared<TcpRemoteKey>(this, peer, id, base, len));
+  return std::shared_ptr<RemoteKey>(std::make_shared<TcpRemoteKey>(this, peer, k->id, k->base, k->length));
 }
 
 }  // namespace ferry::transport::tcp

@@ -22,6 +22,8 @@
 // application thread; the rest runs on the progress context.
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+
 #include "tcp/tcp_engine.h"
 
 namespace ferry::transport::tcp {
@@ -46,10 +48,28 @@ std::string rank_s(Rank r) { return std::to_string(r); }
 
 }  // namespace
 
+namespace {
+
+// FERRY_TCP_MAX_QUEUED_REPLIES if a positive number, else kMaxQueuedReplies.
+std::size_t max_queued_replies_from_env() {
+  const char* v = std::getenv("FERRY_TCP_MAX_QUEUED_REPLIES");
+  if (v == nullptr || *v == '\0') return kMaxQueuedReplies;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  if (*end != '\0' || n == 0) {
+    spdlog::warn("ferry: ignoring FERRY_TCP_MAX_QUEUED_REPLIES={} (expected a positive count)", v);
+    return kMaxQueuedReplies;
+  }
+  return static_cast<std::size_t>(n);
+}
+
+}  // namespace
+
 Engine::Engine(const Options& options, Rank self, Rank size)
     : opts_(options),
       self_(self),
       size_(size),
+      max_queued_replies_(max_queued_replies_from_env()),
       busy_(options.progress == ProgressMode::busy),
       events_(self, size),
       liveness_(self, size, options.heartbeat_interval, options.peer_timeout),

@@ -2,9 +2,12 @@
 //
 // Start-up (collective, on the calling thread, before the progress thread
 // exists): listen on Options::tcp_listen_address, publish "ip:port" through
-// Bootstrap::allgather, then connect: rank i connects to every rank j > i and
-// sends a wire::kHello frame {world size, j}; rank j accepts connections from
-// every i < j and checks the hello. Connection set-up is driven by running io_
+// Bootstrap::allgather (rank 0 adds a fresh job key unless Options::job_key is
+// set), then connect: rank i connects to every rank j > i and answers j's
+// challenge with a signed wire::kHello frame (tcp_auth.h); rank j accepts
+// connections from every i < j, admitting only those that prove the job key.
+// Half-open connections are bounded in number and time (kHelloTimeout,
+// kMinHalfOpen); refusals are logged rate-limited. Connection set-up is driven by running io_
 // on this thread until every peer is connected or the set-up deadline passes
 // (then make_transport fails naming the ranks that did not connect).
 //
@@ -20,10 +23,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 
 #include "backends.h"
 #include "common/engine_transport.h"
 #include "ferry/transport/affinity.h"
+#include "common/log_limit.h"
+#include "ferry/transport/job_key.h"
+#include "tcp/tcp_auth.h"
 #include "tcp/tcp_engine.h"
 
 namespace ferry::transport::tcp {
@@ -111,7 +118,7 @@ Status Engine::listen_and_exchange(Bootstrap& bootstrap, std::vector<tcp::endpoi
   acceptor_.open(ep->protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(*ep, ec);
-  if (!ec) acceptor_.listen(static_cast<int>(std::max<Rank>(size_, 128)), ec);
+  if (!ec) acceptor_.listen(kListenBacklog, ec);
   tcp::endpoint local;
   if (!ec) local = acceptor_.local_endpoint(ec);
   if (ec)
@@ -122,7 +129,18 @@ Status Engine::listen_and_exchange(Bootstrap& bootstrap, std::vector<tcp::endpoi
   const std::string mine = endpoint_str(local);
   spdlog::debug("ferry[{}]: tcp transport listening on {}", self_, mine);
 
-  auto all = bootstrap.allgather(ByteView(reinterpret_cast<const std::byte*>(mine.data()), mine.size()));
+  // Rank 0 appends the job key ('\0' + raw bytes) when none was given: the
+  // bootstrap channel is trusted, the TCP listeners are not.
+  std::string blob = mine;
+  if (self_ == 0 && opts_.job_key.empty()) {
+    auto hex = make_job_key_hex();
+    if (!hex) return hex.status();
+    auto raw = parse_job_key_hex(*hex);
+    if (!raw) return raw.status();
+    blob += '\0';
+    blob += *raw;
+  }
+  auto all = bootstrap.allgather(ByteView(reinterpret_cast<const std::byte*>(blob.data()), blob.size()));
   if (!all)
     return Status(Errc::bootstrap_failed, "TCP address exchange failed on rank " + std::to_string(self_) + ": " +
                                               all.status().message());
@@ -134,26 +152,49 @@ Status Engine::listen_and_exchange(Bootstrap& bootstrap, std::vector<tcp::endpoi
   for (Rank r = 0; r < size_; ++r) {
     const Bytes& b = (*all)[r];
     std::string s(reinterpret_cast<const char*>(b.data()), b.size());
+    if (const auto nul = s.find('\0'); nul != std::string::npos) {
+      if (r == 0 && opts_.job_key.empty()) job_key_ = s.substr(nul + 1);
+      s.resize(nul);
+    }
     auto pe = parse_endpoint(s, false);
     if (!pe || pe->port() == 0)
       return Status(Errc::bootstrap_failed, "rank " + std::to_string(r) + " published the TCP address '" + s +
                                                 "', which is not ip:port (mixed backends or builds?)");
     peers[r] = *pe;
   }
+  if (!opts_.job_key.empty()) job_key_ = opts_.job_key;
+  if (job_key_.size() < kMinJobKeyBytes)
+    return Status(Errc::bootstrap_failed, "TCP transport on rank " + std::to_string(self_) +
+                                              ": no job key (FERRY_JOB_KEY must be set on every rank or on none)");
   return Status::ok();
 }
 
 // Shared by the set-up handlers; `finished` makes late handlers inert.
 struct SetupState {
+  // An accepted connection whose hello has not been checked yet.
+  struct Handshake {
+    explicit Handshake(asio::io_context& io) : sock(std::make_shared<tcp::socket>(io)), timer(io) {}
+    std::shared_ptr<tcp::socket> sock;
+    Nonce nonce{};
+    HelloFrame hello{};
+    Ack ack{};
+    asio::steady_timer timer;
+    bool done = false;  // refused or authenticated: late handlers leave it alone
+  };
+
   Engine& e;
   std::vector<bool> ready;
+  std::vector<bool> claimed;  // accepting side: an authenticated connection from the rank exists
   std::size_t pending = 0;
   Status fatal;
   bool finished = false;
   clock::time_point deadline;
-  std::vector<std::shared_ptr<tcp::socket>> handshakes;  // accepted, hello not read yet
+  std::deque<std::shared_ptr<Handshake>> handshakes;  // half-open, oldest first (at most max_half_open)
+  std::size_t max_half_open = 0;
+  common::LogLimiter refused_log{5, std::chrono::seconds(10)};
+  std::uint64_t refused = 0;
 
-  SetupState(Engine& engine, Rank size) : e(engine), ready(size, false) {}
+  SetupState(Engine& engine, Rank size) : e(engine), ready(size, false), claimed(size, false) {}
 
   void connected(Rank r) {
     ready[r] = true;
@@ -165,66 +206,112 @@ struct SetupState {
       if (!ready[r] && r != e.self_) out += (out.empty() ? "" : ",") + std::to_string(r);
     return out;
   }
+  void refuse(const std::shared_ptr<Handshake>& h, const std::string& why);
+  void forget(const std::shared_ptr<Handshake>& h);
 
   void connect_to(const std::shared_ptr<SetupState>& self, Rank r, const tcp::endpoint& ep);
-  void send_hello(const std::shared_ptr<SetupState>& self, Rank r);
+  void retry_connect(const std::shared_ptr<SetupState>& self, Rank r, const tcp::endpoint& ep, const std::string& why);
+  void answer_challenge(const std::shared_ptr<SetupState>& self, Rank r, const tcp::endpoint& ep);
   void accept_next(const std::shared_ptr<SetupState>& self);
-  void read_hello(const std::shared_ptr<SetupState>& self, std::shared_ptr<tcp::socket> sock);
+  void challenge(const std::shared_ptr<SetupState>& self, std::shared_ptr<Handshake> h);
 };
+
+// Drops a half-open connection (it is closed, so its pending handlers end).
+void SetupState::forget(const std::shared_ptr<Handshake>& ref) {
+  const std::shared_ptr<Handshake> h = ref;  // `ref` may be the deque element erased below
+  h->done = true;
+  auto it = std::find(handshakes.begin(), handshakes.end(), h);
+  if (it != handshakes.end()) handshakes.erase(it);
+  std::error_code ignored;
+  h->timer.cancel();
+  h->sock->close(ignored);
+}
+
+// Refuses a connection; the log is rate limited (a stranger may open many).
+void SetupState::refuse(const std::shared_ptr<Handshake>& h, const std::string& why) {
+  if (h->done) return;
+  ++refused;
+  if (auto suppressed = refused_log.admit())
+    spdlog::warn("ferry[{}]: refused an incoming TCP connection: {}{}", e.self_, why,
+                 *suppressed ? " (" + std::to_string(*suppressed) + " similar lines suppressed)" : "");
+  forget(h);
+}
 
 void SetupState::connect_to(const std::shared_ptr<SetupState>& st, Rank r, const tcp::endpoint& ep) {
   Conn& c = *e.conns_[r];
   c.socket.async_connect(ep, [st, r, ep](const std::error_code& ec) {
     if (st->finished) return;
-    if (!ec) return st->send_hello(st, r);
-    std::error_code ignored;
-    st->e.conns_[r]->socket.close(ignored);
-    if (clock::now() + std::chrono::milliseconds(50) >= st->deadline) {
-      st->fatal = Status(Errc::bootstrap_failed, "TCP transport on rank " + std::to_string(st->e.self_) +
-                                                     ": cannot connect to rank " + std::to_string(r) + " at " +
-                                                     endpoint_str(ep) + ": " + describe(ec));
-      return;
-    }
-    // Refused/unreachable for now: retry shortly (the peer may still be binding).
-    auto timer = std::make_shared<asio::steady_timer>(st->e.io_, std::chrono::milliseconds(50));
-    timer->async_wait([st, r, ep, timer](const std::error_code&) {
-      if (!st->finished) st->connect_to(st, r, ep);
+    if (ec) return st->retry_connect(st, r, ep, describe(ec));
+    st->answer_challenge(st, r, ep);
+  });
+}
+
+// Refused, unreachable or turned away for now: retry shortly (the peer may
+// still be binding, or may have dropped us as the oldest half-open connection).
+void SetupState::retry_connect(const std::shared_ptr<SetupState>& st, Rank r, const tcp::endpoint& ep,
+                               const std::string& why) {
+  std::error_code ignored;
+  e.conns_[r]->socket.close(ignored);
+  if (clock::now() + std::chrono::milliseconds(50) >= deadline) {
+    fatal = Status(Errc::bootstrap_failed, "TCP transport on rank " + std::to_string(e.self_) +
+                                               ": cannot connect to rank " + std::to_string(r) + " at " +
+                                               endpoint_str(ep) + ": " + why);
+    return;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(e.io_, std::chrono::milliseconds(50));
+  timer->async_wait([st, r, ep, timer](const std::error_code&) {
+    if (!st->finished) st->connect_to(st, r, ep);
+  });
+}
+
+// Connecting side: read the nonce, send the signed hello, check the ack.
+void SetupState::answer_challenge(const std::shared_ptr<SetupState>& st, Rank r, const tcp::endpoint& ep) {
+  struct Exchange {
+    Nonce nonce{};
+    HelloFrame hello{};
+    Ack ack{};
+  };
+  Conn& c = *e.conns_[r];
+  std::error_code ignored;
+  c.socket.set_option(tcp::no_delay(true), ignored);
+  auto x = std::make_shared<Exchange>();
+  asio::async_read(c.socket, asio::buffer(x->nonce), [st, r, ep, x](const std::error_code& ec, std::size_t) {
+    if (st->finished) return;
+    if (ec) return st->retry_connect(st, r, ep, "no challenge: " + describe(ec));
+    Engine& e = st->e;
+    x->hello = make_hello(e.job_key_, x->nonce, e.self_, e.size_, r);
+    asio::async_write(e.conns_[r]->socket, asio::buffer(x->hello), [st, r, ep, x](const std::error_code& ec, std::size_t) {
+      if (st->finished) return;
+      if (ec) return st->retry_connect(st, r, ep, "sending the hello failed: " + describe(ec));
+      asio::async_read(st->e.conns_[r]->socket, asio::buffer(x->ack), [st, r, ep, x](const std::error_code& ec, std::size_t) {
+        if (st->finished) return;
+        if (ec)
+          return st->retry_connect(st, r, ep, "the hello was not accepted (" + describe(ec) +
+                                                  "; do all ranks have the same FERRY_JOB_KEY?)");
+        if (!check_ack(st->e.job_key_, x->nonce, x->hello, x->ack))
+          return st->retry_connect(st, r, ep, "the peer's answer is not signed with this job's key");
+        st->connected(r);
+      });
     });
   });
 }
 
-void SetupState::send_hello(const std::shared_ptr<SetupState>& st, Rank r) {
-  Conn& c = *e.conns_[r];
-  std::error_code ignored;
-  c.socket.set_option(tcp::no_delay(true), ignored);
-  auto buf = std::make_shared<std::array<std::byte, kHeaderBytes + kHelloBytes>>();
-  const auto h = wire::make_header(wire::kHello, e.self_, 0, kHelloBytes);
-  const std::uint32_t body[2] = {e.size_, r};
-  std::memcpy(buf->data(), &h, kHeaderBytes);
-  std::memcpy(buf->data() + kHeaderBytes, body, kHelloBytes);
-  asio::async_write(c.socket, asio::buffer(*buf), [st, r, buf](const std::error_code& ec, std::size_t) {
-    if (st->finished) return;
-    if (ec) {
-      st->fatal = Status(Errc::bootstrap_failed, "TCP transport on rank " + std::to_string(st->e.self_) +
-                                                     ": sending the hello to rank " + std::to_string(r) +
-                                                     " failed: " + describe(ec));
-      return;
-    }
-    st->connected(r);
-  });
-}
-
 void SetupState::accept_next(const std::shared_ptr<SetupState>& st) {
-  e.acceptor_.async_accept([st](const std::error_code& ec, tcp::socket sock) {
+  auto h = std::make_shared<Handshake>(e.io_);
+  e.acceptor_.async_accept(*h->sock, [st, h](const std::error_code& ec) {
     if (st->finished) return;
     if (!ec) {
-      auto s = std::make_shared<tcp::socket>(std::move(sock));
-      st->handshakes.push_back(s);
-      st->read_hello(st, std::move(s));
+      if (st->handshakes.size() >= st->max_half_open) {
+        const auto oldest = st->handshakes.front();
+        st->refuse(oldest, "too many half-open connections; dropped the oldest");
+      }
+      st->handshakes.push_back(h);
+      st->challenge(st, h);
       return st->accept_next(st);
     }
     // E.g. out of file descriptors: retry shortly (bounded by the set-up deadline).
-    spdlog::warn("ferry[{}]: accepting a TCP connection failed: {}; retrying", st->e.self_, describe(ec));
+    if (st->refused_log.admit())
+      spdlog::warn("ferry[{}]: accepting a TCP connection failed: {}; retrying", st->e.self_, describe(ec));
     auto timer = std::make_shared<asio::steady_timer>(st->e.io_, std::chrono::milliseconds(100));
     timer->async_wait([st, timer](const std::error_code&) {
       if (!st->finished) st->accept_next(st);
@@ -232,32 +319,47 @@ void SetupState::accept_next(const std::shared_ptr<SetupState>& st) {
   });
 }
 
-void SetupState::read_hello(const std::shared_ptr<SetupState>& st, std::shared_ptr<tcp::socket> sock) {
-  auto buf = std::make_shared<std::array<std::byte, kHeaderBytes + kHelloBytes>>();
-  asio::async_read(*sock, asio::buffer(*buf), [st, sock, buf](const std::error_code& ec, std::size_t) {
-    if (st->finished || ec) return;  // a stray or dead connection: dropped with `sock`
-    Engine& e = st->e;
-    auto h = wire::parse_header(buf->data(), kHeaderBytes, e.size_, kHelloBytes);
-    std::uint32_t body[2] = {0, 0};
-    std::memcpy(body, buf->data() + kHeaderBytes, kHelloBytes);
-    std::string why;
-    if (!h) why = h.status().message();
-    else if (h->handler != wire::kHello || h->payload_len != kHelloBytes) why = "first frame is not a hello";
-    else if (h->src >= e.self_) why = "rank " + std::to_string(h->src) + " should be accepting, not connecting";
-    else if (body[0] != e.size_ || body[1] != e.self_)
-      why = "hello for a job of " + std::to_string(body[0]) + " ranks addressed to rank " + std::to_string(body[1]);
-    else if (st->ready[h->src]) why = "duplicate connection from rank " + std::to_string(h->src);
-    if (!why.empty()) {
-      spdlog::warn("ferry[{}]: rejected an incoming TCP connection: {}", e.self_, why);
-      std::error_code ignored;
-      sock->close(ignored);
-      return;
-    }
-    Conn& c = *e.conns_[h->src];
-    c.socket = std::move(*sock);
-    std::error_code ignored;
-    c.socket.set_option(tcp::no_delay(true), ignored);
-    st->connected(h->src);
+// Accepting side: send a nonce, read and check the hello within kHelloTimeout, ack it.
+void SetupState::challenge(const std::shared_ptr<SetupState>& st, std::shared_ptr<Handshake> h) {
+  auto nonce = make_nonce();
+  if (!nonce) return refuse(h, nonce.status().message());
+  h->nonce = *nonce;
+  h->timer.expires_after(kHelloTimeout);
+  h->timer.async_wait([st, h](const std::error_code& ec) {
+    if (!ec && !st->finished) st->refuse(h, "no hello within " + std::to_string(kHelloTimeout.count()) + " ms");
+  });
+  asio::async_write(*h->sock, asio::buffer(h->nonce), [st, h](const std::error_code& ec, std::size_t) {
+    if (st->finished) return;
+    if (ec) return st->refuse(h, "sending the challenge failed: " + describe(ec));
+    asio::async_read(*h->sock, asio::buffer(h->hello), [st, h](const std::error_code& ec, std::size_t) {
+      if (st->finished) return;
+      if (ec) return st->refuse(h, "closed before a complete hello: " + describe(ec));  // no-op once refused
+      Engine& e = st->e;
+      auto src = check_hello(e.job_key_, h->nonce, h->hello.data(), h->hello.size(), e.self_, e.size_);
+      if (!src) return st->refuse(h, src.status().message());
+      if (st->claimed[*src]) return st->refuse(h, "duplicate connection from rank " + std::to_string(*src));
+      // Authenticated: claim the rank now (a second hello for it is a duplicate), ack, then bind.
+      st->claimed[*src] = true;
+      h->done = true;
+      h->timer.cancel();
+      auto it = std::find(st->handshakes.begin(), st->handshakes.end(), h);
+      if (it != st->handshakes.end()) st->handshakes.erase(it);
+      h->ack = make_ack(e.job_key_, h->nonce, h->hello);
+      const Rank r = *src;
+      asio::async_write(*h->sock, asio::buffer(h->ack), [st, h, r](const std::error_code& ec, std::size_t) {
+        if (st->finished) return;
+        std::error_code ignored;
+        if (ec) {  // the connecting rank retries with a new connection
+          st->claimed[r] = false;
+          h->sock->close(ignored);
+          return;
+        }
+        Conn& c = *st->e.conns_[r];
+        c.socket = std::move(*h->sock);
+        c.socket.set_option(tcp::no_delay(true), ignored);
+        st->connected(r);
+      });
+    });
   });
 }
 
@@ -266,6 +368,7 @@ Status Engine::connect_all(const std::vector<tcp::endpoint>& peers) {
   const auto budget = std::max<std::chrono::milliseconds>(opts_.peer_timeout, std::chrono::seconds(30));
   st->deadline = clock::now() + budget;
   st->pending = size_ - 1;
+  st->max_half_open = std::max<std::size_t>(kMinHalfOpen, 2 * static_cast<std::size_t>(size_));
   for (Rank r = self_ + 1; r < size_; ++r) st->connect_to(st, r, peers[r]);
   if (self_ > 0) st->accept_next(st);
   while (st->pending > 0 && st->fatal.is_ok()) {
@@ -276,7 +379,13 @@ Status Engine::connect_all(const std::vector<tcp::endpoint>& peers) {
   st->finished = true;
   std::error_code ignored;
   acceptor_.close(ignored);
-  for (auto& s : st->handshakes) s->close(ignored);
+  for (auto& h : st->handshakes) {
+    h->timer.cancel();
+    h->sock->close(ignored);
+  }
+  if (st->refused > 0)
+    spdlog::warn("ferry[{}]: refused {} TCP connection(s) during set-up (not from this job's ranks)", self_,
+                 st->refused);
   if (!st->fatal.is_ok()) return st->fatal;
   if (st->pending > 0)
     return Status(Errc::bootstrap_failed, "TCP transport on rank " + std::to_string(self_) + ": ranks [" +

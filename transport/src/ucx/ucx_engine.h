@@ -289,6 +289,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   ucp_context_h context_ = nullptr;
   ucp_worker_h worker_ = nullptr;
   std::size_t max_am_header_ = 0;
+  bool single_node_tls_ = false;   // all ranks on one node: UCX limited to kSingleNodeTls (set once in init)
   bool mm_error_handling_ = false;  // we asked UCX for MM_ERROR_HANDLING (set once in init)
   std::vector<Peer> peers_;  // sized once in the constructor (stable addresses)
   std::vector<Op*> free_ops_;  // recycled Op objects (bounded)

@@ -1,7 +1,8 @@
 // ucx_transport.cc — the UCX backend's facade (common::EngineTransport), its factory
 // make_ucx_transport(), and the Engine's set-up, shutdown and teardown.
 //
-// Set-up: ucp_init (AM + RMA features, + WAKEUP in blocking mode: busy mode
+// Set-up: when all ranks share one node and the user left UCX_TLS alone, UCX
+// is limited to shared memory (ucx_node.h: no TCP listener) -> ucp_init (AM + RMA features, + WAKEUP in blocking mode: busy mode
 // never sleeps on the event fd, and requesting WAKEUP there would only narrow
 // the transports UCX may pick) -> one worker in UCS_THREAD_MODE_SERIALIZED
 // (we serialize with Engine::mu_, see ucx_engine.h) -> register the single AM
@@ -50,6 +51,7 @@
 #include "common/engine_transport.h"
 #include "ferry/transport/affinity.h"
 #include "ucx/ucx_engine.h"
+#include "ucx/ucx_node.h"
 #include "ucx/ucx_tls.h"
 
 namespace ferry::transport::ucx {
@@ -154,6 +156,14 @@ std::string ep_transports(ucp_ep_h ep) {
   return out.empty() ? "?" : out;
 }
 
+// Guards the save/mute/restore of UCX's process-wide log level (ucs_global_opts):
+// engines of one process (in-process tests) must not interleave them, or one
+// restores a level the other muted.
+std::mutex& ucs_log_level_mu() {
+  static std::mutex mu;
+  return mu;
+}
+
 void install_cma_guard_once() {
   static std::once_flag once;
   std::call_once(once, [] { ucs_log_push_handler(&demote_cma_peer_death); });
@@ -195,6 +205,11 @@ Engine::~Engine() {
 
 Status Engine::init(Bootstrap& bootstrap) {
   if (const auto& plan = affinity::process_plan(); !plan) return plan.status();  // a bad FERRY_BIND
+  if (tls_left_to_ferry()) {
+    auto one = size_ == 1 ? Result<bool>(true) : all_ranks_on_one_node(bootstrap);
+    if (!one) return one.status();
+    single_node_tls_ = *one;
+  }
   if (auto s = create_context_and_worker(); !s) return s;
   if (auto s = connect_peers(bootstrap); !s) return s;
   liveness_.emplace(self_, size_, opts_.heartbeat_interval, opts_.peer_timeout);
@@ -223,6 +238,15 @@ Status Engine::create_context_and_worker() {
   // endpoints avoid them: same-node AMs go over TCP loopback, or, when UCX_TLS
   // offers no TCP, endpoint creation fails and we fall back to MODE_NONE. An
   // explicit user setting (MM_, POSIX_ or SYSV_ERROR_HANDLING) wins.
+  // One node and no user choice: shared memory only, so UCX listens on no TCP port.
+  if (single_node_tls_) {
+    if (ucs_status_t st = ucp_config_modify(config, "TLS", kSingleNodeTls); st != UCS_OK) {
+      ucp_config_release(config);
+      return ucx_failure(Errc::transport_error, std::string("cannot limit UCX to ") + kSingleNodeTls, self_, st);
+    }
+    spdlog::debug("ferry[{}]: all ranks on one node: UCX transports limited to {} (set UCX_TLS to choose)", self_,
+                  kSingleNodeTls);
+  }
   const char* tls = std::getenv("UCX_TLS");
   if (opts_.ucx_peer_error_handling && tls_may_use_shm(tls) && !std::getenv("UCX_MM_ERROR_HANDLING") &&
       !std::getenv("UCX_POSIX_ERROR_HANDLING") && !std::getenv("UCX_SYSV_ERROR_HANDLING")) {
@@ -344,6 +368,7 @@ ucs_status_t Engine::create_ep_locked(Rank r, const ucp_address_t* address, bool
     ep.err_handler.cb = &Engine::ep_error_cb;
     ep.err_handler.arg = &peers_[r].err_arg;
   }
+  std::lock_guard<std::mutex> muted(ucs_log_level_mu());
   const auto saved_level = ucs_global_opts.log_component.log_level;
   if (peer_mode) ucs_global_opts.log_component.log_level = UCS_LOG_LEVEL_FATAL;
   ucs_status_t st = ucp_ep_create(worker_, &ep, out);
@@ -489,11 +514,13 @@ void Engine::release_everything_locked(std::vector<Promise<void>>& orphans, bool
   // endpoint); UCX would WARN about each leaked request, so in those cases its
   // log is quieted to errors while the worker is destroyed.
   const bool any_failed = std::any_of(peers_.begin(), peers_.end(), [](const Peer& p) { return p.failed; });
+  std::unique_lock<std::mutex> muted(ucs_log_level_mu());
   const auto saved_level = ucs_global_opts.log_component.log_level;
   if ((any_failed || !graceful) && saved_level > UCS_LOG_LEVEL_ERROR)
     ucs_global_opts.log_component.log_level = UCS_LOG_LEVEL_ERROR;
   if (worker_) ucp_worker_destroy(worker_);
   ucs_global_opts.log_component.log_level = saved_level;
+  muted.unlock();
   worker_ = nullptr;
   for (Peer& p : peers_) {
     while (p.ops_head) {

@@ -83,13 +83,18 @@ struct Options {
   // pick send/recv-based protocols for get; false measures the pure one-sided path.
   bool ucx_peer_error_handling = true;
   // Largest AM payload accepted by send(); larger sends fail with invalid_argument.
-  std::size_t max_am_bytes = std::size_t{1} << 31;
+  // Bounds what one peer can make this rank buffer for a single message (large
+  // objects move by one-sided get, not AMs).
+  std::size_t max_am_bytes = std::size_t{256} << 20;
   // TCP backend: address to listen on ("" = first non-loopback IPv4, else 127.0.0.1).
   std::string tcp_listen_address;
+  // TCP backend: the job key as raw bytes (ferry/transport/job_key.h); empty = rank 0
+  // makes one and the bootstrap distributes it. Never logged.
+  std::string job_key;
 
   // Reads FERRY_TRANSPORT (ucx|tcp), FERRY_PROGRESS (busy|blocking),
   // FERRY_HEARTBEAT_MS, FERRY_PEER_TIMEOUT_MS, FERRY_UCX_ERR_MODE (peer|none),
-  // FERRY_MAX_AM_BYTES, FERRY_TCP_ADDRESS. Invalid values -> invalid_argument.
+  // FERRY_MAX_AM_BYTES, FERRY_TCP_ADDRESS, FERRY_JOB_KEY (hex). Invalid values -> invalid_argument.
   static Result<Options> from_env();
 };
 

@@ -1,0 +1,16 @@
+# Sanitizer and fuzzing builds (separate build dirs; scripts/test-sanitizers.sh, scripts/fuzz.sh).
+#   -DFERRY_SANITIZE=address,undefined | thread   instrument every target
+#   -DFERRY_FUZZ=ON (clang only)                    libFuzzer targets in tests/fuzz (+ ASan/UBSan)
+set(FERRY_SANITIZE "" CACHE STRING "Sanitizers for all code: address,undefined | thread | empty")
+option(FERRY_FUZZ "Build the libFuzzer targets (tests/fuzz); needs clang" OFF)
+if(FERRY_SANITIZE)
+  add_compile_options(-fsanitize=${FERRY_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${FERRY_SANITIZE})
+endif()
+if(FERRY_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "FERRY_FUZZ needs clang (CC=clang-14 CXX=clang++-14)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
