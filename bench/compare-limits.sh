@@ -116,7 +116,7 @@ def round_rows(d):
     rows.append(("get_4KiB_us", ferry_us("get/4096/real_time"), pt("get4k")[0], None, True))
     for key, size, label, target in (("get1m", 1048576, "get_1MiB_GBps", None), ("get64m", 67108864, "get_64MiB_GBps", 0.9)):
         rows.append((label, gbps(bench["get/%d/real_time" % size]), pt_gbps(key), target, False))
-    # Tasks (issue 4): sync RTT against the raw UCX AM round trip of this round; async rate against a fixed target.
+    # Tasks: sync RTT against the raw UCX AM round trip of this round; async rate against a fixed target.
     task = load(os.path.join(d, "task.json"))
     if task:
         rows.append(("task_sync_rtt_us", us(task["task_sync_rtt/real_time"]), am_rtt, 3.0, True))
@@ -125,7 +125,7 @@ def round_rows(d):
         rows.append(("task_async_1k_per_s", task["task_async/1000/real_time"]["tasks_per_s"], 500000.0, 1.0, False))
         rows.append(("task_async_10k_per_s", task["task_async/10000/real_time"]["tasks_per_s"], 500000.0, 1.0, False))
         rows.append(("task_async_all_per_s", task["task_async_all/20000/real_time"]["tasks_per_s"], 500000.0, None, False))
-    # Objects (issue 3): a small remote get against "2 AM round trips + 1 get" of ferry's own transport in
+    # Objects: a small remote get against "2 AM round trips + 1 get" of ferry's own transport in
     # this round; 64 MiB zero-copy reads (view) against ucp_get; put and the copying get for information.
     obj = load(os.path.join(d, "object.json"))
     if obj:

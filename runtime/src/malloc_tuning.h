@@ -4,9 +4,8 @@
 // Why: glibc returns freed memory at the top of a heap to the kernel (trim) and
 // serves blocks above a dynamic threshold with fresh mmaps, so memory freed
 // after a batch (cached small values of 2000 gets, the maps of 10k tasks) is
-// faulted in again page by page by the next batch. A first touch costs a page
-// fault (0.1-0.3 us on bare metal, 10-60 us on some VMs): a 4 KiB remote get
-// measured 18-20 us instead of 4-5 us on such a VM because of it.
+// faulted in again page by page by the next batch; on VMs where a page fault is
+// expensive that dominates small remote gets (bench/RESULTS.md).
 //
 // Thread-safety: tune_malloc applies the settings once per process (call_once).
 #pragma once

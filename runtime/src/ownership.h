@@ -184,7 +184,7 @@ class Ownership {
   Status add_owned(ObjectId id, const ObjectMeta& meta, Location primary) FERRY_EXCLUDES(mu_);
   // Ready object kept as an inline value (no arena block).
   Status add_owned_value(ObjectId id, const ObjectMeta& meta, SharedBytes value) FERRY_EXCLUDES(mu_);
-  // An object still being computed (task output, issue 4). Readers wait.
+  // An object still being computed (a task output). Readers wait.
   Status add_pending(ObjectId id) FERRY_EXCLUDES(mu_);
   // pending -> ready (exactly one of primary/value); answers the waiters.
   Actions set_ready(ObjectId id, const ObjectMeta& meta, std::optional<Location> primary, SharedBytes value)

@@ -255,7 +255,7 @@ void local_body(RankEnv& env) {
   FERRY_CHECK(after.status().code() == Errc::shut_down);
 }
 
-// What a remote read costs on the wire, counted by the transport (issue 3's
+// What a remote read costs on the wire, counted by the transport (the design's
 // "<= 2 AM round trips + one get"): a small object is one AM round trip (the
 // owner answers the locate with the value); a large one is a locate round trip,
 // one one-sided get of header + payload, and a one-way done message. A second

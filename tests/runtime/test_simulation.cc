@@ -15,7 +15,7 @@
 // Checks at the end (after every ref is dropped and every inbox drained):
 // every Ownership is empty and every arena block is freed on every live rank.
 // The second test kills a rank half-way (peer_failed everywhere).
-// Task flows (issue 4, mirroring runtime/src/tasks.cc and task_exec.cc): a
+// Task flows (mirroring runtime/src/tasks.cc and task_exec.cc): a
 // rank submits a task to a random executor (add_pending; one argument ref
 // held by its pending entry); the executor answers with an inline value or
 // keeps a large result in its arena as a copy of the owner's object

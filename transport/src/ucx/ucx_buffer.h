@@ -4,10 +4,8 @@
 // allocation on the latency path; data() moves with the object, so only hand
 // data() to UCX for buffers that stay put). Medium ones use the heap. Large ones (>= kMappedThreshold) are anonymous
 // mmaps advised for transparent huge pages and recycled through a small
-// process-wide cache: first-touch page faults dominate large receives
-// otherwise (measured on this VM kind: ~200 ms to fault in a fresh 64 MiB with
-// 4 KiB pages, ~40 ms with huge pages, ~0 when recycled — versus ~8 ms to move
-// the bytes over shm).
+// process-wide cache: first-touch page faults of a fresh mapping would
+// otherwise cost more than moving the bytes (bench/RESULTS.md has figures).
 //
 // Thread-safety: a Buffer is owned by one thread at a time; the cache is
 // internally synchronized.

@@ -18,7 +18,7 @@
 //   off 48 u64 aux        runtime-defined (e.g. element count)
 //   off 56 u64 checksum   hash_bytes(bytes [0, 56))
 //
-// validate_header() errors (what ObjectRef::get() should surface, issue 3 item 4):
+// validate_header() errors (what ObjectRef::get() surfaces):
 //   * short buffer, bad magic/version, checksum mismatch, size beyond the
 //     fetched/region bounds -> Errc::malformed_message "corrupted header ...";
 //   * kFreedMagic, or a valid header of another id (block reused) ->
