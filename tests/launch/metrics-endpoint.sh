@@ -21,7 +21,7 @@ work=$(mktemp -d)
 pid=
 cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-port=$(bash "$here/free-port-pair.sh") || { echo "FAIL: no free port pair"; exit 1; }
+port=$(bash "$here/../../scripts/free-port-pair.sh") || { echo "FAIL: no free port pair"; exit 1; }
 
 # No timeout(1) wrapper: $pid must be ferry-run itself (it gets the SIGUSR1); its --timeout bounds
 # the ranks and ctest's TIMEOUT bounds this script.

@@ -32,11 +32,11 @@ case $launcher in
     launch() { timeout 150 mpirun --oversubscribe -n "$n" -x FERRY_TRANSPORT -x UCX_TLS -x FERRY_PROGRESS \
                  -x FERRY_STORE_BYTES -x FERRY_BOOTSTRAP_TIMEOUT_MS "$@"; } ;;
   srun)
-    recipes=${FERRY_SHARED_DIR:-$src/../shared}/recipes
-    [[ -x $(command -v slurmctld) && -f $recipes/slurm-local-up.sh ]] ||
-      { echo "SKIP: needs slurmctld and $recipes/slurm-local-up.sh"; exit 77; }
+    recipes=$src/scripts
+    command -v slurmctld >/dev/null && command -v munged >/dev/null ||
+      { echo "SKIP: Slurm is not installed (slurmctld, munged: scripts/deps.sh)"; exit 77; }
     [[ $(id -u) == 0 ]] || { echo "SKIP: the private Slurm needs root"; exit 77; }
-    port=$(bash "$src/tests/launch/free-port-pair.sh") || { echo "FAIL: no free port pair for Slurm"; exit 1; }
+    port=$(bash "$recipes/free-port-pair.sh") || { echo "FAIL: no free port pair for Slurm"; exit 1; }
     export SLURM_LOCAL_DIR=/tmp/ferry-slurm-$$ SLURM_LOCAL_PORT=$port
     cleanup() { bash "$recipes/slurm-local-down.sh" >/dev/null 2>&1; rm -rf "$work"; }
     timeout 60 bash "$recipes/slurm-local-up.sh" >"$work/slurm.log" 2>&1 ||
