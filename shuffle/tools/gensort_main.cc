@@ -13,9 +13,7 @@
 
 #include "args.h"
 #include "ferry/ferry.h"
-#include "ferry/init.h"
 #include "records.h"
-#include "spmd.h"
 
 namespace {
 
@@ -69,26 +67,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: ferry-gensort --output DIR --records N [--files F] [--seed S] [--skew]\n");
     return 2;
   }
-  ferry::Session s;
-  try {
-    s = ferry::init(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "ferry-gensort: %s\n", e.what());
-    return 1;
-  }
-  if (s.rank() == 0) {
+  // Driver mode: rank 0 drives, the other ranks serve its tasks until it returns; a driver that
+  // fails ends every rank (ferry/driver.h).
+  return ferry::run(argc, argv, [&args] {
     try {
-      drive(args, s.size());
+      drive(args, ferry::world_size());
+      return 0;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "ferry-gensort: error: %s\n", e.what());
-      std::fflush(stderr);
-      std::_Exit(1);
+      return 1;
     }
-    release_servers(s.size());
-  } else {
-    serve();
-  }
-  s.barrier();
-  s.shutdown();
-  return 0;
+  });
 }

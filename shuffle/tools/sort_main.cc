@@ -29,11 +29,9 @@
 
 #include "args.h"
 #include "ferry/ferry.h"
-#include "ferry/init.h"
 #include "ferry/shuffle/shuffle.h"
 #include "records.h"
 #include "sort_stages.h"
-#include "spmd.h"
 
 namespace {
 
@@ -148,27 +146,14 @@ int main(int argc, char** argv) {
                          "[--maps-per-round N] [--rounds-in-flight K] [--samples N] [--spill-dir DIR] [--no-store-check]\n");
     return 2;
   }
-  ferry::Session s;
-  try {
-    s = ferry::init(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "ferry-sort: %s\n", e.what());
-    return 1;
-  }
-  int rc = 0;
-  if (s.rank() == 0) {
+  // Driver mode: rank 0 drives, the other ranks serve its tasks until it returns; a driver that
+  // fails ends every rank (ferry/driver.h).
+  return ferry::run(argc, argv, [&args] {
     try {
-      rc = drive(args, s.size());
-    } catch (const std::exception& e) {  // peers may be stuck with the failed job: no collective exit
+      return drive(args, ferry::world_size());
+    } catch (const std::exception& e) {
       std::fprintf(stderr, "ferry-sort: error: %s\n", e.what());
-      std::fflush(stderr);
-      std::_Exit(1);
+      return 1;
     }
-    release_servers(s.size());
-  } else {
-    serve();
-  }
-  s.barrier();
-  s.shutdown();
-  return rc;
+  });
 }

@@ -13,9 +13,7 @@
 
 #include "args.h"
 #include "ferry/ferry.h"
-#include "ferry/init.h"
 #include "records.h"
-#include "spmd.h"
 
 namespace {
 
@@ -84,30 +82,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: ferry-valsort --output DIR [--input DIR] [--records N]\n");
     return 2;
   }
-  ferry::Session s;
-  try {
-    s = ferry::init(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "ferry-valsort: %s\n", e.what());
-    return 1;
-  }
-  int rc = 0;
-  if (s.rank() == 0) {
+  // Driver mode: rank 0 drives, the other ranks serve its tasks until it returns; a driver that
+  // fails ends every rank (ferry/driver.h).
+  return ferry::run(argc, argv, [&args] {
     try {
-      if (std::string why = validate(args, s.size()); !why.empty()) {
+      if (std::string why = validate(args, ferry::world_size()); !why.empty()) {
         std::fprintf(stderr, "ferry-valsort: error: %s\n", why.c_str());
-        rc = 1;
+        return 1;
       }
+      return 0;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "ferry-valsort: error: %s\n", e.what());
-      std::fflush(stderr);
-      std::_Exit(1);
+      return 1;
     }
-    release_servers(s.size());
-  } else {
-    serve();
-  }
-  s.barrier();
-  s.shutdown();
-  return rc;
+  });
 }
