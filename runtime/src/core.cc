@@ -10,6 +10,7 @@
 #include <cstring>
 #include <thread>
 
+#include "eviction.h"
 #include "metrics.h"
 #include "observe.h"
 #include "protocol.h"
@@ -77,6 +78,8 @@ Status Core::init(transport::Bootstrap& boot) {
   if (!arena) return arena.status();
   arena_ = std::move(arena).value();
   table_ = std::make_unique<objstore::ObjectTable>(*arena_);
+  pressure_ = std::make_shared<StorePressure>(*this);
+  table_->set_spill_handler(pressure_);
   if (Status s = registry_conflicts(); !s && opts_.check_registry) return s;
   tasks_ = std::make_unique<Tasks>(*this, opts_.executor_threads ? opts_.executor_threads : default_executor_threads());
   install_handlers();
@@ -159,6 +162,7 @@ void Core::install_handlers() {
   check(t_.set_handler(proto::kDropCopy, wrap(&Core::on_drop)));
   check(t_.set_handler(proto::kShutdown, wrap(&Core::on_shutdown_msg)));
   install_borrow_handlers();
+  pressure_->install_handlers();
   t_.on_peer_failure([this](Rank peer, const Status& why) {
     GateGuard g(gate_);
     if (g) on_peer_failure(peer, why);
@@ -208,6 +212,7 @@ void Core::on_read_done(Rank src, ByteView p) {
   if (!m) return report(m.status());
   const auto& d = m.value();
   run(own_.read_done(d.id, src, d.lease, d.cached ? std::optional<std::uint64_t>(d.offset) : std::nullopt));
+  pressure_->lease_done(src, d.lease);
 }
 
 void Core::on_drop(Rank src, ByteView p) {
@@ -230,6 +235,7 @@ void Core::on_shutdown_msg(Rank src, ByteView p) {
 void Core::on_peer_failure(Rank peer, const Status& why) {
   metrics::add(metrics::C::peers_failed);
   run(own_.peer_failed(peer));
+  pressure_->reader_failed(peer);
   tasks_->peer_failed(peer, why);
   fail_fetches_of(peer, why.to_string());
   std::lock_guard<std::mutex> lock(sd_mu_);
@@ -255,6 +261,18 @@ void Core::send_reply(Reply&& r) {
   if (r.body.kind == ReplyKind::value) {
     const Bytes& v = *r.body.value;
     return send(r.reader, proto::kLocateReply, proto::encode_reply(r, v));
+  }
+  if (r.body.kind == ReplyKind::at_holder && r.body.where.rank == self_ && r.body.lease != 0) {
+    // Our own block: pinned (restored if spilled) until the reader's kReadDone; its offset may have moved.
+    auto pinned = pressure_->pin_for_lease(r.reader, r.body.lease, r.id);
+    if (pinned) {
+      r.body.where.offset = pinned.value().offset;
+    } else {
+      run(own_.read_done(r.id, r.reader, r.body.lease, std::nullopt));
+      r.body.kind = ReplyKind::error;
+      r.body.error = Status(pinned.status().code(), "get of " + r.id.to_string() + " from its owner rank " +
+                                                        std::to_string(self_) + ": " + pinned.status().message());
+    }
   }
   if (r.body.kind != ReplyKind::from_arena) return send(r.reader, proto::kLocateReply, proto::encode_reply(r, {}));
   // Small object in our arena: copy its payload into the reply under a pin.
@@ -374,6 +392,7 @@ void Core::release_resources(bool gets_drained) {
     finish(f, Status(Errc::shut_down, "get of " + f->id.to_string() + " on rank " + std::to_string(self_) +
                                           ": the ferry runtime shut down"));
   table_.reset();
+  pressure_.reset();  // removes this rank's spill directory
   keys_.clear();
   if (arena_ && !gets_drained) {
     // A one-sided get may still write into the arena: keep the mapping (leak)

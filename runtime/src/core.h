@@ -51,6 +51,7 @@
 
 namespace ferry::rt {
 class Tasks;
+class StorePressure;
 }
 
 namespace ferry::rt {
@@ -178,6 +179,7 @@ class Core {
  private:
   friend class Tasks;
   friend class ActorHost;
+  friend class StorePressure;
   struct Fetch;
   using FetchPtr = std::shared_ptr<Fetch>;
 
@@ -248,6 +250,7 @@ class Core {
 
   std::unique_ptr<objstore::Arena> arena_;
   std::unique_ptr<objstore::ObjectTable> table_;
+  std::shared_ptr<StorePressure> pressure_;  // the table's spill handler (eviction.h); reset with the table
   std::vector<std::shared_ptr<transport::RemoteKey>> keys_;  // written in init, read-only after
   objstore::ObjectIdGenerator ids_;
   Ownership own_;

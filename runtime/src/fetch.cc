@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "core.h"
+#include "eviction.h"
 #include "metrics.h"
 #include "protocol.h"
 #include "trace.h"
@@ -31,8 +32,11 @@ Status Core::owner_died(const ObjectId& id, const std::string& why) const {
 }
 
 Result<ObjectData> Core::read_local(const ObjectId& id) {
-  auto pinned = table_->pin(id);
-  if (!pinned) return Status(Errc::not_found, "get of " + id.to_string() + ": " + pinned.status().message());
+  auto pinned = table_->pin(id);  // restores a spilled object
+  if (!pinned) {
+    const Errc code = pinned.status().code() == Errc::store_full ? Errc::store_full : Errc::not_found;
+    return Status(code, "get of " + id.to_string() + ": " + pinned.status().message());
+  }
   const objstore::ObjectInfo& in = pinned.value();
   ObjectData d;
   d.meta = detail::ObjectMeta{in.size, in.header.type_tag, in.header.aux, in.header.format};
@@ -219,6 +223,7 @@ void Core::start_get(const FetchPtr& f, const LocateReply& body) {
   // Land it in our arena as a cached copy; if the store is full (or a copy
   // already exists) read into a private buffer instead.
   if (g.id.owner() != self_) {
+    StorePressure::CachingScope caching;  // a cached copy never spills primaries to make room
     auto created = table_->create(g.id, g.meta.size, g.meta.type_tag, g.meta.format, g.meta.aux);
     if (created) {
       g.cached = true;
