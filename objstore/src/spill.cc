@@ -176,18 +176,19 @@ Status SpillStore::read_and_remove(ObjectId id, std::span<std::byte> dst) {
     return Status(Errc::internal, "restore of " + id.to_string() + ": its spill file " + path + " holds " +
                                       std::to_string(done) + " of " + std::to_string(dst.size()) + " bytes" +
                                       (err ? ": " + errno_text(err) : std::string(" (truncated)")));
-  remove(id);
+  (void)remove(id);
   return Status::ok();
 }
 
-void SpillStore::remove(ObjectId id) {
+bool SpillStore::remove(ObjectId id) {
   const std::string path = path_of(id);
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return;
-  if (::unlink(path.c_str()) != 0) return;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  if (::unlink(path.c_str()) != 0) return false;
   std::lock_guard<std::mutex> lock(mu_);
   if (files_ > 0) --files_;
   bytes_ -= std::min<std::uint64_t>(bytes_, static_cast<std::uint64_t>(st.st_size));
+  return true;
 }
 
 std::uint64_t SpillStore::files() const {

@@ -68,7 +68,7 @@ class FileSpill : public SpillHandler {
         break;
       }
       if (r.value()) released += v.total_bytes();
-      else store->remove(v.id);
+      else (void)store->remove(v.id);
     }
     return released;
   }
@@ -77,7 +77,7 @@ class FileSpill : public SpillHandler {
     return store->read_and_remove(info.id, dst);
   }
   void forget(ObjectId id, std::uint64_t, bool restored) override {
-    if (!restored) store->remove(id);
+    if (!restored) (void)store->remove(id);
   }
   std::string why_no_room() const override { return failure; }
   std::unique_ptr<SpillStore> store;
@@ -127,8 +127,8 @@ TEST_CASE("spill store: write, read back, remove; the directory goes with the st
     auto again = store->read_and_remove(ObjectId(3, 1), back);
     CHECK(again.code() == Errc::internal);
     CHECK(contains(again.message(), "obj:3:1"));
-    store->remove(ObjectId(3, 2));
-    store->remove(ObjectId(3, 99));  // unknown: ignored
+    CHECK(store->remove(ObjectId(3, 2)));
+    CHECK_FALSE(store->remove(ObjectId(3, 99)));  // unknown: ignored
     CHECK(store->files() == 0);
     CHECK(store->bytes() == 0);
     REQUIRE(store->write(ObjectId(3, 3), b).is_ok());  // left for the destructor

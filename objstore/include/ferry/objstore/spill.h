@@ -59,8 +59,8 @@ class SpillStore {
   // Reads the spilled copy of `id` into `dst` (its size must be the
   // payload size) and deletes the file.
   Status read_and_remove(ObjectId id, std::span<std::byte> dst);
-  // Deletes the spilled copy of `id` (freed unread); unknown ids are ignored.
-  void remove(ObjectId id);
+  // Deletes the spilled copy of `id` (freed unread); false: there was none.
+  bool remove(ObjectId id);
 
   const std::string& base() const noexcept { return base_; }
   // <base>/ferry-spill.<host>.<pid> (it exists only after the first write).
