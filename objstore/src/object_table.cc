@@ -64,7 +64,7 @@ Result<std::uint64_t> ObjectTable::allocate_block(ObjectId id, std::size_t bytes
   if (!offset && bytes > arena_.allocator().capacity()) return describe(offset.status());  // no room can help
   std::shared_ptr<SpillHandler> spill;
   // Freed space may be fragmented: ask again while the handler still finds something.
-  for (int round = 0; round < 8 && !offset && offset.status().code() == Errc::store_full; ++round) {
+  for (int round = 0; round < 16 && !offset && offset.status().code() == Errc::store_full; ++round) {
     if (!spill) {
       std::lock_guard<std::mutex> lock(mu_);
       spill = spill_;
@@ -198,14 +198,14 @@ Status ObjectTable::restore(std::unique_lock<std::mutex>& lock, ObjectId id) {
   return Status::ok();
 }
 
-Result<bool> ObjectTable::spill(ObjectId id, SpillWrite write, void* ctx) {
+Result<ObjectTable::SpillOutcome> ObjectTable::spill(ObjectId id, SpillWrite write, void* ctx) {
   ObjectInfo info;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(id);
-    if (it == entries_.end() || it->second.free_pending) return false;
+    if (it == entries_.end() || it->second.free_pending) return SpillOutcome::skipped;
     Entry& e = it->second;
-    if (e.state != ObjectState::sealed || e.pin_count > 0 || e.spilling) return false;
+    if (e.state != ObjectState::sealed || e.pin_count > 0 || e.spilling || e.restoring) return SpillOutcome::skipped;
     e.spilling = true;
     info = info_of(id, e);
   }
@@ -218,10 +218,10 @@ Result<bool> ObjectTable::spill(ObjectId id, SpillWrite write, void* ctx) {
   if (e.free_pending && e.pin_count == 0) {
     (void)release_locked(it);
     if (!s) return s;
-    return false;
+    return SpillOutcome::discard;
   }
   if (!s) return s;
-  if (e.pin_count > 0 || e.free_pending) return false;  // a reader came meanwhile: keep it
+  if (e.pin_count > 0 || e.free_pending) return SpillOutcome::discard;  // a reader came meanwhile: keep it
   mark_header_freed(std::span<std::byte, kHeaderBytes>(arena_.at(e.offset), kHeaderBytes));
   const std::uint64_t offset = e.offset;
   e.state = ObjectState::spilled;
@@ -230,7 +230,7 @@ Result<bool> ObjectTable::spill(ObjectId id, SpillWrite write, void* ctx) {
   spilled_bytes_ += e.size;
   if (Status f = arena_.allocator().free(offset); !f)
     return Status(Errc::internal, "object table: releasing the block of spilled " + id.to_string() + ": " + f.message());
-  return true;
+  return SpillOutcome::spilled;
 }
 
 Status ObjectTable::unpin(ObjectId id) {

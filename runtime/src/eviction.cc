@@ -59,7 +59,9 @@ void StorePressure::on_retire(Rank src, transport::ByteView p) {
 }
 
 bool StorePressure::has_room(const objstore::ObjectTable& table, std::size_t bytes) {
-  return table.stats().arena.largest_free >= bytes;
+  std::size_t rounded = bytes;  // the allocator hands out multiples of kAlignment
+  if (!objstore::Allocator::round_up(bytes, rounded)) return false;
+  return table.stats().arena.largest_free >= rounded;
 }
 
 std::size_t StorePressure::make_room(objstore::ObjectTable& table, std::size_t bytes) {
@@ -67,9 +69,11 @@ std::size_t StorePressure::make_room(objstore::ObjectTable& table, std::size_t b
     std::lock_guard<std::mutex> lock(mu_);
     last_failure_.clear();
   }
+  // Another thread may have made room meanwhile: a non-zero answer makes the table allocate again.
+  if (has_room(table, bytes)) return bytes;
   std::size_t freed = evict_copies(table, bytes);
-  if (has_room(table, bytes) || CachingScope::active()) return freed;
-  return freed + spill_primaries(table, bytes);
+  if (!has_room(table, bytes) && !CachingScope::active()) freed += spill_primaries(table, bytes);
+  return has_room(table, bytes) ? std::max(freed, bytes) : freed;
 }
 
 std::size_t StorePressure::evict_copies(objstore::ObjectTable& table, std::size_t bytes) {
@@ -123,9 +127,10 @@ std::size_t StorePressure::spill_primaries(objstore::ObjectTable& table, std::si
       last_failure_ = spilled.status().message();
       break;
     }
-    if (spilled.value()) {
+    using Outcome = objstore::ObjectTable::SpillOutcome;
+    if (spilled.value() == Outcome::spilled) {
       freed += v.total_bytes();
-    } else if (store_->remove(v.id)) {  // pinned or freed during the write: discard what was written
+    } else if (spilled.value() == Outcome::discard && store_->remove(v.id)) {  // pinned or freed meanwhile
       metrics::add(metrics::C::spill_freed_bytes, v.size);
     }
   }

@@ -104,7 +104,8 @@ class SpillHandler {
  public:
   virtual ~SpillHandler() = default;
   // Should release at least `bytes` of arena space (spill or free objects;
-  // it may call any ObjectTable method) and return how much it released.
+  // it may call any ObjectTable method) and return how much it released
+  // (non-zero also when the room is there now: the table allocates again; 0 ends the retries).
   virtual std::size_t make_room(ObjectTable& table, std::size_t bytes) = 0;
   // Reads the payload of spilled object `info.id` into `dst` (size bytes).
   virtual Status read_back(const ObjectInfo& info, std::span<std::byte> dst);
@@ -160,11 +161,13 @@ class ObjectTable {
 
   // Moves sealed, unpinned `id` to the spill store: `write(info, payload)` is
   // called without the lock; on its success the block is released and the
-  // entry is `spilled` (true). false: not spillable now (unknown, not sealed,
-  // pinned, already spilling) or pinned/freed during the write — the caller
-  // must then discard what `write` stored. write's error is returned as is.
+  // entry is `spilled`. skipped: not spillable now (unknown, not sealed,
+  // pinned, being spilled or restored by another thread; nothing written).
+  // discard: written, but pinned or freed during the write — the caller must
+  // delete what `write` stored. write's error is returned as is.
+  enum class SpillOutcome : std::uint8_t { spilled, skipped, discard };
   using SpillWrite = Status (*)(void* ctx, const ObjectInfo& info, std::span<const std::byte> payload);
-  Result<bool> spill(ObjectId id, SpillWrite write, void* ctx);
+  Result<SpillOutcome> spill(ObjectId id, SpillWrite write, void* ctx);
 
   void set_spill_handler(std::shared_ptr<SpillHandler> handler);
 
