@@ -3,7 +3,8 @@
 # the death is detected; checks with ferry_survival_probe (see survival_probe.cc).
 #   kill         4 ranks, rank 2 SIGKILLs itself: detected within 5 s (loose; the benchmark has the
 #                tight number), the driver finishes, ferry-run exits 0 and names rank 2 in its summary
-#   stop         the same with SIGSTOP (heartbeat timeout): detected within 15 s, exit 0
+#   stop         the same with SIGSTOP (heartbeat timeout): detected within 15 s (loose), exit 0 (ferry-run
+#                stops the stopped rank 10 s after the driver finished)
 #   driver-dies  the driver SIGKILLs itself: the job ends promptly with 137 despite --keep-going
 #   spmd         SPMD, rank 2 dies after a barrier: the other ranks' collective shutdown succeeds
 #   nokeep       kill without --keep-going: ferry-run stops the job and exits 137

@@ -9,6 +9,11 @@
 //   stop VICTIM     the same with SIGSTOP (detected by heartbeat timeout; the launcher reaps it).
 //   driver-dies     ferry::run: after one round of tasks the driver SIGKILLs itself; the workers'
 //                   run() must fail promptly (the launcher then ends the job).
+//   wait VICTIM     ferry::run: the driver prints "survival: rank VICTIM pid P" and "survival: waiting",
+//                   then waits (bounded by 60 s) for something outside (a kill, a stop, a link cut)
+//                   to make its runtime report a failed peer, prints "survival: detected rank VICTIM
+//                   dead at T ms" (T: CLOCK_REALTIME in ms, for the caller to subtract its own time of
+//                   the event), checks that VICTIM is the failed rank and that the others still work.
 //   spmd VICTIM     ferry::init on every rank: rank VICTIM SIGKILLs itself after a barrier; every
 //                   other rank waits for the failure, then calls the collective shutdown(), which
 //                   must skip the dead rank and succeed.
@@ -95,6 +100,32 @@ int victim_mode(int argc, char** argv, unsigned victim, int sig, const char* wha
   });
 }
 
+int my_pid(int) { return static_cast<int>(::getpid()); }
+FERRY_REMOTE(my_pid);
+
+int wait_mode(int argc, char** argv, unsigned victim) {
+  return ferry::run(argc, argv, [&] {
+    CHECK(victim > 0 && victim < ferry::world_size());
+    round_trip(1, ferry::world_size());
+    std::printf("survival: rank %u pid %d\n", victim, my_pid_fn.on(victim).remote(0).get(kTimeout));
+    std::printf("survival: waiting\n");
+    std::fflush(stdout);
+    (void)wait_for_failure(Clock::now());
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    std::printf("survival: detected rank %u dead at %lld ms\n", victim,
+                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()));
+    std::fflush(stdout);
+    try {
+      (void)where_am_i_fn.on(victim).remote(2).get(kTimeout);
+      fail("a task sent to the dead rank returned");
+    } catch (const ferry::Error& e) {
+      CHECK(e.code() == ferry::Errc::peer_failed);
+    }
+    round_trip(3, victim);
+    std::printf("survival: driver ok (%u of %u ranks alive)\n", ferry::world_size() - 1, ferry::world_size());
+  });
+}
+
 int driver_dies_mode(int argc, char** argv) {
   int rc = ferry::run(argc, argv, [] {
     round_trip(4, ferry::world_size());
@@ -129,7 +160,8 @@ int main(int argc, char** argv) {
   if (mode == "kill" && argc == 3) return victim_mode(argc, argv, victim, SIGKILL, "SIGKILL");
   if (mode == "stop" && argc == 3) return victim_mode(argc, argv, victim, SIGSTOP, "SIGSTOP");
   if (mode == "driver-dies") return driver_dies_mode(argc, argv);
+  if (mode == "wait" && argc == 3) return wait_mode(argc, argv, victim);
   if (mode == "spmd" && argc == 3) return spmd_mode(argc, argv, victim);
-  std::fprintf(stderr, "usage: ferry_survival_probe kill|stop|spmd VICTIM | driver-dies\n");
+  std::fprintf(stderr, "usage: ferry_survival_probe kill|stop|wait|spmd VICTIM | driver-dies\n");
   return 2;
 }
