@@ -8,6 +8,9 @@
 #   driver-dies  the driver SIGKILLs itself: the job ends promptly with 137 despite --keep-going
 #   spmd         SPMD, rank 2 dies after a barrier: the other ranks' collective shutdown succeeds
 #   nokeep       kill without --keep-going: ferry-run stops the job and exits 137
+#   mpirun       kill under mpirun --enable-recovery (Open MPI 4.1): the job survives, exit 0
+#                (without --enable-recovery mpirun kills the job; with only
+#                --mca orte_abort_on_non_zero_status 0 it hangs after the driver finished)
 # TRANSPORT: ucx-tcp | ucx-shm | tcp. Needs FERRY_RUN and SURVIVAL_PROBE. Exit 0 pass, 1 fail.
 set -uo pipefail
 case_name=${1:?usage: survival_cases.sh CASE TRANSPORT} tl=${2:-tcp}
@@ -49,6 +52,16 @@ case $case_name in
     launch 150 -- "$SURVIVAL_PROBE" kill 2
     [[ $rc == 137 ]] || fail "exit code $rc (expected 137 without --keep-going)"
     grep -q 'killing the remaining' "$out" || fail "ferry-run did not stop the job" ;;
+  mpirun)
+    command -v mpirun >/dev/null || { echo "SKIP: mpirun is not installed"; exit 77; }
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    t0=$(date +%s)
+    timeout 150 mpirun --oversubscribe --enable-recovery -n 4 "$SURVIVAL_PROBE" kill 2 >"$out" 2>&1; rc=$?
+    secs=$(( $(date +%s) - t0 ))
+    [[ $rc == 0 ]] || fail "exit code $rc (expected 0 with --enable-recovery)"
+    grep -q 'survival: driver ok' "$out" || fail "the driver did not finish"
+    ms=$(detected_ms); [[ -n $ms ]] || fail "no detection line"
+    (( ms <= 5000 )) || fail "the death was detected after $ms ms (bound 5000 ms)" ;;
   *) echo "unknown case $case_name" >&2; exit 2 ;;
 esac
 cat "$out"

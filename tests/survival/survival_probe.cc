@@ -5,7 +5,8 @@
 //   kill VICTIM     ferry::run: the driver runs a task on every rank, makes rank VICTIM SIGKILL
 //                   itself, waits until its runtime reports the peer failed (bounded by 60 s), prints
 //                   "survival: detected rank VICTIM dead after N ms", checks that a task sent to
-//                   VICTIM fails with peer_failed and that every other rank still runs tasks.
+//                   VICTIM fails with peer_failed and that every other rank still runs tasks (for
+//                   2 s: a launcher that ends the job on a death has time to do so).
 //   stop VICTIM     the same with SIGSTOP (detected by heartbeat timeout; the launcher reaps it).
 //   driver-dies     ferry::run: after one round of tasks the driver SIGKILLs itself; the workers'
 //                   run() must fail promptly (the launcher then ends the job).
@@ -95,7 +96,11 @@ int victim_mode(int argc, char** argv, unsigned victim, int sig, const char* wha
     } catch (const ferry::Error& e) {
       CHECK(e.code() == ferry::Errc::peer_failed);
     }
-    round_trip(3, victim);
+    // Keep working for a while: a launcher that stops the job on the death does so meanwhile.
+    for (const auto t1 = Clock::now(); Clock::now() - t1 < std::chrono::seconds(2);) {
+      round_trip(3, victim);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     std::printf("survival: driver ok (%u of %u ranks alive)\n", ferry::world_size() - 1, ferry::world_size());
   });
 }
