@@ -293,7 +293,9 @@ Status Engine::shutdown() {
   }
   Status result;
   if (live) {
-    const auto budget = opts_.peer_timeout.count() > 0 ? opts_.peer_timeout : std::chrono::milliseconds(30000);
+    // Dead peers are skipped once detected (within peer_timeout); a live one may arrive late
+    // (a rank still writing its trace), so the bound is at least 30 s, not the peer timeout.
+    const auto budget = std::max<std::chrono::milliseconds>(opts_.peer_timeout, std::chrono::seconds(30));
     result = barrier_.wait(self_, events_, clock::now() + budget, {});
     if (!result.is_ok())
       result = Status(result.code(), "rank " + rank_s(self_) + ": " + result.message() + " (waited " +

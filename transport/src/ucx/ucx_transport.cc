@@ -429,7 +429,9 @@ Status Engine::shutdown() {
     }
   }
   if (started) {
-    auto bound = opts_.peer_timeout.count() > 0 ? opts_.peer_timeout : std::chrono::milliseconds(30000);
+    // Dead peers are skipped once detected (within peer_timeout); a live one may arrive late
+    // (a rank still writing its trace), so the bound is at least 30 s, not the peer timeout.
+    auto bound = std::max<std::chrono::milliseconds>(opts_.peer_timeout, std::chrono::seconds(30));
     std::function<bool()> poll;
     if (opts_.progress == ProgressMode::busy) poll = [this] { return poll_once(); };
     result = barrier_.wait(self_, events_, std::chrono::steady_clock::now() + bound, poll);
