@@ -103,6 +103,15 @@ void Session::serve() {
   if (!s) throw Error(s);
 }
 
+void Session::serve(transport::Rank driver) {
+  if (!state_ || state_->shut_down) return;
+  state_->shut_down = true;
+  Status s = state_->runtime->serve(driver);
+  state_->runtime.reset();
+  state_->bootstrap.reset();
+  if (!s) throw Error(s);
+}
+
 void Session::abort(const std::string& why) {
   if (!state_ || state_->shut_down) return;
   state_->shut_down = true;
@@ -142,6 +151,7 @@ Session init(std::unique_ptr<transport::Bootstrap> bootstrap, std::string launch
     throw_error(s.code(), where(*bootstrap, launcher) + ": the barrier after starting the runtime failed: " +
                               s.message());
   }
+  launcher::end_startup(*bootstrap);  // PMIx: so that srun keeps the step when a rank dies
   auto state = std::make_unique<Session::State>();
   state->rank = bootstrap->rank();
   state->size = bootstrap->size();

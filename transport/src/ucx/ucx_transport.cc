@@ -56,6 +56,11 @@
 
 namespace ferry::transport::ucx {
 
+// UCX keepalive round ferry asks for (UCX_KEEPALIVE_INTERVAL; UCX 1.13's default is 20 s).
+// Each round checks up to UCX_KEEPALIVE_NUM_EPS (128) endpoints: a shm peer's process by
+// its /proc entry, a TCP peer by a probe on its socket; a kill is seen within 1-2 rounds.
+constexpr const char* kUcxKeepalive = "250ms";
+
 Status ucx_failure(Errc code, const std::string& what, Rank self, ucs_status_t status) {
   return Status(code, what + " on rank " + std::to_string(self) + ": " + ucs_status_string(status));
 }
@@ -255,6 +260,15 @@ Status Engine::create_context_and_worker() {
     else
       spdlog::debug("ferry[{}]: cannot enable UCX_MM_ERROR_HANDLING: {}", self_, ucs_status_string(st));
   }
+  // UCX's keepalive is what reports a dead same-node peer over shared memory (the mm
+  // transports check that the peer process still exists; no traffic, no false positive
+  // under load). Its default round of 20 s makes a SIGKILLed rank look alive for that long:
+  // ferry asks for kUcxKeepalive unless the user tuned UCX_KEEPALIVE_* themselves.
+  if (opts_.ucx_peer_error_handling && !std::getenv("UCX_KEEPALIVE_INTERVAL") &&
+      !std::getenv("UCX_KEEPALIVE_NUM_EPS")) {
+    if (ucs_status_t st = ucp_config_modify(config, "KEEPALIVE_INTERVAL", kUcxKeepalive); st != UCS_OK)
+      spdlog::debug("ferry[{}]: cannot set UCX_KEEPALIVE_INTERVAL: {}", self_, ucs_status_string(st));
+  }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED | UCP_PARAM_FIELD_ESTIMATED_NUM_EPS;
   params.features = UCP_FEATURE_AM | UCP_FEATURE_RMA;
@@ -415,7 +429,9 @@ Status Engine::shutdown() {
     }
   }
   if (started) {
-    auto bound = opts_.peer_timeout.count() > 0 ? opts_.peer_timeout : std::chrono::milliseconds(30000);
+    // Dead peers are skipped once detected (within peer_timeout); a live one may arrive late
+    // (a rank still writing its trace), so the bound is at least 30 s, not the peer timeout.
+    auto bound = std::max<std::chrono::milliseconds>(opts_.peer_timeout, std::chrono::seconds(30));
     std::function<bool()> poll;
     if (opts_.progress == ProgressMode::busy) poll = [this] { return poll_once(); };
     result = barrier_.wait(self_, events_, std::chrono::steady_clock::now() + bound, poll);
