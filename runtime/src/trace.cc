@@ -143,7 +143,9 @@ void helper() {
       g_ready_n.store(g_ready.size());
       g_chunks.push_back(std::move(c));
     }
-    g_cv.wait_for(lock, std::chrono::milliseconds(20));
+    // Every change the helper acts on (a full chunk, a ready one taken, stop) is made under g_mu
+    // and notifies g_cv: no timed wake-ups while nothing happens.
+    g_cv.wait(lock, [] { return !g_full.empty() || g_helper_stop || g_ready.size() < kReadyChunks; });
   }
 }
 
