@@ -142,7 +142,7 @@ void ActorHost::fail_job(Job* j, const Status& why) {
 void ActorHost::run_one(HostedActor& a, Job* j) {
   Status pre;
   {
-    std::lock_guard<std::mutex> lock(j->error_mu);
+    MutexLock lock(j->error_mu);
     pre = j->error;
   }
   if (j->kind == proto::RecordKind::actor_kill) {
@@ -307,7 +307,7 @@ Result<ActorId> Tasks::create_actor(const RegistryEntry& cls, std::optional<Rank
   const Rank host = where ? *where : choose(args);
   const ActorId id{host, core_.rank(), next_actor_.fetch_add(1)};
   {
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     next_seq_[{id.creator, id.counter}] = 1;
   }
   // The create's "result" is not an object: the pending entry only holds the arguments.
@@ -336,7 +336,7 @@ Result<detail::SubmitResult> Tasks::call_actor(const ActorId& a, const RegistryE
   {
     // Calls of one thread leave in seq order; across threads the host
     // reorders by seq.
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     seq = next_seq_[{a.creator, a.counter}]++;
   }
   if (!board_.alive(a.host) || core_.own_.is_dead(a.host)) {
@@ -353,7 +353,7 @@ Status Tasks::kill_actor(const ActorId& a) {
     return Status(Errc::invalid_argument, "kill of " + a.to_string() + ", which is not an actor of this job");
   std::uint64_t seq;
   {
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     seq = next_seq_[{a.creator, a.counter}]++;
   }
   if (!board_.alive(a.host)) return Status::ok();  // it died with its host

@@ -227,7 +227,7 @@ void Core::on_drop(Rank src, ByteView p) {
 
 void Core::on_shutdown_msg(Rank src, ByteView p) {
   if (Status s = proto::check_shutdown(p, src); !s) return report(s);
-  std::lock_guard<std::mutex> lock(sd_mu_);
+  MutexLock lock(sd_mu_);
   sd_arrived_[src] = true;
   sd_cv_.notify_all();
 }
@@ -238,7 +238,7 @@ void Core::on_peer_failure(Rank peer, const Status& why) {
   pressure_->reader_failed(peer);
   tasks_->peer_failed(peer, why);
   fail_fetches_of(peer, why.to_string());
-  std::lock_guard<std::mutex> lock(sd_mu_);
+  MutexLock lock(sd_mu_);
   sd_cv_.notify_all();
 }
 
@@ -326,7 +326,7 @@ RuntimeStats Core::stats() const {
   s.tasks_pending = tasks_ ? tasks_->pending() : 0;
   s.executor_load = tasks_ ? tasks_->executor_load() : 0;
   {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     s.fetches = inflight_.size();
   }
   objstore::TableStats ts = table_->stats();
@@ -340,8 +340,11 @@ RuntimeStats Core::stats() const {
 }
 
 bool Core::wait_fetches_drained(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(fetch_mu_);
-  return fetch_cv_.wait_until(lock, deadline, [&] { return inflight_.empty() && gets_in_flight_ == 0; });
+  MutexUniqueLock lock(fetch_mu_);
+  while (!inflight_.empty() || gets_in_flight_ != 0)
+    if (fetch_cv_.wait_until(lock.native(), deadline) == std::cv_status::timeout)
+      return inflight_.empty() && gets_in_flight_ == 0;
+  return true;
 }
 
 Status Core::shutdown(ShutdownMode mode, std::optional<Rank> driver) {
@@ -365,7 +368,7 @@ Status Core::shutdown(ShutdownMode mode, std::optional<Rank> driver) {
   gate_.close_and_drain();
   bool drained = false;
   {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     drained = gets_in_flight_ == 0;
   }
   release_resources(drained);
@@ -385,7 +388,7 @@ void Core::release_resources(bool gets_drained) {
     if (r.reader == self_) on_reply(r.request, r.id, std::move(r.body), {});
   std::vector<FetchPtr> left;
   {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     for (auto& [req, f] : requests_) left.push_back(f);
   }
   for (auto& f : left)

@@ -79,7 +79,7 @@ void Tasks::install_handlers() {
     GateGuard g(core_.gate());
     if (!g) return;
     {
-      std::lock_guard<std::mutex> lock(early_mu_);
+      MutexLock lock(early_mu_);
       if (!started_) {  // still starting (or replaying held submits): keep the order, hold it
         early_.emplace_back(src, Bytes(p.begin(), p.end()));
         return;
@@ -97,7 +97,7 @@ void Tasks::resume() {
   for (;;) {  // replay in arrival order; later submits queue behind until none is left
     std::vector<std::pair<Rank, Bytes>> early;
     {
-      std::lock_guard<std::mutex> lock(early_mu_);
+      MutexLock lock(early_mu_);
       if (early_.empty()) {
         started_ = true;
         return;
@@ -115,7 +115,7 @@ void Tasks::flush_all() {
 }
 
 std::size_t Tasks::pending() const {
-  std::lock_guard<std::mutex> lock(pend_mu_);
+  MutexLock lock(pend_mu_);
   return pending_.size();
 }
 
@@ -171,7 +171,7 @@ ObjectId Tasks::add_pending(const RegistryEntry& e, Rank executor, std::span<con
     }
   }
   {
-    std::lock_guard<std::mutex> lock(pend_mu_);
+    MutexLock lock(pend_mu_);
     pending_.emplace(id, Pending{&e, executor, std::move(held)});
   }
   board_.submitted(executor);
@@ -274,7 +274,7 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
   found.reserve(batch.size());
   Actions a;  // drops of stored results nobody waits for
   {
-    std::lock_guard<std::mutex> lock(pend_mu_);
+    MutexLock lock(pend_mu_);
     for (const Completion& c : batch) {
       auto it = pending_.find(c.id);
       if (it != pending_.end() && it->second.executor == executor) {
@@ -314,7 +314,7 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
   if (!a.empty()) core_.run(std::move(a));
   if (!held.empty()) core_.run(core_.own_.remove_refs(held));
   {
-    std::lock_guard<std::mutex> lock(pend_mu_);
+    MutexLock lock(pend_mu_);
     if (pending_.empty()) pend_cv_.notify_all();
   }
 }
@@ -322,7 +322,7 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
 void Tasks::fail_pending_on(Rank executor, const Status& why) {
   std::vector<std::pair<ObjectId, Pending>> victims;
   {
-    std::lock_guard<std::mutex> lock(pend_mu_);
+    MutexLock lock(pend_mu_);
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second.executor == executor) {
         victims.emplace_back(it->first, std::move(it->second));
@@ -364,13 +364,13 @@ void Tasks::peer_failed(Rank peer, const Status& why) {
 
 bool Tasks::drain(std::chrono::steady_clock::time_point deadline) {
   flush_all();
-  std::unique_lock<std::mutex> lock(pend_mu_);
+  MutexUniqueLock lock(pend_mu_);
   while (!pending_.empty()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     lock.unlock();
     flush_all();
     lock.lock();
-    pend_cv_.wait_for(lock, std::chrono::milliseconds(20));
+    pend_cv_.wait_for(lock.native(), std::chrono::milliseconds(20));
   }
   return true;
 }

@@ -43,6 +43,7 @@
 #include "outbox.h"
 #include "scheduler.h"
 #include "task_protocol.h"
+#include "thread_annotations.h"
 
 namespace ferry::rt {
 
@@ -70,7 +71,7 @@ struct Job final : Runnable {
   std::shared_ptr<const Bytes> msg;   // keeps value arguments alive
   std::vector<ObjectData> args;
   std::atomic<std::uint32_t> waiting{0};
-  std::mutex error_mu;                // guards `error` while dependencies complete
+  Mutex error_mu;                     // guards `error` while dependencies complete
 
   void run() override;
 };
@@ -190,16 +191,16 @@ class Tasks {
   std::unique_ptr<Flusher> flusher_;
   std::unique_ptr<class ActorHost> host_;
 
-  std::mutex early_mu_;
-  bool started_ = false;                         // guarded by early_mu_
-  std::vector<std::pair<Rank, Bytes>> early_;    // guarded by early_mu_: submits received before start
-  mutable std::mutex pend_mu_;
-  std::unordered_map<ObjectId, Pending> pending_;  // guarded by pend_mu_
-  std::condition_variable pend_cv_;                // signalled when pending_ shrinks
+  Mutex early_mu_;
+  bool started_ FERRY_GUARDED_BY(early_mu_) = false;
+  std::vector<std::pair<Rank, Bytes>> early_ FERRY_GUARDED_BY(early_mu_);  // submits received before start
+  mutable Mutex pend_mu_;
+  std::unordered_map<ObjectId, Pending> pending_ FERRY_GUARDED_BY(pend_mu_);
+  std::condition_variable pend_cv_;  // signalled when pending_ shrinks
 
   // caller side of actors: next sequence number per actor (actors.cc)
-  std::mutex seq_mu_;
-  std::map<std::pair<Rank, std::uint64_t>, std::uint64_t> next_seq_;  // guarded by seq_mu_
+  Mutex seq_mu_;
+  std::map<std::pair<Rank, std::uint64_t>, std::uint64_t> next_seq_ FERRY_GUARDED_BY(seq_mu_);
   std::atomic<std::uint64_t> next_actor_{1};
   std::atomic<bool> hook_cleared_{false};  // stop() removed the transport progress hook (once: the
                                           // transport may be gone by the destructor's stop())
