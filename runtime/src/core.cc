@@ -76,6 +76,9 @@ Status Core::init(transport::Bootstrap& boot) {
   auto arena = objstore::Arena::create_registered(t_, {opts_.store_bytes, self_});
   if (!arena) return arena.status();
   arena_ = std::move(arena).value();
+  auto prefault = objstore::resolve_prefault_bytes(arena_->capacity());
+  if (!prefault) return prefault.status();
+  arena_->start_prefault({.ahead = *prefault});
   table_ = std::make_unique<objstore::ObjectTable>(*arena_);
   if (Status s = registry_conflicts(); !s && opts_.check_registry) return s;
   tasks_ = std::make_unique<Tasks>(*this, opts_.executor_threads ? opts_.executor_threads : default_executor_threads());
@@ -375,6 +378,7 @@ void Core::release_resources(bool gets_drained) {
                                           ": the ferry runtime shut down"));
   table_.reset();
   keys_.clear();
+  if (arena_) arena_->stop_prefault();
   if (arena_ && !gets_drained) {
     // A one-sided get may still write into the arena: keep the mapping (leak)
     // rather than let the transport write into freed memory.
