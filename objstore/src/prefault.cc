@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "ferry/objstore/arena.h"
+#include "ferry/transport/affinity.h"
 
 namespace ferry::objstore {
 
@@ -35,8 +37,17 @@ void lower_priority() noexcept {
 
 }  // namespace
 
+std::size_t default_prefault_bytes(std::size_t capacity) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  const std::size_t physical =
+      pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : std::size_t{4} << 30;
+  auto layout = transport::affinity::local_layout_from_env([](const char* n) { return std::getenv(n); });
+  const std::size_t local = layout ? std::max(1u, layout.value().size) : 1;
+  return std::min({capacity, kDefaultPrefaultBytes, physical / 8 / local});
+}
+
 Result<std::size_t> resolve_prefault_bytes(std::size_t capacity) {
-  const std::size_t fallback = std::min(capacity, kDefaultPrefaultBytes);
+  const std::size_t fallback = default_prefault_bytes(capacity);
   const char* v = std::getenv(kStorePrefaultEnv);
   if (!v || !*v) return fallback;
   std::string t(v);

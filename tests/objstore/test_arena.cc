@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -158,8 +159,13 @@ TEST_CASE("FERRY_STORE_PREFAULT: default, off, bytes, capped by the store, bad v
   using ferry::objstore::resolve_prefault_bytes;
   {
     EnvGuard g("FERRY_STORE_PREFAULT", std::nullopt);
-    CHECK(resolve_prefault_bytes(8 * G).value() == ferry::objstore::kDefaultPrefaultBytes);
-    CHECK(resolve_prefault_bytes(64 * M).value() == 64 * M);
+    EnvGuard r("FERRY_LOCAL_RANK", "0"), n("FERRY_LOCAL_SIZE", "1");
+    const std::size_t physical = static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
+    CHECK(resolve_prefault_bytes(8 * G).value() == std::min(ferry::objstore::kDefaultPrefaultBytes, physical / 8));
+    CHECK(resolve_prefault_bytes(64 * M).value() == std::min(64 * M, physical / 8));
+    // Many ranks on the node share an eighth of its memory.
+    EnvGuard n256("FERRY_LOCAL_SIZE", "256");
+    CHECK(resolve_prefault_bytes(8 * G).value() == std::min(ferry::objstore::kDefaultPrefaultBytes, physical / 8 / 256));
   }
   for (const char* off : {"0", "n", "no", "off", "N"}) {
     EnvGuard g("FERRY_STORE_PREFAULT", off);

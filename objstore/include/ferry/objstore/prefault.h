@@ -15,7 +15,9 @@
 // at the first refusal; the store works as before.
 //
 // Size: FERRY_STORE_PREFAULT (bytes with an optional K/M/G/T suffix, or 0/n
-// for off), default min(capacity, 512 MiB).
+// for off, capped by the capacity), default min(capacity, 512 MiB, physical
+// memory / 8 / ranks on this node) so that many ranks per node (ferry-run -n
+// 256) do not fault in more than an eighth of the node's memory between them.
 //
 // Thread-safety: faulted() may be called from any thread; construction and
 // destruction from one thread (the owner stops and joins the thread before the
@@ -36,9 +38,12 @@ namespace ferry::objstore {
 inline constexpr const char* kStorePrefaultEnv = "FERRY_STORE_PREFAULT";
 inline constexpr std::size_t kDefaultPrefaultBytes = std::size_t{512} << 20;
 
-// FERRY_STORE_PREFAULT (0, "0", "n", "no" = off), default
-// min(capacity, kDefaultPrefaultBytes). Bad values -> invalid_argument naming the variable.
+// FERRY_STORE_PREFAULT (0, "0", "n", "no" = off), default default_prefault_bytes().
+// Bad values -> invalid_argument naming the variable.
 Result<std::size_t> resolve_prefault_bytes(std::size_t capacity);
+// min(capacity, kDefaultPrefaultBytes, physical memory / 8 / local ranks), the
+// local rank count from the launcher (transport::local_layout_from_env).
+std::size_t default_prefault_bytes(std::size_t capacity);
 
 struct PrefaultOptions {
   std::size_t ahead = kDefaultPrefaultBytes;  // bytes past the high-water mark kept faulted
