@@ -218,7 +218,7 @@ TEST_CASE("prefaulter: faults in `ahead` bytes past the high-water mark, never p
   CHECK(arena->prefaulter() == nullptr);
 }
 
-TEST_CASE("prefaulter: ahead = 0 starts nothing; the contents are never changed", "[arena][prefault]") {
+TEST_CASE("prefaulter: ahead = 0 starts nothing, and the contents are never changed", "[arena][prefault]") {
   auto arena = Arena::create(ArenaOptions{64 * M}).value();
   arena->start_prefault({.ahead = 0});
   CHECK(arena->prefaulter() == nullptr);

@@ -227,7 +227,7 @@ TEST_CASE("serialization: large ranges decode exactly around page, huge-page and
   }
 }
 
-TEST_CASE("serialization: large ranges decode from unaligned bytes; nested containers use cereal", "[serialization]") {
+TEST_CASE("serialization: large ranges decode from unaligned bytes, nested containers use cereal", "[serialization]") {
   const std::size_t count = ferry::detail::kLandingMinBytes / sizeof(double) + 7;
   auto d = pattern<double>(count);
   auto e = ferry::detail::encode<std::vector<double>>(d);
