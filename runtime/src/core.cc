@@ -77,6 +77,9 @@ Status Core::init(transport::Bootstrap& boot) {
   auto arena = objstore::Arena::create_registered(t_, {opts_.store_bytes, self_});
   if (!arena) return arena.status();
   arena_ = std::move(arena).value();
+  auto prefault = objstore::resolve_prefault_bytes(arena_->capacity());
+  if (!prefault) return prefault.status();
+  arena_->start_prefault({.ahead = *prefault});
   table_ = std::make_unique<objstore::ObjectTable>(*arena_);
   pressure_ = std::make_shared<StorePressure>(*this);
   table_->set_spill_handler(pressure_);
@@ -397,6 +400,7 @@ void Core::release_resources(bool gets_drained) {
   table_.reset();
   pressure_.reset();  // removes this rank's spill directory
   keys_.clear();
+  if (arena_) arena_->stop_prefault();
   if (arena_ && !gets_drained) {
     // A one-sided get may still write into the arena: keep the mapping (leak)
     // rather than let the transport write into freed memory.
