@@ -156,6 +156,12 @@ class Tasks {
   // tasks.cc
   Status check_accepting(const char* what) const;
   Status store_large_args(std::span<ArgSpec> args, std::vector<ObjectId>& held);
+  // Ref arguments this rank owns whose value is ready here and small (<= inline
+  // bytes) become value arguments (no locate round trip for the executor); the
+  // ref stays held (ArgSpec::hold) until the task completes, so refs inside the
+  // value live while the executor decodes them. `keep` holds the bytes until
+  // the record is written.
+  void inline_ready_args(std::span<ArgSpec> args, std::vector<ObjectData>& keep);
   Rank choose(std::span<const ArgSpec> args);
   // Registers the pending output and holds the refs; returns the output id.
   ObjectId add_pending(const RegistryEntry& e, Rank executor, std::span<const ArgSpec> args,
