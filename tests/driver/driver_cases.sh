@@ -21,7 +21,7 @@ case $tl in
   tcp)     export FERRY_TRANSPORT=tcp ;;
   *) echo "unknown transport setting $tl" >&2; exit 2 ;;
 esac
-export FERRY_PROGRESS=blocking FERRY_STORE_BYTES=64M FERRY_BOOTSTRAP_TIMEOUT_MS=3000 UCX_WARN_UNUSED_ENV_VARS=n
+export FERRY_PROGRESS=adaptive FERRY_STORE_BYTES=64M FERRY_BOOTSTRAP_TIMEOUT_MS=3000 UCX_WARN_UNUSED_ENV_VARS=n
 unset FERRY_BOOTSTRAP FERRY_RENDEZVOUS_DIR FERRY_RANK FERRY_SIZE PMIX_NAMESPACE OMPI_COMM_WORLD_SIZE
 out=$(mktemp); trap 'rm -f "$out"' EXIT
 fail() { echo "FAIL [$case_name $tl]: $*"; cat "$out"; exit 1; }

@@ -16,7 +16,7 @@ case $tl in
   tcp)     export FERRY_TRANSPORT=tcp ;;
   *) echo "unknown transport setting $tl" >&2; exit 2 ;;
 esac
-export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
+export FERRY_PROGRESS=${FERRY_PROGRESS:-adaptive} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
 work=$(mktemp -d)
 pid=
 cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }

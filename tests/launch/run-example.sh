@@ -15,7 +15,7 @@ case $tl in
   tcp)     export FERRY_TRANSPORT=tcp ;;
   *) echo "unknown transport setting $tl" >&2; exit 2 ;;
 esac
-export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
+export FERRY_PROGRESS=${FERRY_PROGRESS:-adaptive} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 out=$(mktemp); trap 'rm -f "$out"' EXIT
 

@@ -19,7 +19,7 @@ case $tl in
   tcp)     export FERRY_TRANSPORT=tcp ;;
   *) echo "unknown transport setting $tl" >&2; exit 2 ;;
 esac
-export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=60000
+export FERRY_PROGRESS=${FERRY_PROGRESS:-adaptive} FERRY_BOOTSTRAP_TIMEOUT_MS=60000
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 work=$(mktemp -d /tmp/ferry-sort-test.XXXXXX)
 cleanup() { rm -rf "$work"; }
