@@ -34,12 +34,16 @@ int main(int argc, char** argv) {
     std::perror("fork");
     return 1;
   }
-  if (child == 0) {  // echo every byte back until EOF
+  if (child == 0) {  // echo every byte back until EOF (its own copy of the write end closed)
+    ::close(ping[1]);
+    ::close(pong[0]);
     char b = 0;
     while (hop(ping[0], pong[1], b)) {
     }
     ::_exit(0);
   }
+  ::close(ping[0]);
+  ::close(pong[1]);
   char b = 1;
   std::chrono::steady_clock::time_point t0;
   for (long i = 0; i < warm + n; ++i) {
