@@ -97,6 +97,7 @@ struct ResultBuffer final : detail::ResultSink {
   Bytes* scratch = nullptr;
   Job* job = nullptr;       // set for tasks (coroutines may defer)
   bool deferred = false;
+  bool contained = false;   // the result holds refs (no local hand-off: the owner registers them)
 };
 
 class Tasks {
@@ -195,6 +196,21 @@ class Tasks {
   std::unique_ptr<Outbox> dones_;
   std::unique_ptr<Flusher> flusher_;
   std::unique_ptr<class ActorHost> host_;
+
+  // Local hand-off (task_exec.cc): outputs of task jobs accepted here and not
+  // yet finished, with the argument slots of later jobs here that wait for
+  // them. A job whose argument is such an output takes the value from the
+  // producing job when it finishes instead of asking the owner (a locate the
+  // owner would park until the done record arrives).
+  struct LocalWait {
+    Job* job;
+    std::size_t arg;
+  };
+  bool wait_local(const ObjectId& id, Job* j, std::size_t arg);
+  void hand_off(const Completion& c, bool contained);
+  void arg_arrived(Job* j, std::size_t i, const ObjectId& id, Result<ObjectData>&& r);
+  std::mutex local_mu_;
+  std::unordered_map<ObjectId, std::vector<LocalWait>> local_;  // guarded by local_mu_
 
   std::mutex early_mu_;
   bool started_ = false;                         // guarded by early_mu_

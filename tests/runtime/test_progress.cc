@@ -8,6 +8,7 @@
 // until the task completed (the object and the tables end clean).
 #include <sys/resource.h>
 
+#include "ferry/stats.h"
 #include "tasks_common.h"
 
 using namespace tsk;
@@ -81,7 +82,42 @@ void inline_arg_body(RankEnv& env) {
   env.barrier();
 }
 
+// A chain whose links all run on rank 1 (owner rank 0): each link's value is handed to the next
+// link on rank 1 itself: rank 1 reads nothing from the owner (no locate; without the hand-off the
+// two later links each read their argument from rank 0) and sends only done records.
+void local_chain_body(RankEnv& env) {
+  auto rt = start_runtime(env, task_options(1));
+  ferry::transport::Transport& t = env.transport();
+  if (env.rank() == 0) FERRY_REQUIRE(add_fn.on(ferry::rank{1}).remote(1, 1).get(30s) == 2);  // warm
+  env.barrier();
+  const auto before = t.counters();
+  const std::uint64_t reads_before = ferry::stats().remote_reads;
+  env.barrier();
+  if (env.rank() == 0) {
+    auto a = slow_identity_fn.on(ferry::rank{1}).remote(300, 1);  // still running when b and c arrive
+    auto b = add_fn.on(ferry::rank{1}).remote(a, 1);
+    auto c = add_fn.on(ferry::rank{1}).remote(b, 1);
+    FERRY_REQUIRE(c.get(30s) == 3);
+    FERRY_REQUIRE(a.get(30s) == 1);
+    FERRY_REQUIRE(b.get(30s) == 2);
+  }
+  env.barrier();
+  if (env.rank() == 1) {
+    const auto after = t.counters();
+    ferry::test::note("rank 1 sent " + std::to_string(after.ams_sent - before.ams_sent) + " AMs for a 3-link local chain");
+    FERRY_CHECK(ferry::stats().remote_reads == reads_before);
+    FERRY_CHECK(after.ams_sent - before.ams_sent <= 3);  // the done records (batched or not)
+  }
+  env.barrier();
+  wait_tasks_clean(*rt);
+  env.barrier();
+}
+
 }  // namespace
+
+TEST_CASE("tasks: a chain on one worker hands each value over locally (no locate)", "[tasks][cost]") {
+  FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(task_group(2, 90), local_chain_body));
+}
 
 TEST_CASE("tasks: a small ready ref argument goes inline in the submit record (no locate)", "[tasks][cost]") {
   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(task_group(2, 90), inline_arg_body));
