@@ -9,6 +9,8 @@
 //   chain/<links>             a chain of links alternating between the ranks, each taking the
 //                             previous link's ref; reported time is per link
 //   actor_call_rtt            call a no-op method of an actor on rank 1 and get the result
+//   task_value_arg_rtt / task_ref_arg_rtt  a one-argument task on rank 1, the argument a value /
+//                             a ref to a small object rank 0 put (sent inline: the same cost)
 // Every benchmark reports tasks_per_s (a rate counter). Use FERRY_PROGRESS=busy for latency and
 // UCX_TLS to pick the path; bench/compare-limits.sh runs this beside ucx_perftest.
 #include <benchmark/benchmark.h>
@@ -59,6 +61,23 @@ void task_sync_rtt(benchmark::State& state) {
   count_tasks(state, 1);
 }
 BENCHMARK(task_sync_rtt)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
+
+// The same one-argument task with its argument passed as a value and as a ref to a small
+// object this rank owns (inlined into the submit record: no locate round trip).
+void task_value_arg_rtt(benchmark::State& state) {
+  for (auto _ : state)
+    if (link_fn.on(ferry::rank{1}).remote(std::uint64_t{41}).get() != 42) state.SkipWithError("wrong value");
+  count_tasks(state, 1);
+}
+BENCHMARK(task_value_arg_rtt)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
+
+void task_ref_arg_rtt(benchmark::State& state) {
+  const auto x = ferry::put(std::uint64_t{41});
+  for (auto _ : state)
+    if (link_fn.on(ferry::rank{1}).remote(x).get() != 42) state.SkipWithError("wrong value");
+  count_tasks(state, 1);
+}
+BENCHMARK(task_ref_arg_rtt)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 
 void task_async(benchmark::State& state) {
   const auto batch = static_cast<std::size_t>(state.range(0));

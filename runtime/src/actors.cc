@@ -331,6 +331,8 @@ Result<detail::SubmitResult> Tasks::call_actor(const ActorId& a, const RegistryE
     for (const ObjectId& id : held) core_.remove_ref(id);
     return s;
   }
+  std::vector<ObjectData> inlined;  // alive until send_record wrote the record
+  inline_ready_args(args, inlined);
   std::uint64_t seq;
   const ObjectId id = add_pending(m, a.host, args, std::move(held), true);
   {

@@ -109,6 +109,7 @@ void Executor::worker() {
   transport::affinity::bind_this_thread(transport::affinity::ThreadRole::executor);  // FERRY_BIND
   std::unique_lock<std::mutex> lock(mu_);
   bool idle_notified = true;
+  bool spin_spent = false;  // adaptive: polled its limit since it last ran work; sleep until posted
   auto backoff = kPollBackoffMin;
   for (;;) {
     if (stopping_) break;  // queued work is discarded by stop()
@@ -122,6 +123,7 @@ void Executor::worker() {
       lock.lock();
       --running_;
       idle_notified = false;
+      spin_spent = false;
       if (tl_flush_wanted && !queue_.empty()) {  // idle: the idle hook flushes below
         tl_flush_wanted = false;
         lock.unlock();
@@ -139,14 +141,18 @@ void Executor::worker() {
       continue;
     }
     if (live_ - blocked_ > target_) break;  // an extra thread no longer needed
-    if (!paused_ && !poller_claimed_ && progressor_ && progressor_->waiters_poll()) {
+    if (!paused_ && !poller_claimed_ && !spin_spent && progressor_ && progressor_->waiters_poll()) {
       poller_claimed_ = true;
       lock.unlock();
-      const bool yield = poll_while_idle();
+      const PollEnd end = poll_while_idle();
       lock.lock();
       poller_claimed_ = false;
-      if (!yield) {
+      if (end == PollEnd::work) {
         backoff = kPollBackoffMin;
+        continue;
+      }
+      if (end == PollEnd::spent) {
+        spin_spent = true;
         continue;
       }
       if (queue_.empty() && !stopping_) cv_.wait_for(lock, backoff);
@@ -159,23 +165,45 @@ void Executor::worker() {
   tl_executor = nullptr;
 }
 
-bool Executor::poll_while_idle() {
+Executor::PollEnd Executor::poll_while_idle() {
   // Handlers that run here must see no executor (as on the progress thread):
   // what they post or append is not this thread's job to flush.
   tl_executor = nullptr;
-  bool yield = false;
+  using steady = std::chrono::steady_clock;
+  const std::chrono::nanoseconds limit = progressor_->spin_limit();
+  const bool bounded = limit != std::chrono::nanoseconds::max();
+  const steady::time_point start = bounded ? steady::now() : steady::time_point{};
+  steady::time_point last = start;  // the last poll that did something
+  PollEnd end = PollEnd::work;
   unsigned idle = 0;  // consecutive polls that found nothing
   while (queued_.load(std::memory_order_acquire) == 0 && !stop_flag_.load(std::memory_order_relaxed)) {
     const int r = progressor_->poll_idle();
     if (r < 0) {
-      yield = true;
+      end = PollEnd::yield;
       break;
     }
-    if (r > 0) idle = 0;
-    else if (++idle >= kPoliteAfter) std::this_thread::yield();  // silence: runnable threads go first
+    if (r > 0) {
+      idle = 0;
+      if (bounded) last = steady::now();
+      continue;
+    }
+    if (++idle >= kPoliteAfter || (bounded && idle >= kPoliteAfter / 8))
+      std::this_thread::yield();  // silence: runnable threads go first
+    if (bounded && idle % 64 == 0 && steady::now() - last >= limit) {
+      end = PollEnd::spent;
+      break;
+    }
+  }
+  if (bounded) {
+    if (end == PollEnd::spent) {
+      progressor_->spin_outcome(false, std::chrono::nanoseconds::max());
+      progressor_->before_sleep();
+    } else if (end == PollEnd::work) {
+      progressor_->spin_outcome(true, steady::now() - last);
+    }
   }
   tl_executor = this;
-  return yield;
+  return end;
 }
 
 void Executor::resume() {

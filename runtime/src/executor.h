@@ -22,6 +22,10 @@
 // no condition-variable wake-up per task. AM handlers run on it outside the
 // executor's identity (current() is null there, as on the progress thread). When poll_idle says a waiter is polling, the thread
 // sleeps (20 us doubling to 1 ms, or until work is posted) and tries again.
+// Adaptive progress mode: the same, but a thread that polled for the
+// Progressor's spin_limit() without anything arriving stops (telling the
+// Progressor, which tunes the limit and makes sure its progress thread runs)
+// and sleeps until work is posted; it polls again only after running work.
 //
 // Invariants (under mu_): live_ >= blocked_; queue entries are owned by the
 //   queue until popped (run() or discard() consumes them).
@@ -97,9 +101,12 @@ class Executor {
  private:
   void spawn_locked();
   void worker();
-  // Polls until work is queued or the executor stops (false), or the
-  // transport asks the thread to sleep (true). Called without mu_.
-  bool poll_while_idle();
+  // Why poll_while_idle() returned.
+  enum class PollEnd { work, yield, spent };
+  // Polls until work is queued or the executor stops (work), the transport
+  // asks the thread to sleep (yield), or the spin limit passed with nothing
+  // arriving (spent). Called without mu_.
+  PollEnd poll_while_idle();
   // Runs one popped runnable on this thread (lock held on entry and exit).
   void run_one_locked(std::unique_lock<std::mutex>& lock);
 

@@ -74,14 +74,31 @@ std::optional<Result<ObjectData>> Core::wait_owned(const ObjectId& id,
   // The entry is re-read (under the ownership lock, which handlers need too)
   // after a poll that did something, and every 16th empty poll otherwise (the
   // completion may have been handled by another thread).
+  // Adaptive progress mode bounds the polling: once the transport's spin
+  // limit passed with no poll doing anything, nullopt (fetch() then sleeps).
+  using steady = std::chrono::steady_clock;
+  const std::chrono::nanoseconds limit = t_.spin_limit();
+  const bool bounded = limit != std::chrono::nanoseconds::max();
+  const steady::time_point start = bounded ? steady::now() : steady::time_point{};
+  steady::time_point last = start;
   bool look = true;
   for (unsigned n = 1;; ++n) {
     if (!accepting_.load(std::memory_order_relaxed)) return std::nullopt;  // fetch() says why
     // Not (or no longer) pending, including an id that is not ours: try_local or fetch() decides.
-    if (look && own_.local_read(id).kind != Ownership::LocalRead::Kind::pending) return try_local(id);
-    look = t_.poll_once() || n % 16 == 0;
-    if (deadline && n % 64 == 0 && std::chrono::steady_clock::now() >= *deadline)
+    if (look && own_.local_read(id).kind != Ownership::LocalRead::Kind::pending) {
+      if (bounded) t_.spin_outcome(true, steady::now() - start);
+      return try_local(id);
+    }
+    const bool did = t_.poll_once();
+    look = did || n % 16 == 0;
+    if (did && bounded) last = steady::now();
+    if (n % 64 != 0) continue;
+    if (deadline && std::chrono::steady_clock::now() >= *deadline)
       return Result<ObjectData>(detail::get_timeout_error(id, waited));
+    if (bounded && steady::now() - last >= limit) {
+      t_.before_sleep();
+      return std::nullopt;
+    }
   }
 }
 

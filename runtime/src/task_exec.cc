@@ -43,6 +43,7 @@ Status ResultBuffer::emit(const detail::ObjectMeta& m, std::span<const std::byte
   emitted = true;
   // Refs inside the result: kept here until its owner holds them (kContained, before the done record).
   core.hold_contained(id, contained);
+  this->contained = !contained.empty();
   meta = m;
   if (bytes.size() <= core.options().inline_bytes) {
     tl_scratch.assign(bytes.begin(), bytes.end());
@@ -104,6 +105,10 @@ void Tasks::accept_batch(Rank src, std::shared_ptr<const Bytes> msg, std::size_t
       break;
     }
     Job* j = make_job(src, h, args, msg);
+    if (h.kind == proto::RecordKind::task && j->error.is_ok()) {
+      MutexLock lock(local_mu_);
+      local_.try_emplace(j->result);
+    }
     const bool now = start_dependencies(j, args);
     if (!now) continue;
     if (j->actor) host_->ready(j);
@@ -154,24 +159,64 @@ bool Tasks::start_dependencies(Job* j, const std::vector<proto::WireArg>& args) 
     if (args[i].kind != ArgSpec::Kind::ref) continue;
     const ObjectId id = args[i].ref;
     if (trace::on()) trace::async_begin("fetch_arg", id, static_cast<std::uint32_t>(i));
-    core_.fetch(id).then([this, j, i, id](Result<ObjectData>&& r) {
-      if (trace::on()) {
-        const std::uint64_t bytes = r ? r.value().bytes.size() : 0;
-        trace::async_end("fetch_arg", id, static_cast<std::uint32_t>(i), bytes);
-        trace::mark("arg_ready", id, bytes, trace::kFlowInObj);
-      }
-      if (r) {
-        j->args[i] = std::move(r).value();
-      } else {
-        MutexLock lock(j->error_mu);
-        if (j->error.is_ok())
-          j->error = Status(r.status().code(), "argument " + std::to_string(i + 1) + " (" + id.to_string() +
-                                                   ") is not available: " + r.status().message());
-      }
-      if (j->waiting.fetch_sub(1) == 1) dependency_ready(j);
-    });
+    if (wait_local(id, j, i)) continue;  // produced by a job on this rank: handed over when it finishes
+    core_.fetch(id).then([this, j, i, id](Result<ObjectData>&& r) { arg_arrived(j, i, id, std::move(r)); });
   }
   return j->waiting.fetch_sub(1) == 1;
+}
+
+void Tasks::arg_arrived(Job* j, std::size_t i, const ObjectId& id, Result<ObjectData>&& r) {
+  if (trace::on()) {
+    const std::uint64_t bytes = r ? r.value().bytes.size() : 0;
+    trace::async_end("fetch_arg", id, static_cast<std::uint32_t>(i), bytes);
+    trace::mark("arg_ready", id, bytes, trace::kFlowInObj);
+  }
+  if (r) {
+    j->args[i] = std::move(r).value();
+  } else {
+    MutexLock lock(j->error_mu);
+    if (j->error.is_ok())
+      j->error = Status(r.status().code(), "argument " + std::to_string(i + 1) + " (" + id.to_string() +
+                                               ") is not available: " + r.status().message());
+  }
+  if (j->waiting.fetch_sub(1) == 1) dependency_ready(j);
+}
+
+bool Tasks::wait_local(const ObjectId& id, Job* j, std::size_t arg) {
+  MutexLock lock(local_mu_);
+  auto it = local_.find(id);
+  if (it == local_.end()) return false;
+  it->second.push_back(LocalWait{j, arg});
+  return true;
+}
+
+// Runs when a task job accepted here finished (before its done record leaves):
+// a small value goes straight to the waiting jobs (a copy they share); a
+// stored result, one holding refs, or an error sends them the ordinary way
+// (fetch: the owner answers once it has the done record).
+void Tasks::hand_off(const Completion& c, bool contained) {
+  std::vector<LocalWait> waits;
+  {
+    MutexLock lock(local_mu_);
+    auto it = local_.find(c.id);
+    if (it == local_.end()) return;
+    waits.swap(it->second);
+    local_.erase(it);
+  }
+  if (waits.empty()) return;
+  std::shared_ptr<const Bytes> copy;
+  if (c.status == proto::DoneStatus::value && !contained)
+    copy = std::make_shared<const Bytes>(c.value.begin(), c.value.end());
+  for (const LocalWait& w : waits) {
+    if (copy) {
+      arg_arrived(w.job, w.arg, c.id, Result<ObjectData>(ObjectData{c.meta, ByteView(*copy), copy}));
+    } else {
+      const ObjectId id = c.id;
+      Job* j = w.job;
+      const std::size_t i = w.arg;
+      core_.fetch(id).then([this, j, i, id](Result<ObjectData>&& r) { arg_arrived(j, i, id, std::move(r)); });
+    }
+  }
 }
 
 void Tasks::dependency_ready(Job* j) {
@@ -224,6 +269,7 @@ void Tasks::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
       c.error = std::move(s);
     }
   }
+  if (j->kind == proto::RecordKind::task) hand_off(c, out && out->contained);
   deliver(j->owner, c);
 }
 

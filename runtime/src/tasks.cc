@@ -140,6 +140,20 @@ Status Tasks::store_large_args(std::span<ArgSpec> args, std::vector<ObjectId>& h
   return Status::ok();
 }
 
+void Tasks::inline_ready_args(std::span<ArgSpec> args, std::vector<ObjectData>& keep) {
+  for (ArgSpec& a : args) {
+    if (a.kind != ArgSpec::Kind::ref || a.ref.owner() != core_.rank() || !a.hold.is_nil()) continue;
+    auto d = core_.try_local(a.ref);  // ready and readable here, or nothing (a failed output stays a ref)
+    if (!d || !d->is_ok() || d->value().bytes.size() > core_.options().inline_bytes) continue;
+    a.kind = ArgSpec::Kind::value;
+    a.meta = d->value().meta;
+    a.bytes = d->value().bytes;
+    a.hold = a.ref;
+    a.ref = ObjectId();
+    keep.push_back(std::move(d->value()));
+  }
+}
+
 Rank Tasks::choose(std::span<const ArgSpec> args) {
   std::vector<ArgBytes> where;
   for (const ArgSpec& a : args) {
@@ -204,6 +218,8 @@ Result<detail::SubmitResult> Tasks::submit(const RegistryEntry& fn, std::optiona
     return s;
   }
   const Rank dst = where ? *where : choose(args);
+  std::vector<ObjectData> inlined;  // alive until send_record wrote the record
+  inline_ready_args(args, inlined);
   const ObjectId id = add_pending(fn, dst, args, std::move(held), true);
   if (!board_.alive(dst) || core_.own_.is_dead(dst)) {
     fail_pending_on(dst, Status(Errc::peer_failed, rank_str(dst) + " has failed"));

@@ -98,6 +98,7 @@ struct ResultBuffer final : detail::ResultSink {
   Bytes* scratch = nullptr;
   Job* job = nullptr;       // set for tasks (coroutines may defer)
   bool deferred = false;
+  bool contained = false;   // the result holds refs (no local hand-off: the owner registers them)
 };
 
 class Tasks {
@@ -157,6 +158,12 @@ class Tasks {
   // tasks.cc
   Status check_accepting(const char* what) const;
   Status store_large_args(std::span<ArgSpec> args, std::vector<ObjectId>& held);
+  // Ref arguments this rank owns whose value is ready here and small (<= inline
+  // bytes) become value arguments (no locate round trip for the executor); the
+  // ref stays held (ArgSpec::hold) until the task completes, so refs inside the
+  // value live while the executor decodes them. `keep` holds the bytes until
+  // the record is written.
+  void inline_ready_args(std::span<ArgSpec> args, std::vector<ObjectData>& keep);
   Rank choose(std::span<const ArgSpec> args);
   // Registers the pending output and holds the refs; returns the output id.
   ObjectId add_pending(const RegistryEntry& e, Rank executor, std::span<const ArgSpec> args,
@@ -190,6 +197,21 @@ class Tasks {
   std::unique_ptr<Outbox> dones_;
   std::unique_ptr<Flusher> flusher_;
   std::unique_ptr<class ActorHost> host_;
+
+  // Local hand-off (task_exec.cc): outputs of task jobs accepted here and not
+  // yet finished, with the argument slots of later jobs here that wait for
+  // them. A job whose argument is such an output takes the value from the
+  // producing job when it finishes instead of asking the owner (a locate the
+  // owner would park until the done record arrives).
+  struct LocalWait {
+    Job* job;
+    std::size_t arg;
+  };
+  bool wait_local(const ObjectId& id, Job* j, std::size_t arg);
+  void hand_off(const Completion& c, bool contained);
+  void arg_arrived(Job* j, std::size_t i, const ObjectId& id, Result<ObjectData>&& r);
+  Mutex local_mu_;
+  std::unordered_map<ObjectId, std::vector<LocalWait>> local_ FERRY_GUARDED_BY(local_mu_);
 
   Mutex early_mu_;
   bool started_ FERRY_GUARDED_BY(early_mu_) = false;

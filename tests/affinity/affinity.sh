@@ -6,7 +6,7 @@
 # Exit 77 = skipped (the probe found too few cores). Bounded by ferry-run --timeout.
 set -uo pipefail
 run=$1 probe=$2 n=$3 expect=$4 distinct=${5:-}
-export FERRY_TRANSPORT=${FERRY_TRANSPORT:-tcp} FERRY_PROGRESS=blocking FERRY_BOOTSTRAP_TIMEOUT_MS=30000
+export FERRY_TRANSPORT=${FERRY_TRANSPORT:-tcp} FERRY_PROGRESS=adaptive FERRY_BOOTSTRAP_TIMEOUT_MS=30000
 out=$(timeout 90 "$run" -n "$n" --timeout 60 -- "$probe" "$expect" 2>&1); rc=$?
 echo "$out"
 if [[ $out == *"SKIP: "* ]]; then exit 77; fi

@@ -49,7 +49,8 @@ inline RunOptions group(int n, int timeout_s, std::optional<ft::ProgressMode> mo
 }
 
 inline const char* mode_name(ft::ProgressMode m) { return ft::to_string(m); }
-inline constexpr ft::ProgressMode kModes[] = {ft::ProgressMode::busy, ft::ProgressMode::blocking};
+inline constexpr ft::ProgressMode kModes[] = {ft::ProgressMode::busy, ft::ProgressMode::blocking,
+                                              ft::ProgressMode::adaptive};
 
 inline bool is_ucx(const RankEnv& env) { return env.options().backend == ft::Backend::ucx; }
 

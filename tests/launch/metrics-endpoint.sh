@@ -12,7 +12,7 @@ build=${FERRY_BUILD_DIR:?FERRY_BUILD_DIR must point to the build tree}
 here=$(cd "$(dirname "$0")" && pwd)
 source "$(dirname "${BASH_SOURCE[0]}")/../support/settings.sh"
 ferry_transport_setting "$tl"
-export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
+export FERRY_PROGRESS=${FERRY_PROGRESS:-adaptive} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
 work=$(mktemp -d)
 pid=
 cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }

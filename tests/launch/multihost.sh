@@ -29,7 +29,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 source "$(dirname "${BASH_SOURCE[0]}")/../support/settings.sh"
 ferry_transport_setting "$tl"
 [[ $launcher == mpirun ]] || { echo "unknown launcher $launcher (mpirun)" >&2; exit 2; }
-export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
+export FERRY_PROGRESS=${FERRY_PROGRESS:-adaptive} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 # --- can this machine do it at all? ------------------------------------------------------------------

@@ -11,7 +11,7 @@ build=${FERRY_BUILD_DIR:?FERRY_BUILD_DIR must point to the build tree}
 src=${FERRY_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 source "$(dirname "${BASH_SOURCE[0]}")/../support/settings.sh"
 ferry_transport_setting "$tl"
-export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
+export FERRY_PROGRESS=${FERRY_PROGRESS:-adaptive} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 out=$(mktemp); trap 'rm -f "$out"' EXIT
 

@@ -4,9 +4,11 @@
 // Failures travel inside it; get() is the only place that throws (ferry::Error).
 //
 // Waiting: if the state carries a Progressor whose waiters_poll() is true
-// (busy-poll progress mode), a waiting thread drives progress itself by calling
-// poll_once() — no thread hand-off, lowest latency. Otherwise the waiter sleeps
-// on a condition variable and the progress thread completes the future.
+// (busy or adaptive progress mode), a waiting thread drives progress itself by
+// calling poll_once() — no thread hand-off, lowest latency — for at most
+// spin_limit() without anything happening (unbounded in busy mode). Otherwise,
+// or once that limit passed, the waiter sleeps on a condition variable and the
+// progress thread completes the future.
 //
 // Thread-safety: Promise::set_* may be called from any thread, once. A Future
 // is used by one thread at a time (like std::future). then() runs the
@@ -21,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -44,6 +47,16 @@ class Progressor {
   // pollers only share them — or (UCX) another thread has held the engine for
   // a while, e.g. copying a large same-node get.
   virtual int poll_idle() { return -1; }
+  // How long a polling thread may go on finding nothing before it sleeps
+  // instead (adaptive mode; max() in busy mode). Read at the start of a wait.
+  virtual std::chrono::nanoseconds spin_limit() const noexcept { return std::chrono::nanoseconds::max(); }
+  // Adaptive mode: how a wait that polled ended, to tune spin_limit():
+  // `caught` = what it waited for came while it polled; `waited` = from the
+  // start of the wait until it was satisfied (or until it stopped polling).
+  virtual void spin_outcome(bool /*caught*/, std::chrono::nanoseconds /*waited*/) noexcept {}
+  // A thread that polled is about to sleep: progress must go on without it
+  // (wakes the progress thread if that one sleeps).
+  virtual void before_sleep() noexcept {}
 };
 
 namespace detail {
@@ -101,16 +114,16 @@ struct FutureState {
   template <class Clock, class Duration>
   bool wait_until(const std::chrono::time_point<Clock, Duration>* deadline) {
     if (is_ready()) return true;
+    using steady = std::chrono::steady_clock;
+    steady::time_point spun{};  // set when this wait polled within a bound first
     if (progressor && progressor->waiters_poll()) {
-      unsigned idle = 0;
-      while (!is_ready()) {
-        if (progressor->poll_once()) {
-          idle = 0;
-        } else if (++idle % 64 == 0 && deadline && Clock::now() >= *deadline) {
-          return is_ready();
-        }
+      const std::chrono::nanoseconds limit = progressor->spin_limit();
+      if (limit == std::chrono::nanoseconds::max()) {
+        if (poll_until(deadline, limit, steady::time_point{})) return true;
+      } else {
+        spun = steady::now();
+        if (poll_until(deadline, limit, spun)) return true;
       }
-      return true;
     }
     std::unique_lock<std::mutex> lock(mu);
     ++sleepers;
@@ -121,7 +134,37 @@ struct FutureState {
       cv.wait(lock, [&] { return result.has_value(); });
     }
     --sleepers;
+    lock.unlock();
+    if (ok && spun != steady::time_point{}) progressor->spin_outcome(false, steady::now() - spun);
     return ok;
+  }
+
+  // Polls until ready (true), the deadline passed (false, ready or not) or,
+  // when `limit` is not max(), `limit` passed without a poll doing anything
+  // (false; the progress thread is told that this thread stops polling).
+  template <class Clock, class Duration>
+  bool poll_until(const std::chrono::time_point<Clock, Duration>* deadline, std::chrono::nanoseconds limit,
+                  std::chrono::steady_clock::time_point start) {
+    using steady = std::chrono::steady_clock;
+    const bool bounded = limit != std::chrono::nanoseconds::max();
+    steady::time_point last = start;  // the last poll that did something
+    unsigned idle = 0;
+    while (!is_ready()) {
+      if (progressor->poll_once()) {
+        idle = 0;
+        if (bounded) last = steady::now();
+        continue;
+      }
+      if (bounded && idle >= 256) std::this_thread::yield();  // quiet: runnable threads go first
+      if (++idle % 64 != 0) continue;
+      if (deadline && Clock::now() >= *deadline) return is_ready();
+      if (bounded && steady::now() - last >= limit) {
+        progressor->before_sleep();
+        return is_ready();
+      }
+    }
+    if (bounded) progressor->spin_outcome(true, steady::now() - start);
+    return true;
   }
 
   std::atomic<bool> ready{false};

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -69,13 +70,14 @@ class EngineTransport final : public Transport {
   bool waiters_poll() const noexcept override { return e_->waiters_poll(); }
   bool poll_once() override { return e_->poll_once(); }
   int poll_idle() override { return e_->poll_idle(); }
+  std::chrono::nanoseconds spin_limit() const noexcept override { return e_->spin_limit(); }
+  void spin_outcome(bool caught, std::chrono::nanoseconds waited) noexcept override {
+    e_->spin_outcome(caught, waited);
+  }
+  void before_sleep() noexcept override { e_->before_sleep(); }
   bool on_progress_thread() const noexcept override { return e_->on_progress_thread(); }
   void set_progress_hook(std::function<void()> hook) override { e_->progress_hook().set(std::move(hook)); }
-  bool request_progress_hook() noexcept override {
-    if (!e_->waiters_poll()) return false;
-    e_->progress_hook().request();
-    return true;
-  }
+  bool request_progress_hook() noexcept override { return e_->request_hook(); }
 
  private:
   std::shared_ptr<Engine> e_;

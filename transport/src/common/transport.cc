@@ -46,7 +46,14 @@ std::string Status::to_string() const {
 namespace ferry::transport {
 
 const char* to_string(Backend b) noexcept { return b == Backend::ucx ? "ucx" : "tcp"; }
-const char* to_string(ProgressMode m) noexcept { return m == ProgressMode::busy ? "busy" : "blocking"; }
+const char* to_string(ProgressMode m) noexcept {
+  switch (m) {
+    case ProgressMode::busy: return "busy";
+    case ProgressMode::blocking: return "blocking";
+    case ProgressMode::adaptive: return "adaptive";
+  }
+  return "adaptive";
+}
 
 namespace {
 
@@ -82,7 +89,8 @@ Result<Options> Options::from_env() {
     std::string s(v);
     if (s == "busy" || s == "poll") o.progress = ProgressMode::busy;
     else if (s == "blocking" || s == "sleep") o.progress = ProgressMode::blocking;
-    else return bad_env("FERRY_PROGRESS", s, "'busy' or 'blocking'");
+    else if (s == "adaptive" || s == "auto") o.progress = ProgressMode::adaptive;
+    else return bad_env("FERRY_PROGRESS", s, "'busy', 'blocking' or 'adaptive'");
   }
   if (const char* v = std::getenv("FERRY_UCX_ERR_MODE"); v && *v) {
     std::string s(v);

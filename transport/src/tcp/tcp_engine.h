@@ -242,6 +242,11 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   void teardown();
 
   bool waiters_poll() const noexcept override { return busy_ && !stopped_.load(std::memory_order_relaxed); }
+  bool request_hook() noexcept {
+    if (!waiters_poll()) return false;
+    hook_.request();
+    return true;
+  }
   bool on_progress_thread() const noexcept;
   bool poll_once() override;
   int poll_idle() override;

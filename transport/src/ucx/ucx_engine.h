@@ -60,6 +60,7 @@
 #include <vector>
 
 #include "common/events.h"
+#include "common/spin_policy.h"
 #include "common/wire.h"
 #include "ucx/ucx_buffer.h"
 #include "ucx/ucx_ready.h"
@@ -182,6 +183,12 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   bool on_progress_thread() const noexcept;
   bool poll_once() override;
   int poll_idle() override;
+  std::chrono::nanoseconds spin_limit() const noexcept override { return spin_.limit(); }
+  void spin_outcome(bool caught, std::chrono::nanoseconds waited) noexcept override;
+  void before_sleep() noexcept override { wake(); }
+  // Asks the next poller to run the progress hook; false when none may come
+  // soon (the caller then flushes another way).
+  bool request_hook() noexcept;
 
   // Called by region/key destructors (ucx_rma.cc).
   void release_region(UcxRegion* region) noexcept;
@@ -251,6 +258,12 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   void progress_thread_main();
   void run_busy();
   void run_blocking();
+  void run_adaptive();
+  // Progress until idle, arm the worker and sleep on its event fd (at most
+  // `timeout_ms`) unless work is pending. False once the worker is gone.
+  bool sleep_on_fd(int timeout_ms);
+  // Other threads poll progress in this mode (busy, or adaptive where allowed).
+  bool pollers_mode() const noexcept { return spin_.allowed(); }
   // `contended` (try_only): set when the engine lock was held by another thread.
   bool progress_step(bool try_only, bool* contended = nullptr);
   bool after_progress();
@@ -317,7 +330,8 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   // Progress thread.
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  std::atomic<bool> sleeping_{false};               // blocking mode: in (or about to enter) epoll_wait
+  std::atomic<bool> sleeping_{false};               // blocking/adaptive: in (or about to enter) epoll_wait
+  common::SpinPolicy spin_;                          // how long pollers poll (adaptive mode tunes it)
   std::atomic<std::uint64_t> external_polls_{0};  // busy mode: poll_once()/poll_idle() calls by other threads
   std::atomic<std::uint64_t> waiter_polls_{0};    // busy mode: poll_once() calls by other threads
   std::atomic<std::uint64_t> idle_seen_{0};       // waiter_polls_ as poll_idle() last saw it

@@ -14,6 +14,13 @@
 // Application threads that post work call ucp_worker_signal when the thread
 // sleeps (sleeping_ / stop_ are seq_cst flags checked on both sides, so a
 // wake-up is never lost).
+// ProgressMode::adaptive (where SpinPolicy allows polling; else as blocking):
+// as busy while there is traffic, but once spin_.limit() passed with nothing
+// found the thread sleeps as in blocking mode; woken by a timeout with nothing
+// to do it sleeps again at once (it spins only after traffic). Waiters and idle
+// executors poll within the same limit and, when they stop, call
+// before_sleep(), which signals the worker if this thread sleeps: their polls
+// may have consumed the events its armed fd was waiting for.
 //
 // Failure: an ep error callback or a heartbeat timeout -> fail_peer(): the
 // EventSink reports it once, then under mu_ every pending op to that peer is
@@ -53,6 +60,7 @@ bool Engine::on_progress_thread() const noexcept { return tls_progress_engine ==
 void Engine::progress_thread_main() {
   tls_progress_engine = this;
   if (opts_.progress == ProgressMode::busy) run_busy();
+  else if (opts_.progress == ProgressMode::adaptive && spin_.allowed()) run_adaptive();
   else run_blocking();
   sleeping_.store(false);
 }
@@ -89,27 +97,75 @@ void Engine::run_blocking() {
   while (!stop_.load()) {
     while (progress_step(false) && !stop_.load()) housekeeping(clock::now());
     housekeeping(clock::now());
-    sleeping_.store(true);
-    bool busy = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!worker_) break;
-      while (ucp_worker_progress(worker_) != 0) busy = true;
-      if (rndv_drain_needed_) {
-        drain_rndv_locked();
-        busy = true;
-      }
-      const ucs_status_t st = ucp_worker_arm(worker_);
-      if (st == UCS_ERR_BUSY) busy = true;
-      else if (st != UCS_OK) spdlog::warn("ferry[{}]: ucp_worker_arm: {}", self_, ucs_status_string(st));
+    if (!sleep_on_fd(timeout_ms)) break;
+  }
+}
+
+bool Engine::sleep_on_fd(int timeout_ms) {
+  sleeping_.store(true);
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with request_hook()
+  bool busy = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!worker_) {
+      sleeping_.store(false);
+      return false;
     }
-    if (after_progress()) busy = true;
-    if (ready_count_.load() > 0 || deferred_pending_.load() || stop_.load()) busy = true;
-    if (!busy) {
-      epoll_event ev{};
-      (void)::epoll_wait(epoll_fd_, &ev, 1, timeout_ms);
+    while (ucp_worker_progress(worker_) != 0) busy = true;
+    if (rndv_drain_needed_) {
+      drain_rndv_locked();
+      busy = true;
     }
-    sleeping_.store(false);
+    const ucs_status_t st = ucp_worker_arm(worker_);
+    if (st == UCS_ERR_BUSY) busy = true;
+    else if (st != UCS_OK) spdlog::warn("ferry[{}]: ucp_worker_arm: {}", self_, ucs_status_string(st));
+  }
+  if (after_progress()) busy = true;
+  if (ready_count_.load() > 0 || deferred_pending_.load() || stop_.load() || hook_.requested()) busy = true;
+  if (!busy) {
+    epoll_event ev{};
+    (void)::epoll_wait(epoll_fd_, &ev, 1, timeout_ms);
+  }
+  sleeping_.store(false);
+  return true;
+}
+
+void Engine::run_adaptive() {
+  const int timeout_ms = static_cast<int>(tick_period().count());
+  std::uint64_t seen_polls = external_polls_.load(std::memory_order_relaxed);
+  std::chrono::microseconds backoff = kBackoffMin;
+  clock::time_point last = clock::now();  // the last pass that found something
+  unsigned idle = 0;                      // consecutive passes that found nothing
+  bool slept = false;                     // the last pass ended a sleep
+  for (unsigned iter = 0; !stop_.load(std::memory_order_relaxed); ++iter) {
+    if (iter % 64 == 0) housekeeping(clock::now());
+    const std::uint64_t polls = external_polls_.load(std::memory_order_relaxed);
+    if (polls != seen_polls) {  // another thread polls: stay out of its way (as in busy mode)
+      seen_polls = polls;
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::microseconds(kBackoffMax));
+      housekeeping(clock::now());
+      last = clock::now();
+      slept = false;
+      continue;
+    }
+    backoff = kBackoffMin;
+    if (progress_step(false)) {
+      idle = 0;
+      slept = false;
+      last = clock::now();
+      continue;
+    }
+    ++idle;
+    if (!slept && (idle % 64 != 0 || clock::now() - last < spin_.limit())) {
+      if (idle >= kPoliteAfter / 8) std::this_thread::yield();  // quiet: runnable threads go first
+      continue;
+    }
+    // Nothing for the whole limit (or nothing since the last sleep): sleep.
+    housekeeping(clock::now());
+    if (!sleep_on_fd(timeout_ms)) break;
+    slept = true;
+    idle = 0;
   }
 }
 
@@ -141,7 +197,24 @@ bool Engine::progress_step(bool try_only, bool* contended) {
 }
 
 bool Engine::waiters_poll() const noexcept {
-  return opts_.progress == ProgressMode::busy && !torn_down_.load(std::memory_order_relaxed);
+  return spin_.polling_now() && !torn_down_.load(std::memory_order_relaxed);
+}
+
+void Engine::spin_outcome(bool caught, std::chrono::nanoseconds waited) noexcept {
+  if (caught) spin_.caught(waited);
+  else if (waited == std::chrono::nanoseconds::max()) spin_.idle_expired();
+  else spin_.slept(waited);
+}
+
+bool Engine::request_hook() noexcept {
+  if (!waiters_poll()) return false;
+  hook_.request();
+  if (opts_.progress == ProgressMode::busy) return true;
+  // Adaptive: no one may be polling. A sleeping progress thread is woken to
+  // run the hook; one about to sleep sees the request (seq_cst on both sides).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (sleeping_.load()) wake();
+  return true;
 }
 
 namespace {
@@ -152,7 +225,7 @@ void bump(std::atomic<std::uint64_t>& counter) noexcept {
 }  // namespace
 
 bool Engine::poll_once() {
-  if (opts_.progress == ProgressMode::busy && !on_progress_thread()) {
+  if (pollers_mode() && !on_progress_thread()) {
     bump(external_polls_);
     bump(waiter_polls_);
   }
@@ -276,11 +349,11 @@ void Engine::defer_failure_locked(Rank peer, Status why) {
 }
 
 void Engine::wake_locked() noexcept {
-  if (opts_.progress == ProgressMode::blocking && sleeping_.load() && worker_) ucp_worker_signal(worker_);
+  if (opts_.progress != ProgressMode::busy && sleeping_.load() && worker_) ucp_worker_signal(worker_);
 }
 
 void Engine::wake() noexcept {
-  if (opts_.progress != ProgressMode::blocking || !sleeping_.load()) return;
+  if (opts_.progress == ProgressMode::busy || !sleeping_.load()) return;
   std::lock_guard<std::mutex> lock(mu_);
   if (worker_) ucp_worker_signal(worker_);
 }
@@ -516,6 +589,7 @@ void Engine::note_sent(Rank peer) noexcept {
 }
 
 void Engine::housekeeping(clock::time_point now) {
+  spin_.sample_load(now);
   if (!liveness_ || !liveness_->enabled() || now < next_tick_) return;
   for (Rank r = 0; r < size_; ++r) {
     if (activity_[r].load(std::memory_order_relaxed) == 0) continue;

@@ -203,7 +203,8 @@ std::size_t rndv_window_from_env() {
 
 Engine::Engine(const Options& options, Rank self, Rank size)
     : opts_(options), self_(self), size_(size), events_(self, size), barrier_(size), peers_(size),
-      rndv_window_(rndv_window_from_env()), activity_(new std::atomic<std::uint8_t>[size]) {
+      rndv_window_(rndv_window_from_env()), spin_(common::SpinPolicy::for_this_process(options.progress)),
+      activity_(new std::atomic<std::uint8_t>[size]) {
   for (Rank r = 0; r < size_; ++r) {
     peers_[r].err_arg = EpErrorArg{this, r};
     activity_[r].store(0);
@@ -303,7 +304,7 @@ Status Engine::create_context_and_worker() {
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED | UCP_PARAM_FIELD_ESTIMATED_NUM_EPS;
   params.features = UCP_FEATURE_AM | UCP_FEATURE_RMA;
-  if (opts_.progress == ProgressMode::blocking) params.features |= UCP_FEATURE_WAKEUP;
+  if (opts_.progress != ProgressMode::busy) params.features |= UCP_FEATURE_WAKEUP;
   params.mt_workers_shared = 0;
   params.estimated_num_eps = size_;
   ucs_status_t st = ucp_init(&params, config, &context_);
@@ -340,7 +341,7 @@ Status Engine::create_context_and_worker() {
   if (st = ucp_worker_set_am_recv_handler(worker_, &hp); st != UCS_OK)
     return ucx_failure(Errc::transport_error, "ucp_worker_set_am_recv_handler failed", self_, st);
 
-  if (opts_.progress == ProgressMode::blocking) {
+  if (opts_.progress != ProgressMode::busy) {
     if (st = ucp_worker_get_efd(worker_, &worker_fd_); st != UCS_OK)
       return ucx_failure(Errc::transport_error, "ucp_worker_get_efd failed (blocking progress needs UCX wakeup support)",
                        self_, st);

@@ -18,7 +18,10 @@
 // drives the backend. In ProgressMode::busy it spins, and a thread waiting on a
 // transport future polls progress itself; in ProgressMode::blocking the
 // progress thread sleeps on the backend's event fd and waiters sleep on a
-// condition variable (stable on oversubscribed nodes).
+// condition variable (stable on oversubscribed nodes). ProgressMode::adaptive
+// (the default) polls like busy mode for a short, self-tuning time after
+// traffic and then sleeps like blocking mode; it never polls when the node has
+// more local ranks than CPUs (UCX backend; the TCP backend runs it as blocking).
 //
 // Install handlers before peers may send to them (e.g. set_handler, then a
 // Bootstrap::barrier): an AM that arrives for an id with no handler is dropped.
@@ -70,11 +73,11 @@ class Bootstrap {
 };
 
 enum class Backend { ucx, tcp };
-enum class ProgressMode { busy, blocking };
+enum class ProgressMode { busy, blocking, adaptive };
 
 struct Options {
   Backend backend = Backend::ucx;
-  ProgressMode progress = ProgressMode::blocking;
+  ProgressMode progress = ProgressMode::adaptive;
   // Liveness: every peer is sent a heartbeat each interval when the link is otherwise
   // idle; a peer not heard from within peer_timeout is declared failed. 0 disables.
   // A stopped or cut-off peer is found within about peer_timeout; the ratio 5 tolerates
@@ -95,7 +98,7 @@ struct Options {
   // makes one and the bootstrap distributes it. Never logged.
   std::string job_key;
 
-  // Reads FERRY_TRANSPORT (ucx|tcp), FERRY_PROGRESS (busy|blocking),
+  // Reads FERRY_TRANSPORT (ucx|tcp), FERRY_PROGRESS (busy|blocking|adaptive),
   // FERRY_HEARTBEAT_MS, FERRY_PEER_TIMEOUT_MS, FERRY_UCX_ERR_MODE (peer|none),
   // FERRY_MAX_AM_BYTES, FERRY_TCP_ADDRESS, FERRY_JOB_KEY (hex). Invalid values -> invalid_argument.
   static Result<Options> from_env();
