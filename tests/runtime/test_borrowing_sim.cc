@@ -175,6 +175,8 @@ class Sim {
   }
 
   void run(SimRank& s, Actions&& a) {
+    // No lineage in the simulation: a lost task output cannot be re-made.
+    for (ObjectId id : a.reconstruct) run(s, s.own->set_failed(id, Status(Errc::object_lost, "simulated: lost")));
     for (ObjectId id : a.free_local) {
       Status st = s.table->free(id);
       if (!st) fail("rank " + std::to_string(s.rank) + ": free of " + id.to_string() + ": " + st.to_string());

@@ -170,6 +170,8 @@ class Sim {
   }
 
   void run(SimRank& s, Actions&& a) {
+    // No lineage in the simulation: a lost task output cannot be re-made.
+    for (ObjectId id : a.reconstruct) run(s, s.own->set_failed(id, Status(Errc::object_lost, "simulated: lost")));
     for (ObjectId id : a.free_local) {
       Status st = s.table->free(id);
       if (!st) fail("rank " + std::to_string(s.rank) + ": free of " + id.to_string() + ": " + st.to_string());
@@ -239,7 +241,9 @@ class Sim {
       case ReplyKind::error:
         if (body.error.code() == Errc::not_found) ++not_found;
         else if (body.error.code() == Errc::owner_died) ++owner_died;
-        else if (body.error.code() == Errc::peer_failed || body.error.code() == Errc::store_full) ++failed_task_reads;
+        else if (body.error.code() == Errc::peer_failed || body.error.code() == Errc::store_full ||
+                 body.error.code() == Errc::object_lost)
+          ++failed_task_reads;
         else fail("rank " + std::to_string(s.rank) + ": get of " + id.to_string() + ": " + body.error.to_string());
         if (id.owner() == s.rank && body.error.code() == Errc::not_found && s.own->ref_count(id) > 0)
           fail("rank " + std::to_string(s.rank) + ": own object " + id.to_string() + " not found while referenced");
