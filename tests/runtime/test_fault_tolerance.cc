@@ -134,6 +134,16 @@ std::uint32_t flaky(std::uint32_t key) {
   return key * 10;
 }
 inline const auto nap_fn = ferry::function<&nap_where>("ft.nap_where");
+// Submits 6 unpinned inner tasks from inside a task (this rank owns them) and counts
+// the results that came from `dead` (must be none once retried).
+std::uint32_t outer(std::uint32_t key, std::uint32_t dead) {
+  std::vector<ObjectRef<std::uint32_t>> inner;
+  for (std::uint32_t k = 0; k < 6; ++k) inner.push_back(nap_fn.remote(key * 100 + k, std::uint32_t{800}));
+  std::uint32_t from_dead = 0;
+  for (auto& r : inner) from_dead += r.get(std::chrono::seconds(30)) == dead ? 1 : 0;
+  return from_dead;
+}
+inline const auto outer_fn = ferry::function<&outer>("ft.outer");
 inline const auto block_fn = ferry::function<&block>("ft.block");
 inline const auto mix_fn = ferry::function<&mix>("ft.mix");
 inline const auto flaky_fn = ferry::function<&flaky>("ft.flaky");
@@ -179,6 +189,21 @@ TEST_CASE("fault tolerance: tasks on a killed rank are retried on live ranks, ea
     expect(reran >= 1, "no task was placed on rank 2 (round robin?)");
   }));
   CHECK(retried() - retried_before >= 1);
+}
+
+TEST_CASE("fault tolerance: nested tasks lost with a rank are resubmitted by their owner (the outer task's rank)",
+          "[in-process][faults][ft]") {
+  REQUIRE_RANKS(run_ranks(4, {}, [](Ctx& c) {
+    c.barrier();
+    if (c.rank != 0) return;
+    auto o = outer_fn.on(ferry::rank{1}).remote(std::uint32_t{7}, std::uint32_t{3});
+    std::this_thread::sleep_for(400ms);  // the inner tasks run, some on rank 3
+    c.fab.kill(3);
+    expect(o.get(30s) == 0u, "an inner result came from the killed rank");
+    int reran = 0;
+    for (std::uint32_t k = 0; k < 6; ++k) reran += runs_of("nap" + std::to_string(700 + k)) - 1;
+    expect(reran >= 1, "no inner task was re-run (none placed on rank 3?)");
+  }));
 }
 
 TEST_CASE("fault tolerance: exceptions are retried only with retry_exceptions", "[in-process][ft]") {
