@@ -293,7 +293,8 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
           again.emplace_back(c.id, c.error);
           continue;
         }
-        if (c.status != proto::DoneStatus::error) keep_lineage_locked(c.id, p, held);
+        // Only a result stored in another rank's arena can be lost while its owner lives.
+        if (c.status == proto::DoneStatus::stored && executor != core_.rank()) keep_lineage_locked(c.id, p, held);
         found.emplace_back(&c, std::move(p));
         pending_.erase(it);
       } else if (c.status == proto::DoneStatus::stored && executor != core_.rank()) {
