@@ -16,6 +16,7 @@
 #include "protocol.h"
 #include "registry.h"
 #include "tasks.h"
+#include "trace.h"
 #include "wire_io.h"
 
 namespace ferry::rt {
@@ -237,6 +238,8 @@ void Core::on_shutdown_msg(Rank src, ByteView p) {
 
 void Core::on_peer_failure(Rank peer, const Status& why) {
   metrics::add(metrics::C::peers_failed);
+  if (trace::on()) trace::instant("peer_failed", {}, peer);  // bytes = the failed rank
+  tasks_->mark_dead(peer);  // re-made outputs (own_.peer_failed -> reconstruct) avoid it
   run(own_.peer_failed(peer));
   pressure_->reader_failed(peer);
   tasks_->peer_failed(peer, why);
@@ -258,6 +261,8 @@ void Core::run(Actions&& a) {
     else send_reply(std::move(r));
   }
   run_borrow(a);
+  if (tasks_ && !a.forget_lineage.empty()) tasks_->forget_lineage(a.forget_lineage);
+  if (tasks_ && !a.reconstruct.empty()) tasks_->reconstruct(a.reconstruct);
 }
 
 void Core::send_reply(Reply&& r) {

@@ -1,5 +1,6 @@
 // options.cc — RuntimeOptions::from_env (FERRY_INLINE_BYTES, FERRY_GET_TIMEOUT_MS,
-// FERRY_EXECUTOR_THREADS, FERRY_MALLOC_TUNING, FERRY_SHUTDOWN_TIMEOUT_MS; FERRY_STORE_BYTES is
+// FERRY_EXECUTOR_THREADS, FERRY_MALLOC_TUNING, FERRY_SHUTDOWN_TIMEOUT_MS,
+// FERRY_LINEAGE_BYTES; FERRY_STORE_BYTES is
 // read by the objstore arena), and the malloc tuning itself (tune_malloc).
 //
 // Thread-safety: reads the environment only.
@@ -66,6 +67,15 @@ Result<RuntimeOptions> RuntimeOptions::from_env() {
     else return Status(Errc::invalid_argument, "FERRY_MALLOC_TUNING='" + t + "' is not y or n");
   }
   if (Status s = read_ms("FERRY_SHUTDOWN_TIMEOUT_MS", o.shutdown_timeout); !s) return s;
+  if (const char* v = std::getenv("FERRY_LINEAGE_BYTES"); v && *v) {
+    if (std::string(v) == "0") {
+      o.lineage_bytes = 0;
+    } else {
+      auto n = objstore::parse_byte_size(v, "FERRY_LINEAGE_BYTES");
+      if (!n) return n.status();
+      o.lineage_bytes = n.value();
+    }
+  }
   return o;
 }
 

@@ -54,6 +54,8 @@ void Actions::append(Actions&& o) {
   for (auto& a : o.borrow_acks) borrow_acks.push_back(std::move(a));
   releases.insert(releases.end(), o.releases.begin(), o.releases.end());
   for (auto& r : o.registered) registered.push_back(std::move(r));
+  reconstruct.insert(reconstruct.end(), o.reconstruct.begin(), o.reconstruct.end());
+  forget_lineage.insert(forget_lineage.end(), o.forget_lineage.begin(), o.forget_lineage.end());
 }
 
 std::string OwnershipStats::describe() const {
@@ -104,6 +106,7 @@ Status Ownership::add_owned_value(ObjectId id, const ObjectMeta& meta, SharedByt
 Status Ownership::add_pending(ObjectId id) {
   Owned e;
   e.state = State::pending;
+  e.task_output = true;
   return add_entry(id, std::move(e));
 }
 
@@ -151,10 +154,8 @@ void Ownership::set_ready_locked(ObjectId id, const ObjectMeta& meta, std::optio
   e.primary = primary;
   e.value = std::move(value);
   if (primary && primary->rank != self_ && dead_.count(primary->rank)) {
-    e.state = State::failed;
-    e.primary.reset();
-    e.x().error = Status(Errc::owner_died, "object " + id.to_string() + " was lost: its holder " +
-                                               rank_str(primary->rank) + " died");
+    lose_primary_locked(id, e, primary->rank, out);
+    if (e.state == State::pending) return;  // re-made: the waiters keep waiting
   }
   if (e.extra) {
     for (const Waiter& w : e.extra->waiters) out.replies.push_back({w.reader, w.request, id, answer(id, e, w.reader)});
@@ -168,6 +169,27 @@ void Ownership::set_failed_locked(ObjectId id, Status why, Actions& out) {
   if (it == owned_.end() || it->second.state != State::pending) return;
   fail_locked(id, it->second, std::move(why), out);
   settle(it, out);
+}
+
+void Ownership::lose_primary_locked(ObjectId id, Owned& e, Rank holder, Actions& out) {
+  e.primary.reset();
+  if (Extra* x = e.extra.get(); x && !x->copies.empty()) {  // a reader's copy becomes the primary
+    e.primary = x->copies.front();
+    x->copies.erase(x->copies.begin());
+    for (const Waiter& w : x->waiters) out.replies.push_back({w.reader, w.request, id, answer(id, e, w.reader)});
+    x->waiters.clear();
+    return;
+  }
+  if (e.task_output && !e.released) {
+    e.state = State::pending;
+    e.value.reset();
+    out.reconstruct.push_back(id);
+    return;
+  }
+  fail_locked(id, e,
+              Status(Errc::object_lost, "object " + id.to_string() + " was lost: every copy was on " + rank_str(holder) +
+                                            ", which died, and it cannot be re-made"),
+              out);
 }
 
 void Ownership::fail_locked(ObjectId id, Owned& e, Status why, Actions& out) {
@@ -268,6 +290,7 @@ void Ownership::settle(OwnedMap::iterator it, Actions& out) {
   }
   for (const Location& loc : e.view().copies) out.drop_copies.push_back({loc.rank, id});
   if (e.extra) unheld_.insert(unheld_.end(), e.extra->contained.begin(), e.extra->contained.end());
+  if (e.task_output) out.forget_lineage.push_back(id);
   owned_.erase(it);
 }
 
@@ -339,7 +362,12 @@ Actions Ownership::locate(ObjectId id, Rank reader, std::uint64_t request, Rank 
       }
     }
   }
-  if (e.state == State::pending) {
+  // The reader could not read the primary: its holder is dying, and this rank
+  // has not noticed yet. Wait for peer_failed (a copy is promoted, or the task
+  // re-made) instead of handing out the same holder again.
+  const bool primary_bad = bad_holder != kInvalidRank && e.state == State::ready && e.primary &&
+                           e.primary->rank == bad_holder && bad_holder != self_;
+  if (e.state == State::pending || primary_bad) {
     e.x().waiters.push_back({reader, request});
   } else {
     out.replies.push_back({reader, request, id, answer(id, e, reader)});
@@ -492,17 +520,12 @@ Actions Ownership::peer_failed(Rank peer) {
     if (Extra* x = e.extra.get()) {
       erase_if_vec(x->borrowers, [&](const Episode& b) { return b.rank == peer; });
       erase_if_vec(x->tombstones, [&](const Episode& b) { return b.rank == peer; });
-      erase_if_vec(x->leases, [&](const Lease& l) { return l.reader == peer; });
+      erase_if_vec(x->leases, [&](const Lease& l) { return l.reader == peer || l.holder == peer; });
       erase_if_vec(x->copies, [&](const Location& l) { return l.rank == peer; });
       erase_if_vec(x->retired, [&](const Location& l) { return l.rank == peer; });
       erase_if_vec(x->waiters, [&](const Waiter& w) { return w.reader == peer; });
     }
-    if (e.primary && e.primary->rank == peer) {
-      e.primary.reset();
-      fail_locked(id, e,
-                  Status(Errc::owner_died, "object " + id.to_string() + " was lost: its holder " + rank_str(peer) + " died"),
-                  out);
-    }
+    if (e.primary && e.primary->rank == peer && e.state == State::ready) lose_primary_locked(id, e, peer, out);
     if (!e.released && unreferenced(e)) release_locked(id, e, out);
     auto next = std::next(it);
     settle(it, out);  // may erase `it`

@@ -30,8 +30,12 @@
 // Reader side: borrowed_ counts this rank's refs to foreign objects and keeps
 //   the small value fetched for them (dropped with the last local ref).
 // Failure: peer_failed(r) releases r's leases, forgets r's copies and waiting
-//   requests, loses objects whose primary was on r, and frees local copies of
-//   objects r owned (refs owned by a dead rank fail with owner_died).
+//   requests, and frees local copies of objects r owned (refs owned by a dead
+//   rank fail with owner_died). An owned object whose primary was on r gets a
+//   secondary copy as its new primary if one exists; otherwise a task output
+//   goes back to pending and is listed in `reconstruct` (the runtime re-runs
+//   its task from lineage, or fails it with object_lost); anything else fails
+//   with object_lost. Erased task outputs are listed in `forget_lineage`.
 // Borrowers (borrowing.cc; protocol in docs/ARCHITECTURE.md "Borrowers"):
 //   an owned entry also counts its borrowers (ranks that decoded a ref to it,
 //   one registration "episode" each) and is released only when its local
@@ -143,9 +147,15 @@ struct Actions {
   std::vector<BorrowAck> borrow_acks;     // owner: answer a borrower's kBorrowAdd
   std::vector<Release> releases;          // send kRelease (holder == self: release_for(self))
   std::vector<Registered> registered;     // wake local waiters of a registration
+  // Lineage (lineage.h): task outputs whose every copy was lost, now pending
+  // again: re-execute them (or fail them with object_lost); task outputs
+  // erased: their lineage may go.
+  std::vector<ObjectId> reconstruct;
+  std::vector<ObjectId> forget_lineage;
   bool empty() const noexcept {
     return free_local.empty() && drop_copies.empty() && replies.empty() && borrow_adds.empty() &&
-           borrow_removes.empty() && borrow_acks.empty() && releases.empty() && registered.empty();
+           borrow_removes.empty() && borrow_acks.empty() && releases.empty() && registered.empty() &&
+           reconstruct.empty() && forget_lineage.empty();
   }
   void append(Actions&& other);
 };
@@ -333,6 +343,7 @@ class Ownership {
   struct Owned {
     State state = State::ready;
     bool released = false;
+    bool task_output = false;  // made by add_pending: may be re-made from lineage
     std::uint32_t cursor = 0;  // round robin over holders
     std::uint64_t refs = 1;
     ObjectMeta meta;
@@ -364,6 +375,9 @@ class Ownership {
   void set_failed_locked(ObjectId id, Status why, Actions& out) FERRY_REQUIRES(mu_);
   // -> failed with `why`; its waiting readers get `why` (the caller settles the entry).
   void fail_locked(ObjectId id, Owned& e, Status why, Actions& out) FERRY_REQUIRES(mu_);
+  // The primary of `e` (on dead rank `holder`) is gone: promote a copy,
+  // or back to pending + reconstruct (task outputs), or fail (object_lost).
+  void lose_primary_locked(ObjectId id, Owned& e, Rank holder, Actions& out) FERRY_REQUIRES(mu_);
   void remove_ref_locked(ObjectId id, Actions& out) FERRY_REQUIRES(mu_);
   // Refs of erased entries' contained lists, dropped at the end of each call.
   void drain_unheld(Actions& out) FERRY_REQUIRES(mu_);

@@ -29,8 +29,9 @@ auto with_core(What&& what, F&& f) -> decltype(f(std::declval<rt::Core&>())) {
 }  // namespace
 
 Result<SubmitResult> submit_task(const RegistryEntry& fn, std::optional<std::uint32_t> where,
-                                 std::span<ArgSpec> args) {
-  return with_core([&] { return "task '" + fn.name + "'"; }, [&](rt::Core& c) { return c.tasks().submit(fn, where, args); });
+                                 std::span<ArgSpec> args, const TaskOptions& opts) {
+  return with_core([&] { return "task '" + fn.name + "'"; },
+                   [&](rt::Core& c) { return c.tasks().submit(fn, where, args, opts); });
 }
 
 Result<ActorId> create_actor(const RegistryEntry& cls, std::optional<std::uint32_t> where, std::span<ArgSpec> args) {

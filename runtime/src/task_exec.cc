@@ -252,6 +252,7 @@ void Tasks::execute(Job* j) {
 void Tasks::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
   Completion c;
   c.id = j->result;
+  c.attempt = j->kind == proto::RecordKind::task ? static_cast<std::uint32_t>(j->seq) : 0;
   if (s.is_ok() && out && out->emitted) {
     c.status = out->status;
     c.meta = out->meta;
@@ -280,9 +281,9 @@ void Tasks::deliver(Rank owner, const Completion& c) {
   if (on_executor) Executor::want_flush();
   dones_->append(owner, [&](Bytes& out) {
     switch (c.status) {
-      case proto::DoneStatus::value: return proto::append_done_value(out, c.id, c.meta, c.value);
-      case proto::DoneStatus::stored: return proto::append_done_stored(out, c.id, c.meta, c.offset);
-      case proto::DoneStatus::error: return proto::append_done_error(out, c.id, c.error);
+      case proto::DoneStatus::value: return proto::append_done_value(out, c.id, c.attempt, c.meta, c.value);
+      case proto::DoneStatus::stored: return proto::append_done_stored(out, c.id, c.attempt, c.meta, c.offset);
+      case proto::DoneStatus::error: return proto::append_done_error(out, c.id, c.attempt, c.error);
     }
   }, !on_executor);
 }

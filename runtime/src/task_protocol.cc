@@ -11,7 +11,7 @@ namespace {
 
 constexpr std::size_t kMetaBytes = 2 + 8 + 8 + 8;
 constexpr std::size_t kSubmitFixedBytes = 1 + ObjectId::kWireBytes + 8 + 8 + 4 + 8 + 8 + 2;
-constexpr std::size_t kDoneFixedBytes = ObjectId::kWireBytes + 1;
+constexpr std::size_t kDoneFixedBytes = ObjectId::kWireBytes + 4 + 1;
 
 void write_meta(Writer& w, const ObjectMeta& m) {
   w.u16(m.format);
@@ -34,6 +34,11 @@ Result<std::uint32_t> read_batch_header(Reader& r) {
   std::uint32_t v = 0;
   if (!r.u32(v)) return r.truncated();
   return v;
+}
+
+void set_record_seq(Bytes& record, std::uint64_t seq) {
+  if (record.size() < kSubmitSeqOffset + 8) return;
+  for (int i = 0; i < 8; ++i) record[kSubmitSeqOffset + i] = static_cast<std::byte>((seq >> (8 * i)) & 0xFF);
 }
 
 void append_submit(Bytes& out, const SubmitHead& h, std::span<const detail::ArgSpec> args) {
@@ -86,27 +91,31 @@ Status read_submit(Reader& r, SubmitHead& h, std::vector<WireArg>& args) {
   return Status::ok();
 }
 
-void append_done_value(Bytes& out, const ObjectId& id, const ObjectMeta& meta, ByteView bytes) {
+void append_done_value(Bytes& out, const ObjectId& id, std::uint32_t attempt, const ObjectMeta& meta, ByteView bytes) {
   Writer w(std::move(out), kDoneFixedBytes + kMetaBytes + bytes.size());
   w.id(id);
+  w.u32(attempt);
   w.u8(static_cast<std::uint8_t>(DoneStatus::value));
   write_meta(w, meta);
   w.bytes(bytes);
   out = w.take();
 }
 
-void append_done_stored(Bytes& out, const ObjectId& id, const ObjectMeta& meta, std::uint64_t offset) {
+void append_done_stored(Bytes& out, const ObjectId& id, std::uint32_t attempt, const ObjectMeta& meta,
+                        std::uint64_t offset) {
   Writer w(std::move(out), kDoneFixedBytes + kMetaBytes + 8);
   w.id(id);
+  w.u32(attempt);
   w.u8(static_cast<std::uint8_t>(DoneStatus::stored));
   write_meta(w, meta);
   w.u64(offset);
   out = w.take();
 }
 
-void append_done_error(Bytes& out, const ObjectId& id, const Status& error) {
+void append_done_error(Bytes& out, const ObjectId& id, std::uint32_t attempt, const Status& error) {
   Writer w(std::move(out), kDoneFixedBytes + 1 + 4 + error.message().size());
   w.id(id);
+  w.u32(attempt);
   w.u8(static_cast<std::uint8_t>(DoneStatus::error));
   w.u8(static_cast<std::uint8_t>(error.code()));
   const std::string& m = error.message();
@@ -117,7 +126,7 @@ void append_done_error(Bytes& out, const ObjectId& id, const Status& error) {
 
 Status read_done(Reader& r, DoneRecord& d) {
   std::uint8_t st = 0;
-  if (!r.id(d.id) || !r.u8(st)) return r.truncated();
+  if (!r.id(d.id) || !r.u32(d.attempt) || !r.u8(st)) return r.truncated();
   if (st > 2) return r.error("unknown done status " + std::to_string(st));
   d.status = static_cast<DoneStatus>(st);
   if (d.status == DoneStatus::error) {
@@ -125,7 +134,7 @@ Status read_done(Reader& r, DoneRecord& d) {
     std::uint32_t len = 0;
     ByteView text;
     if (!r.u8(code) || !r.u32(len) || !r.bytes(len, text)) return r.truncated();
-    if (code == 0 || code > static_cast<std::uint8_t>(Errc::task_failed))
+    if (code == 0 || code > static_cast<std::uint8_t>(kLastErrc))
       return r.error("error record with invalid code " + std::to_string(code));
     d.error = Status(static_cast<Errc>(code), std::string(reinterpret_cast<const char*>(text.data()), text.size()));
     return Status::ok();

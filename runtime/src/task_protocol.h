@@ -10,12 +10,14 @@
 // Submit record:
 //   u8 kind (1 task, 2 actor create, 3 actor call, 4 actor kill)
 //   id result (16 B; nil for create/kill)           u64 name hash  u64 signature
-//   u32 actor creator  u64 actor counter  u64 seq   (kinds 2-4; 0 otherwise)
+//   u32 actor creator  u64 actor counter  u64 seq   (creator/counter: kinds 2-4,
+//   0 otherwise; seq: the call's sequence number for kinds 2-4, the attempt
+//   number for tasks: 0 first, +1 per resubmission, echoed in the done record)
 //   u16 nargs, then per argument:
 //     u8 0 (value): u16 format u64 type_tag u64 aux u64 size, size bytes
 //     u8 1 (ref):   id (16 B)
 // Done record:
-//   id (16 B), u8 status:
+//   id (16 B), u32 attempt (the submit record's seq), u8 status:
 //     0 value:  u16 format u64 type_tag u64 aux u64 size, size bytes
 //     1 stored: u16 format u64 type_tag u64 aux u64 size, u64 header offset in
 //               the sender's arena (the sender keeps the block as a copy of an
@@ -70,12 +72,19 @@ Status read_submit(Reader& r, SubmitHead& h, std::vector<WireArg>& args);
 
 enum class DoneStatus : std::uint8_t { value = 0, stored = 1, error = 2 };
 
-void append_done_value(Bytes& out, const ObjectId& id, const ObjectMeta& meta, ByteView bytes);
-void append_done_stored(Bytes& out, const ObjectId& id, const ObjectMeta& meta, std::uint64_t offset);
-void append_done_error(Bytes& out, const ObjectId& id, const Status& error);
+void append_done_value(Bytes& out, const ObjectId& id, std::uint32_t attempt, const ObjectMeta& meta, ByteView bytes);
+void append_done_stored(Bytes& out, const ObjectId& id, std::uint32_t attempt, const ObjectMeta& meta,
+                        std::uint64_t offset);
+void append_done_error(Bytes& out, const ObjectId& id, std::uint32_t attempt, const Status& error);
+
+// Byte offset of a submit record's seq field (a stored record is re-sent with
+// another attempt number: set_record_seq).
+inline constexpr std::size_t kSubmitSeqOffset = 1 + ObjectId::kWireBytes + 8 + 8 + 4 + 8;
+void set_record_seq(Bytes& record, std::uint64_t seq);
 
 struct DoneRecord {
   ObjectId id;
+  std::uint32_t attempt = 0;
   DoneStatus status = DoneStatus::error;
   ObjectMeta meta;
   ByteView value;

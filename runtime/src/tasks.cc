@@ -33,7 +33,8 @@ const char* what_of(const RegistryEntry* e) {
 
 }  // namespace
 
-Tasks::Tasks(Core& core, unsigned threads) : core_(core), threads_(threads ? threads : 1), board_(core.size()) {
+Tasks::Tasks(Core& core, unsigned threads)
+    : core_(core), threads_(threads ? threads : 1), board_(core.size()), lineage_(core.options().lineage_bytes) {
   flusher_ = std::make_unique<Flusher>([this] {
     GateGuard g(core_.gate());
     if (!g) return;
@@ -167,7 +168,7 @@ Rank Tasks::choose(std::span<const ArgSpec> args) {
 }
 
 ObjectId Tasks::add_pending(const RegistryEntry& e, Rank executor, std::span<const ArgSpec> args,
-                            std::vector<ObjectId> held, bool owned_output) {
+                            std::vector<ObjectId> held, bool owned_output, std::shared_ptr<TaskSpec> spec) {
   const ObjectId id = core_.ids_.next();
   if (owned_output) (void)core_.own_.add_pending(id);  // fresh id: cannot collide
   for (const ArgSpec& a : args) {
@@ -184,9 +185,10 @@ ObjectId Tasks::add_pending(const RegistryEntry& e, Rank executor, std::span<con
       held.push_back(c);
     }
   }
+  if (spec) spec->held = std::move(held);  // the spec owns them (they may outlive the task: lineage)
   {
     MutexLock lock(pend_mu_);
-    pending_.emplace(id, Pending{&e, executor, std::move(held)});
+    pending_.emplace(id, Pending{&e, executor, std::move(held), 0, std::move(spec)});
   }
   board_.submitted(executor);
   metrics::add(metrics::C::tasks_submitted);
@@ -207,7 +209,7 @@ void Tasks::send_record(Rank dst, const proto::SubmitHead& h, std::span<const Ar
 }
 
 Result<detail::SubmitResult> Tasks::submit(const RegistryEntry& fn, std::optional<Rank> where,
-                                           std::span<ArgSpec> args) {
+                                           std::span<ArgSpec> args, const TaskOptions& opts) {
   if (Status s = check_accepting("task submission"); !s) return s;
   if (where && *where >= core_.size())
     return Status(Errc::invalid_argument, "task '" + fn.name + "': rank " + std::to_string(*where) +
@@ -218,11 +220,15 @@ Result<detail::SubmitResult> Tasks::submit(const RegistryEntry& fn, std::optiona
     return s;
   }
   const Rank dst = where ? *where : choose(args);
-  std::vector<ObjectData> inlined;  // alive until send_record wrote the record
+  std::vector<ObjectData> inlined;  // alive until the record is written (send_spec / send_record)
   inline_ready_args(args, inlined);
-  const ObjectId id = add_pending(fn, dst, args, std::move(held), true);
+  std::shared_ptr<TaskSpec> spec = make_spec(fn, where, args, opts);
+  const std::shared_ptr<TaskSpec> sp = spec;  // alive until sent, whatever happens to the pending entry
+  const ObjectId id = add_pending(fn, dst, args, std::move(held), true, std::move(spec));
   if (!board_.alive(dst) || core_.own_.is_dead(dst)) {
     fail_pending_on(dst, Status(Errc::peer_failed, rank_str(dst) + " has failed"));
+  } else if (sp) {
+    send_spec(dst, id, *sp, args);
   } else {
     proto::SubmitHead h;
     h.kind = proto::RecordKind::task;
@@ -269,7 +275,7 @@ void Tasks::on_done(Rank src, ByteView p) {
                                                 rank_str(core_.rank()) + " does not own");
       break;
     }
-    batch.push_back(Completion{d.id, d.status, d.meta, d.value, d.offset, std::move(d.error)});
+    batch.push_back(Completion{d.id, d.attempt, d.status, d.meta, d.value, d.offset, std::move(d.error)});
   }
   complete(src, batch);  // the records before a malformed one still count
   if (!bad.is_ok()) core_.report(bad);
@@ -289,21 +295,32 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
   std::vector<std::pair<const Completion*, Pending>> found;
   found.reserve(batch.size());
   Actions a;  // drops of stored results nobody waits for
+  std::vector<ObjectId> held;
+  std::vector<std::pair<ObjectId, Status>> again;  // retriable failures: run again
   {
     MutexLock lock(pend_mu_);
     for (const Completion& c : batch) {
       auto it = pending_.find(c.id);
-      if (it != pending_.end() && it->second.executor == executor) {
-        found.emplace_back(&c, std::move(it->second));
+      if (it != pending_.end() && it->second.executor == executor && it->second.attempt == c.attempt) {
+        Pending& p = it->second;
+        if (c.status == proto::DoneStatus::error && retriable(p, c.error)) {
+          board_.finished(executor);
+          p.executor = transport::kInvalidRank;
+          again.emplace_back(c.id, c.error);
+          continue;
+        }
+        // Only a result stored in another rank's arena can be lost while its owner lives.
+        if (c.status == proto::DoneStatus::stored && executor != core_.rank()) keep_lineage_locked(c.id, p, held);
+        found.emplace_back(&c, std::move(p));
         pending_.erase(it);
       } else if (c.status == proto::DoneStatus::stored && executor != core_.rank()) {
-        // Already failed (executor declared dead) or unknown: free a stored result where it lives.
+        // Already failed (executor declared dead), another attempt's, or unknown:
+        // free a stored result where it lives.
         a.drop_copies.push_back({executor, c.id});
       }
     }
   }
   std::vector<Ownership::Outcome> outcomes(found.size());
-  std::vector<ObjectId> held;
   for (std::size_t i = 0; i < found.size(); ++i) {
     const Completion& c = *found[i].first;
     const Pending& p = found[i].second;
@@ -322,11 +339,14 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
       case proto::DoneStatus::error:
         o.failed = true;
         o.error = decorate(p, executor, c.error);
+        if (p.remaking) o.error = remake_failed(c.id, o.error);
         break;
     }
     held.insert(held.end(), p.held.begin(), p.held.end());
+    if (p.spec) held.insert(held.end(), p.spec->held.begin(), p.spec->held.end());  // not kept as lineage
   }
   core_.run(core_.own_.complete(outcomes));
+  for (auto& [id, why] : again) resubmit(id, why);
   if (!a.empty()) core_.run(std::move(a));
   if (!held.empty()) core_.run(core_.own_.remove_refs(held));
   {
@@ -337,10 +357,16 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
 
 void Tasks::fail_pending_on(Rank executor, const Status& why) {
   std::vector<std::pair<ObjectId, Pending>> victims;
+  std::vector<ObjectId> again;
   {
     MutexLock lock(pend_mu_);
     for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->second.executor == executor) {
+      if (it->second.executor == executor && it->second.spec && it->second.spec->retries_left > 0 &&
+          !it->second.spec->where) {  // a task pinned with on() is not moved to another rank
+        it->second.executor = transport::kInvalidRank;  // lost: placed again below
+        again.push_back(it->first);
+        ++it;
+      } else if (it->second.executor == executor) {
         victims.emplace_back(it->first, std::move(it->second));
         it = pending_.erase(it);
       } else {
@@ -353,12 +379,20 @@ void Tasks::fail_pending_on(Rank executor, const Status& why) {
     board_.finished(executor);
     metrics::add(metrics::C::tasks_failed);
     const std::string name = p.entry ? p.entry->name : std::string("?");
+    const std::string tries = !p.spec ? std::string("no retries (max_retries = 0)")
+                              : p.spec->where ? std::string("1 attempt: a task placed with on() does not retry on another rank")
+                                              : std::to_string(p.spec->attempt + 1) + " attempt(s), no retries left";
     Status s(why.code() == Errc::peer_failed ? Errc::peer_failed : why.code(),
              std::string(what_of(p.entry)) + " '" + name + "' was sent to " + rank_str(executor) +
-                 ", which failed before it completed (" + why.message() +
-                 "); its output is lost: ferry does not retry tasks (lineage re-execution is future work)");
-    core_.run(core_.own_.set_failed(id, std::move(s)));
+                 ", which failed before it completed (" + why.message() + "); its output is lost after " + tries);
+    core_.run(core_.own_.set_failed(id, p.remaking ? remake_failed(id, s) : std::move(s)));
     for (const ObjectId& h : p.held) core_.remove_ref(h);
+    if (p.spec)
+      for (const ObjectId& h : p.spec->held) core_.remove_ref(h);
+  }
+  for (const ObjectId& id : again) {
+    board_.finished(executor);
+    resubmit(id, why);
   }
 }
 

@@ -11,8 +11,14 @@
 // and appends a submit record to that rank's outbox (or runs the local path).
 // A done record completes it: set_ready (inline value, or Location{executor,
 // offset} for results kept in the executor's arena) or set_failed; the held
-// refs are dropped then. Peer failure of the executor fails its pending
-// entries (peer_failed); no retries.
+// refs are dropped then. Retries and lineage (retry.cc, lineage.h): a task
+// submitted with retries or lineage keeps its TaskSpec (encoded record +
+// held refs) in its Pending entry; peer failure of the executor (or a
+// peer_failed / retriable error in its done record) resubmits it to a live
+// rank with the next attempt number, and done records of other attempts are
+// ignored; without retries left its output fails. A completed task's spec
+// moves to the Lineage table while its output exists; an output whose every
+// copy was lost is re-run from it (Actions::reconstruct).
 // Executor side: a Job per record; ObjectRef arguments are fetched with
 // Core::fetch (continuations, no executor thread waits); when all are here
 // the job goes to the Executor pool (tasks) or its actor's serial queue.
@@ -39,6 +45,7 @@
 #include <vector>
 
 #include "executor.h"
+#include "lineage.h"
 #include "ferry/detail/task_api.h"
 #include "outbox.h"
 #include "scheduler.h"
@@ -66,7 +73,7 @@ struct Job final : Runnable {
   const RegistryEntry* entry = nullptr;
   Status error;                       // set before running: fail instead of running
   std::shared_ptr<HostedActor> actor; // actor records
-  std::uint64_t seq = 0;
+  std::uint64_t seq = 0;                // actor records: call sequence; tasks: the attempt
   bool deps_ready = false;            // actor records: guarded by the actor's mutex
   std::shared_ptr<const Bytes> msg;   // keeps value arguments alive
   std::vector<ObjectData> args;
@@ -117,7 +124,8 @@ class Tasks {
   void set_peer_threads(Rank r, std::uint32_t threads) { board_.set_threads(r, threads); }
 
   // ---- submitter (tasks.cc, actors.cc)
-  Result<detail::SubmitResult> submit(const RegistryEntry& fn, std::optional<Rank> where, std::span<ArgSpec> args);
+  Result<detail::SubmitResult> submit(const RegistryEntry& fn, std::optional<Rank> where, std::span<ArgSpec> args,
+                                      const TaskOptions& opts = {});
   Result<ActorId> create_actor(const RegistryEntry& cls, std::optional<Rank> where, std::span<ArgSpec> args);
   Result<detail::SubmitResult> call_actor(const ActorId& a, const RegistryEntry& m, std::span<ArgSpec> args);
   Status kill_actor(const ActorId& a);
@@ -125,6 +133,14 @@ class Tasks {
 
   // ---- lifecycle
   void peer_failed(Rank peer, const Status& why);
+  // Placement stops choosing `peer` (called before the ownership core
+  // handles its death, so re-made outputs go elsewhere).
+  void mark_dead(Rank peer) { board_.dead(peer); }
+  // ---- lineage (retry.cc): outputs lost (pending again) -> re-run or object_lost;
+  // outputs erased -> their lineage goes.
+  void reconstruct(std::span<const ObjectId> ids);
+  void forget_lineage(std::span<const ObjectId> ids);
+  std::size_t lineage_bytes() const;
   // Waits until every task this rank submitted has completed (or the deadline).
   bool drain(std::chrono::steady_clock::time_point deadline);
   // Stops the executor and flusher threads, destroys actors, discards queued jobs.
@@ -143,11 +159,16 @@ class Tasks {
   friend struct ResultBuffer;
   struct Pending {
     const RegistryEntry* entry = nullptr;
-    Rank executor = 0;
-    std::vector<ObjectId> held;  // local refs owned by this entry
+    Rank executor = 0;               // kInvalidRank while a retry is being placed
+    std::vector<ObjectId> held;      // local refs owned by this entry (none when spec is set)
+    std::uint32_t attempt = 0;       // done records of other attempts are ignored
+    std::shared_ptr<TaskSpec> spec;  // retries / lineage (owns its held refs)
+    bool forgotten = false;          // the output was erased: keep no lineage
+    bool remaking = false;           // re-made from lineage: a final failure is object_lost
   };
   struct Completion {
     ObjectId id;
+    std::uint32_t attempt = 0;
     proto::DoneStatus status = proto::DoneStatus::error;
     detail::ObjectMeta meta;
     ByteView value;
@@ -167,7 +188,7 @@ class Tasks {
   Rank choose(std::span<const ArgSpec> args);
   // Registers the pending output and holds the refs; returns the output id.
   ObjectId add_pending(const RegistryEntry& e, Rank executor, std::span<const ArgSpec> args,
-                       std::vector<ObjectId> held, bool owned_output);
+                       std::vector<ObjectId> held, bool owned_output, std::shared_ptr<TaskSpec> spec = nullptr);
   void send_record(Rank dst, const proto::SubmitHead& h, std::span<const ArgSpec> args);
   void drive_progress_while_submitting();
   void on_done(Rank src, ByteView p);
@@ -176,6 +197,21 @@ class Tasks {
   void fail_pending_on(Rank executor, const Status& why);
   Status decorate(const Pending& p, Rank executor, const Status& s) const;
   void on_send_failed(Rank dst, const Status& why);
+
+  // retry.cc
+  std::shared_ptr<TaskSpec> make_spec(const RegistryEntry& fn, std::optional<Rank> where, std::span<const ArgSpec> args,
+                                      const TaskOptions& opts) const;
+  // Encodes the spec's record for output `id` and sends it to `dst`.
+  void send_spec(Rank dst, const ObjectId& id, TaskSpec& spec, std::span<const ArgSpec> args);
+  // Whether a done record's error lets the task run again (retries left).
+  static bool retriable(const Pending& p, const Status& error);
+  // object_lost: the lost object `id` could not be re-made because of `why`.
+  static Status remake_failed(const ObjectId& id, const Status& why);
+  // Re-places and re-sends the pending task `id` (its executor is kInvalidRank).
+  void resubmit(const ObjectId& id, const Status& why);
+  // Moves a completed task's spec to the lineage table (under pend_mu_);
+  // appends refs to drop (evicted specs, or the spec itself when not kept).
+  void keep_lineage_locked(const ObjectId& id, Pending& p, std::vector<ObjectId>& drop) FERRY_REQUIRES(pend_mu_);
 
   // task_exec.cc
   void on_submit(Rank src, ByteView p);
@@ -219,6 +255,7 @@ class Tasks {
   mutable Mutex pend_mu_;
   std::unordered_map<ObjectId, Pending> pending_ FERRY_GUARDED_BY(pend_mu_);
   std::condition_variable pend_cv_;  // signalled when pending_ shrinks
+  Lineage lineage_ FERRY_GUARDED_BY(pend_mu_);
 
   // caller side of actors: next sequence number per actor (actors.cc)
   Mutex seq_mu_;

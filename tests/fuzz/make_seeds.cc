@@ -106,9 +106,9 @@ int main(int argc, char** argv) {
   proto::begin_batch(done);
   ferry::rt::ObjectMeta meta;
   meta.size = 8;
-  proto::append_done_value(done, id, meta, ferry::transport::ByteView(v, 8));
-  proto::append_done_stored(done, id, meta, 4096);
-  proto::append_done_error(done, id, ferry::Status(ferry::Errc::task_failed, "boom"));
+  proto::append_done_value(done, id, 0, meta, ferry::transport::ByteView(v, 8));
+  proto::append_done_stored(done, id, 1, meta, 4096);
+  proto::append_done_error(done, id, 2, ferry::Status(ferry::Errc::task_failed, "boom"));
   proto::set_batch_header(done, 3);
   put("task_records", "done", 1, done);
 

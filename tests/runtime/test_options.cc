@@ -66,6 +66,26 @@ TEST_CASE("options: defaults and FERRY_* overrides", "[options]") {
   }
 }
 
+TEST_CASE("options: FERRY_LINEAGE_BYTES", "[options]") {
+  {
+    EnvVar x("FERRY_LINEAGE_BYTES", nullptr);
+    CHECK(ferry::RuntimeOptions::from_env().value().lineage_bytes == std::size_t{256} << 20);
+  }
+  {
+    EnvVar x("FERRY_LINEAGE_BYTES", "64M");
+    CHECK(ferry::RuntimeOptions::from_env().value().lineage_bytes == std::size_t{64} << 20);
+  }
+  {
+    EnvVar x("FERRY_LINEAGE_BYTES", "0");  // no lineage
+    CHECK(ferry::RuntimeOptions::from_env().value().lineage_bytes == 0u);
+  }
+  EnvVar x("FERRY_LINEAGE_BYTES", "plenty");
+  auto o = ferry::RuntimeOptions::from_env();
+  REQUIRE(!o.is_ok());
+  CHECK(o.status().code() == ferry::Errc::invalid_argument);
+  CHECK_THAT(o.status().message(), Catch::Contains("FERRY_LINEAGE_BYTES"));
+}
+
 TEST_CASE("options: FERRY_MALLOC_TUNING and the user's own malloc settings", "[options]") {
   {
     EnvVar x("FERRY_MALLOC_TUNING", nullptr);

@@ -131,8 +131,8 @@ TEST_CASE("task protocol: submit and done records round-trip; truncation is malf
 
   ferry::transport::Bytes done;
   begin_batch(done);
-  append_done_error(done, ferry::ObjectId(1, 2), ferry::Status(ferry::Errc::task_failed, "x"));
-  append_done_stored(done, ferry::ObjectId(1, 3), {}, 4096);
+  append_done_error(done, ferry::ObjectId(1, 2), 0, ferry::Status(ferry::Errc::task_failed, "x"));
+  append_done_stored(done, ferry::ObjectId(1, 3), 0, {}, 4096);
   Reader rd(done, 1, "test");
   REQUIRE(read_batch_header(rd).is_ok());
   DoneRecord d;

@@ -12,7 +12,7 @@
 //   keep / take  an actor of a random rank keeps refs in its state, gives some back later
 //   copy / drop  handles, in random order, also of outputs still pending
 // Checks: (a) no read of a ref the reader holds fails (without a killed rank: no error at all,
-// no runtime warning logged; with one: only owner_died / peer_failed / task_failed, never
+// no runtime warning logged; with one: only owner_died / peer_failed / task_failed / object_lost / actor_died, never
 // not_found); (b) every value read is the one its id was made with (the oracle); (c) after the
 // last handle drops, every (surviving) rank owns, borrows, caches and stores nothing and has no
 // task pending — a double free would show as a runtime warning or a broken store count.
@@ -183,7 +183,8 @@ class Worker {
   void outcome(const ferry::Status& st, const std::string& what) {
     if (st.is_ok()) return;
     const Errc e = st.code();
-    if (s_.victim && (e == Errc::owner_died || e == Errc::peer_failed || e == Errc::task_failed)) {
+    if (s_.victim && (e == Errc::owner_died || e == Errc::peer_failed || e == Errc::task_failed ||
+                     e == Errc::object_lost || e == Errc::actor_died)) {
       ++n_.tolerated;
       return;
     }

@@ -24,7 +24,10 @@
 // Errors (at get(), never a hang): the function threw -> ferry::task_error
 // (Errc::task_failed; what() names the function, the rank and the message);
 // the function is not registered / has another signature on the executor ->
-// not_found / type_mismatch naming it; the executor died -> peer_failed.
+// not_found / type_mismatch naming it; the executor died -> the task is
+// retried on a live rank (TaskOptions, ferry/task_options.h; default 3
+// retries), then peer_failed; its output lost later (the rank holding it died)
+// -> re-made from lineage, or object_lost when that is impossible.
 // Every rank must register the same functions (same binary): Runtime start
 // compares a hash of the registry and fails naming the first difference.
 // Unsupported parameter or return types are compile-time errors with a remedy.
@@ -41,6 +44,7 @@
 #include "ferry/detail/invoke.h"
 #include "ferry/object_ref.h"
 #include "ferry/task_error.h"
+#include "ferry/task_options.h"
 
 namespace ferry {
 
@@ -57,37 +61,48 @@ class function {
   using params = typename traits::params;
 
   // Registers F under `name` (must be unique and the same on every rank).
-  explicit function(std::string_view name) : entry_(register_entry(name)) { detail::check_result<typename traits::result>(); }
+  // `defaults`: retry options of every call (ferry/task_options.h).
+  explicit function(std::string_view name, TaskOptions defaults = {})
+      : entry_(register_entry(name)), defaults_(defaults) {
+    detail::check_result<typename traits::result>();
+  }
   static_assert(params_ok);  // the static_asserts above name the remedy
 
-  // A handle that places its tasks on rank `r`.
+  // A handle with a placement and/or options for its calls: fn.on(r),
+  // fn.options({...}), chained in either order.
   class placed {
    public:
     template <class... A>
     ObjectRef<result_type> remote(A&&... args) const {
-      return submit(where_, std::forward<A>(args)...);
+      return fn_->submit(where_, opts_, std::forward<A>(args)...);
     }
+    placed on(rank r) const { return placed(fn_, r.value, opts_); }
+    // Replaces the options (max_retries = -1 keeps the function's).
+    placed options(TaskOptions o) const { return placed(fn_, where_, fn_->merge(o)); }
 
    private:
     friend class function;
-    placed(const function* fn, std::uint32_t r) : fn_(fn), where_(r) {}
-    template <class... A>
-    ObjectRef<result_type> submit(std::optional<std::uint32_t> where, A&&... args) const {
-      return fn_->submit(where, std::forward<A>(args)...);
-    }
+    placed(const function* fn, std::optional<std::uint32_t> r, TaskOptions o) : fn_(fn), where_(r), opts_(o) {}
     const function* fn_;
-    std::uint32_t where_;
+    std::optional<std::uint32_t> where_;
+    TaskOptions opts_;
   };
 
   template <class... A>
   ObjectRef<result_type> remote(A&&... args) const {
-    return submit(std::nullopt, std::forward<A>(args)...);
+    return submit(std::nullopt, defaults_, std::forward<A>(args)...);
   }
-  placed on(rank r) const { return placed(this, r.value); }
+  placed on(rank r) const { return placed(this, r.value, defaults_); }
+  placed options(TaskOptions o) const { return placed(this, std::nullopt, merge(o)); }
 
   std::string_view name() const noexcept { return entry_->name; }
+  const TaskOptions& default_options() const noexcept { return defaults_; }
 
  private:
+  TaskOptions merge(TaskOptions o) const {
+    if (o.max_retries < 0) o.max_retries = defaults_.max_retries;
+    return o;
+  }
   static const detail::RegistryEntry* register_entry(std::string_view name) {
     detail::RegistryEntry e;
     e.kind = detail::EntryKind::function;
@@ -99,17 +114,19 @@ class function {
   }
 
   template <class... A>
-  ObjectRef<result_type> submit(std::optional<std::uint32_t> where, A&&... args) const {
+  ObjectRef<result_type> submit(std::optional<std::uint32_t> where, const TaskOptions& opts, A&&... args) const {
     if constexpr (!params_ok) {
       return {};  // reported by the static_asserts of check_params
     } else {
       std::array<detail::ArgSpec, sizeof...(A)> specs;
       detail::bind_all<params>(std::span<detail::ArgSpec>(specs), std::forward<A>(args)...);
-      return detail::adopt_ref<result_type>(detail::submit_task(*entry_, where, std::span<detail::ArgSpec>(specs)));
+      return detail::adopt_ref<result_type>(
+          detail::submit_task(*entry_, where, std::span<detail::ArgSpec>(specs), opts));
     }
   }
 
   const detail::RegistryEntry* entry_;
+  TaskOptions defaults_;
 };
 
 }  // namespace ferry

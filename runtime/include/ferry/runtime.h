@@ -75,6 +75,11 @@ struct RuntimeOptions {
   // of gets or tasks is reused warm instead of being returned to the kernel and
   // faulted in again page by page. FERRY_MALLOC_TUNING=n keeps glibc's defaults.
   bool malloc_tuning = true;
+  // Bytes of task specs an owner keeps to re-make lost task outputs (lineage;
+  // encoded records + a fixed cost per output); the oldest are evicted beyond
+  // it, and such an output, once lost, fails with object_lost. 0 keeps none.
+  // FERRY_LINEAGE_BYTES (bytes or K/M/G suffix).
+  std::size_t lineage_bytes = std::size_t{256} << 20;
 
   // Defaults overridden by the FERRY_* variables above; invalid values -> invalid_argument.
   static Result<RuntimeOptions> from_env();

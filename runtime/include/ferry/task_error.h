@@ -89,6 +89,15 @@ class task_error : public Error {
   inline static const std::string empty_;
 };
 
+// Thrown by get() when every copy of the object is gone and it cannot be
+// re-made (Errc::object_lost): its lineage was evicted (FERRY_LINEAGE_BYTES)
+// or never kept (put objects, actor method results, lineage disabled), or its
+// re-execution failed. what() names the object and the reason.
+class object_lost_error : public Error {
+ public:
+  explicit object_lost_error(Status status) : Error(std::move(status)) {}
+};
+
 namespace detail {
 
 // The message format above (used by the runtime when a task fails).
@@ -98,9 +107,11 @@ inline std::string task_failure_message(std::string_view what, std::string_view 
          std::string(remote);
 }
 
-// Throws task_error for Errc::task_failed, ferry::Error otherwise.
+// Throws task_error for Errc::task_failed, object_lost_error for
+// Errc::object_lost, ferry::Error otherwise.
 [[noreturn]] inline void throw_status(Status s) {
   if (s.code() == Errc::task_failed) throw task_error(std::move(s));
+  if (s.code() == Errc::object_lost) throw object_lost_error(std::move(s));
   throw Error(std::move(s));
 }
 

@@ -28,6 +28,7 @@
 
 #include "ferry/detail/object_api.h"
 #include "ferry/status.h"
+#include "ferry/task_options.h"
 
 namespace ferry::detail {
 
@@ -92,10 +93,10 @@ struct SubmitResult {
 };
 
 // Submits a task; the caller receives the first reference to the output.
-// `where` unset: the scheduler places it. Errors (no runtime, rank outside
-// the job): Status.
+// `where` unset: the scheduler places it. `opts`: retries (task_options.h).
+// Errors (no runtime, rank outside the job): Status.
 Result<SubmitResult> submit_task(const RegistryEntry& fn, std::optional<std::uint32_t> where,
-                                 std::span<ArgSpec> args);
+                                 std::span<ArgSpec> args, const TaskOptions& opts = {});
 
 // Actors: (host rank, creator rank, creator's counter).
 struct ActorId {
