@@ -56,7 +56,7 @@ Result<BorrowEpisode> decode_borrow_ack(ByteView p, Rank src) {
   ByteView msg;
   if (!r.id(e.id) || !r.u64(e.seq) || !r.u8(code) || !r.u32(len) || !r.bytes(len, msg)) return r.truncated();
   if (!r.at_end()) return r.error("trailing bytes");
-  if (code > static_cast<std::uint8_t>(Errc::task_failed)) return r.error("error code out of range");
+  if (code > static_cast<std::uint8_t>(Errc::actor_died)) return r.error("error code out of range");
   if (code != 0)
     e.status = Status(static_cast<Errc>(code), std::string(reinterpret_cast<const char*>(msg.data()), msg.size()));
   return e;

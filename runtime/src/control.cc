@@ -77,7 +77,7 @@ void Core::on_abort_msg(Rank src, ByteView p) {
   std::uint64_t magic = 0;
   std::uint8_t code = 0;
   ByteView text;
-  if (!r.u64(magic) || !r.u8(code) || magic != kAbortMagic || code == 0 || code > static_cast<std::uint8_t>(Errc::task_failed) ||
+  if (!r.u64(magic) || !r.u8(code) || magic != kAbortMagic || code == 0 || code > static_cast<std::uint8_t>(Errc::actor_died) ||
       !r.bytes(p.size() - r.pos(), text) || text.size() > kMaxAbortText)
     return report(r.error("bad magic, code or length"));
   Status why(static_cast<Errc>(code), "rank " + std::to_string(src) + " aborted the job: " +

@@ -64,7 +64,7 @@ Result<DecodedReply> decode_reply(ByteView p, Rank src) {
   b.kind = static_cast<ReplyKind>(kind);
   d.payload = r.rest();
   if (b.kind == ReplyKind::error) {
-    if (code == 0 || code > static_cast<std::uint8_t>(Errc::task_failed))
+    if (code == 0 || code > static_cast<std::uint8_t>(Errc::actor_died))
       return r.error("error reply with invalid code " + std::to_string(code));
     b.error = Status(static_cast<Errc>(code),
                      std::string(reinterpret_cast<const char*>(d.payload.data()), d.payload.size()));

@@ -125,7 +125,7 @@ Status read_done(Reader& r, DoneRecord& d) {
     std::uint32_t len = 0;
     ByteView text;
     if (!r.u8(code) || !r.u32(len) || !r.bytes(len, text)) return r.truncated();
-    if (code == 0 || code > static_cast<std::uint8_t>(Errc::task_failed))
+    if (code == 0 || code > static_cast<std::uint8_t>(Errc::actor_died))
       return r.error("error record with invalid code " + std::to_string(code));
     d.error = Status(static_cast<Errc>(code), std::string(reinterpret_cast<const char*>(text.data()), text.size()));
     return Status::ok();

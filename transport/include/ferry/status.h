@@ -31,6 +31,7 @@ enum class Errc : std::uint8_t {
   unsupported,        // feature not available in this build/backend
   internal,           // a bug: an invariant did not hold
   task_failed,        // a remote task or actor method threw (ferry::task_error at get)
+  actor_died,         // an actor's host died and it has no restarts left (or was not restartable)
 };
 
 const char* to_string(Errc code) noexcept;

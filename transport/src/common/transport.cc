@@ -32,6 +32,7 @@ const char* to_string(Errc code) noexcept {
     case Errc::unsupported: return "unsupported";
     case Errc::internal: return "internal";
     case Errc::task_failed: return "task_failed";
+    case Errc::actor_died: return "actor_died";
   }
   return "unknown";
 }

@@ -253,7 +253,7 @@ void Engine::handle_body(Conn& c, ByteView body) {
       std::optional<PendingGet> g;
       g.swap(c.cur_get);
       const std::uint32_t code = c.cur_get_status;
-      const Errc errc = code <= static_cast<std::uint32_t>(Errc::task_failed) ? static_cast<Errc>(code)
+      const Errc errc = code <= static_cast<std::uint32_t>(Errc::actor_died) ? static_cast<Errc>(code)
                                                                            : Errc::transport_error;
       g->promise->set_error(Status(errc, std::string(reinterpret_cast<const char*>(body.data()), body.size())));
       return;
