@@ -43,7 +43,7 @@ int run_driver(int& argc, char**& argv, std::function<int(Session&)> driver) {
   }
   if (s.rank() != kDriverRank) {
     try {
-      s.serve();
+      s.serve(kDriverRank);  // another worker's death does not end this one
     } catch (const std::exception& e) {
       std::fprintf(stderr, "ferry: worker rank %u stops: %s\n", s.rank(), e.what());
       return 1;

@@ -103,6 +103,15 @@ void Session::serve() {
   if (!s) throw Error(s);
 }
 
+void Session::serve(transport::Rank driver) {
+  if (!state_ || state_->shut_down) return;
+  state_->shut_down = true;
+  Status s = state_->runtime->serve(driver);
+  state_->runtime.reset();
+  state_->bootstrap.reset();
+  if (!s) throw Error(s);
+}
+
 void Session::abort(const std::string& why) {
   if (!state_ || state_->shut_down) return;
   state_->shut_down = true;

@@ -1,7 +1,7 @@
 // ferry-run — start N ranks of a ferry program on this machine, like a small mpirun.
 //
 //   ferry-run -n N [--transport ucx|tcp] [--timeout SECONDS] [--tag-output|--no-tag-output] [--progress]
-//             [--] prog args...
+//             [--keep-going] [--] prog args...
 //
 // Creates a fresh rendezvous directory (mkdtemp under $TMPDIR or /tmp), forks N ranks with
 // FERRY_RENDEZVOUS_DIR/RANK/SIZE/LOCAL_RANK/LOCAL_SIZE (+ FERRY_TRANSPORT) set and launcher
@@ -14,6 +14,11 @@
 //     stop the others: SIGTERM to each rank's process group, SIGKILL after kKillGrace;
 //   * exit code: 0 if every rank exited 0, else the first failing rank's status (128+signal
 //     for a signal); 124 after --timeout; 127 if the program cannot be executed;
+//   * --keep-going: rank 0 (the driver under ferry::run) decides. A failing rank other than 0
+//     is reported and the others keep running; a failing rank 0 stops the job as above. Once
+//     rank 0 exited 0, ranks still running after kAfterDriverGrace are stopped (a stopped or
+//     hung worker must not hold the job). Exit code: rank 0's status (its failure, else 0), a
+//     summary line names the ranks that failed;
 //   * SIGINT/SIGTERM/SIGHUP to ferry-run are forwarded to the ranks (SIGKILL follows after
 //     kKillGrace; a second one, 0.5 s or more later, kills at once); SIGUSR1/SIGUSR2 are just
 //     forwarded;
@@ -52,6 +57,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kKillGrace = std::chrono::milliseconds(2000);
 constexpr auto kDrainGrace = std::chrono::milliseconds(1000);
+// --keep-going: how long ranks may run on after rank 0 exited 0 before they are stopped.
+constexpr auto kAfterDriverGrace = std::chrono::milliseconds(10000);
+// --keep-going: the rank whose failure still ends the job (ferry::run's driver).
+constexpr unsigned kDriverRank = 0;
 // A second SIGINT/SIGTERM kills at once, unless it came this soon after the first (wrappers
 // such as timeout(1) deliver one signal twice: to the child and to their process group).
 constexpr auto kRepeatSignal = std::chrono::milliseconds(500);
@@ -77,6 +86,7 @@ struct Config {
   double timeout_s = 0;
   bool tag_output = true;
   bool progress = false;
+  bool keep_going = false;
   std::vector<std::string> command;
 };
 
@@ -120,6 +130,9 @@ class Supervisor {
   void signal_live(int sig);
   void begin_kill();
   void check_deadlines();
+  // --keep-going: reports a failed non-driver rank; returns false if the job must stop.
+  bool tolerate(unsigned r, int status);
+  void summarize_survival() const;
   int exit_code() const;
   unsigned open_streams() const;
 
@@ -133,7 +146,9 @@ class Supervisor {
   int got_signal_ = 0;
   Clock::time_point first_signal_at_;
   std::optional<Failure> first_failure_;
-  std::optional<Clock::time_point> timeout_at_, kill_at_, drain_until_;
+  std::vector<Failure> tolerated_;  // --keep-going: non-driver ranks that failed
+  bool driver_done_ = false;        // --keep-going: rank 0 exited 0
+  std::optional<Clock::time_point> timeout_at_, kill_at_, drain_until_, after_driver_;
   std::optional<Progress> progress_;  // --progress
 };
 
@@ -167,6 +182,7 @@ int Supervisor::run() {
     }
   }
   if (progress_) progress_->finish();
+  summarize_survival();
   return exit_code();
 }
 
@@ -249,7 +265,8 @@ unsigned Supervisor::open_streams() const {
 
 int Supervisor::poll_timeout_ms() const {
   std::optional<Clock::time_point> next;
-  for (const auto& t : {live_ > 0 ? timeout_at_ : std::nullopt, kill_at_, drain_until_})
+  for (const auto& t : {live_ > 0 ? timeout_at_ : std::nullopt, kill_at_, drain_until_,
+                        live_ > 0 && !killing_ ? after_driver_ : std::nullopt})
     if (t && (!next || *t < *next)) next = t;
   const int progress_ms = progress_ && live_ > 0 ? progress_->poll_ms() : -1;
   if (!next) return progress_ms;
@@ -344,6 +361,11 @@ void Supervisor::rank_exited(unsigned r, int status) {
   ranks_[r].alive = false;
   --live_;
   const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (cfg_.keep_going && r == kDriverRank && ok && !killing_) {
+    driver_done_ = true;
+    if (live_ > 0) after_driver_ = Clock::now() + kAfterDriverGrace;
+  }
+  if (!ok && cfg_.keep_going && tolerate(r, status)) return;
   if (ok || first_failure_) return;
   const int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
   first_failure_ = Failure{r, ranks_[r].pid, code};
@@ -353,6 +375,28 @@ void Supervisor::rank_exited(unsigned r, int status) {
   if (live_ > 0) line += "; killing the remaining " + std::to_string(live_) + " rank(s)";
   say(line);
   begin_kill();
+}
+
+bool Supervisor::tolerate(unsigned r, int status) {
+  // While stopping the job for another reason, a rank's failure is that reason's consequence,
+  // unless the driver already succeeded (then the stragglers are being stopped).
+  if (r == kDriverRank || (killing_ && !driver_done_)) return false;
+  const int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+  tolerated_.push_back(Failure{r, ranks_[r].pid, code});
+  if (!driver_done_)
+    say("rank " + std::to_string(r) + " (pid " + std::to_string(ranks_[r].pid) + ") " + describe_exit(status) +
+        "; --keep-going: " + std::to_string(live_) + " rank(s) keep running");
+  return true;
+}
+
+void Supervisor::summarize_survival() const {
+  if (!cfg_.keep_going || tolerated_.empty()) return;
+  std::string ranks;
+  for (const Failure& f : tolerated_) ranks += (ranks.empty() ? "" : ", ") + std::to_string(f.rank);
+  const bool driver_ok = driver_done_ && !timed_out_ && !got_signal_ && !first_failure_;
+  say(std::to_string(tolerated_.size()) + " rank(s) failed during the job (" + ranks + "); " +
+      (driver_ok ? "rank 0 (the driver) succeeded, so the job succeeded (--keep-going)"
+                 : "rank 0 (the driver) did not succeed"));
 }
 
 void Supervisor::signal_live(int sig) {
@@ -375,6 +419,12 @@ void Supervisor::check_deadlines() {
         " rank(s)");
     killing_ = false;  // (re)start the SIGTERM -> SIGKILL sequence
     stop_signal_ = "SIGTERM";
+    begin_kill();
+  }
+  if (live_ > 0 && after_driver_ && now >= *after_driver_ && !killing_) {
+    say(std::to_string(live_) + " rank(s) still running " + std::to_string(kAfterDriverGrace.count()) +
+        " ms after rank 0 (the driver) exited 0; stopping them (--keep-going)");
+    after_driver_.reset();
     begin_kill();
   }
   if (live_ > 0 && kill_at_ && now >= *kill_at_) {
@@ -427,10 +477,13 @@ int parse_args(int argc, char** argv, Config& cfg) {
       ->check(CLI::PositiveNumber);
   app.add_flag("--progress", cfg.progress,
                "show a live status line (tasks done / in flight / failed, store use) and a per-rank summary at the end");
+  app.add_flag("--keep-going", cfg.keep_going,
+               "keep the job running when a rank other than 0 fails; rank 0 (the driver) decides the exit status");
   app.add_flag("--tag-output,!--no-tag-output", cfg.tag_output, "prefix each output line with \"[rank] \" (default)");
   app.footer("Usage: ferry-run -n N [options] [--] program [args...]\n"
              "Exit status: 0 if every rank exited 0, else the first failing rank's status (128+signal if it\n"
-             "was killed), 124 after --timeout, 127 if the program cannot be executed, 2 for usage errors.");
+             "was killed), 124 after --timeout, 127 if the program cannot be executed, 2 for usage errors.\n"
+             "With --keep-going: rank 0's status (other ranks' failures are listed in a summary line).");
   app.prefix_command();
   try {
     app.parse(argc, argv);

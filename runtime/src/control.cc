@@ -155,7 +155,8 @@ Status Core::drain_own_work(std::chrono::steady_clock::time_point deadline) {
   return Status::ok();
 }
 
-Status Core::wait_for_peers(std::optional<std::chrono::steady_clock::time_point> deadline, bool peers_must_live) {
+Status Core::wait_for_peers(std::optional<std::chrono::steady_clock::time_point> deadline, bool peers_must_live,
+                            std::optional<Rank> driver) {
   for (Rank p = 0; p < size_; ++p)
     if (p != self_ && !own_.is_dead(p)) send(p, proto::kShutdown, proto::encode_shutdown());
   if (tasks_) tasks_->flush_all();
@@ -179,9 +180,12 @@ Status Core::wait_for_peers(std::optional<std::chrono::steady_clock::time_point>
     sd_cv_.wait_for(lock, std::chrono::milliseconds(50));
   }
   if (!peers_must_live) return Status::ok();  // failed peers are skipped
-  std::vector<Rank> dead;
+  std::vector<Rank> dead, skipped;
   for (Rank p = 0; p < size_; ++p)
-    if (p != self_ && !sd_arrived_[p]) dead.push_back(p);
+    if (p != self_ && !sd_arrived_[p]) (driver && p != *driver ? skipped : dead).push_back(p);
+  if (!skipped.empty())
+    spdlog::info("ferry[{}]: serving rank {} ended; ranks {} failed before reaching shutdown (skipped)", self_,
+                 *driver, ranks_str(skipped));
   if (!dead.empty())
     return Status(Errc::peer_failed, "runtime shutdown on rank " + std::to_string(self_) + ": ranks " +
                                          ranks_str(dead) + " failed before reaching shutdown");

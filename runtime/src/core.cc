@@ -326,7 +326,7 @@ bool Core::wait_fetches_drained(std::chrono::steady_clock::time_point deadline) 
   return fetch_cv_.wait_until(lock, deadline, [&] { return inflight_.empty() && gets_in_flight_ == 0; });
 }
 
-Status Core::shutdown(ShutdownMode mode) {
+Status Core::shutdown(ShutdownMode mode, std::optional<Rank> driver) {
   if (shut_down_.exchange(true)) return Status::ok();
   // The sequence and why it is safe: control.cc.
   auto deadline_from_now = [&] { return std::chrono::steady_clock::now() + opts_.shutdown_timeout; };
@@ -336,7 +336,7 @@ Status Core::shutdown(ShutdownMode mode) {
     const auto drain_deadline = bounded ? deadline_from_now() : std::chrono::steady_clock::now() + std::chrono::hours(24 * 365);
     result = drain_own_work(drain_deadline);
     if (Status s = wait_for_peers(bounded ? std::optional(deadline_from_now()) : std::nullopt,
-                                  mode == ShutdownMode::serve);
+                                  mode == ShutdownMode::serve, driver);
         !s && result.is_ok())
       result = s;
   }

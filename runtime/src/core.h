@@ -125,9 +125,10 @@ class Core {
   // How shutdown waits for the peers (control.cc documents the sequence):
   //   collective: at most options().shutdown_timeout (0: forever);
   //   serve:      forever (a worker serving a driver), until every live peer arrived or one aborted;
+  //               a failed peer fails it (only `driver`'s failure, when given);
   //   abort:      not at all (this rank announced an abort; in-flight work is abandoned).
   enum class ShutdownMode { collective, serve, abort };
-  Status shutdown(ShutdownMode mode = ShutdownMode::collective);
+  Status shutdown(ShutdownMode mode = ShutdownMode::collective, std::optional<Rank> driver = std::nullopt);
   // Collective over the runtime's messages: returns when every rank called
   // barrier() as often as this one. No timeout; fails when a peer fails or aborts (control.cc).
   Status barrier();
@@ -200,8 +201,10 @@ class Core {
   // A peer's abort, when one arrived (caller holds sd_mu_).
   std::optional<Status> aborted_locked() const { return aborted_; }
   // Sends kShutdown and waits until every live peer sent it (nullopt: no deadline). peers_must_live:
-  // a peer that failed instead of arriving is an error (serve), else it is skipped.
-  Status wait_for_peers(std::optional<std::chrono::steady_clock::time_point> deadline, bool peers_must_live);
+  // a peer that failed instead of arriving is an error (serve), else it is skipped; with `driver`,
+  // only that peer's failure is an error.
+  Status wait_for_peers(std::optional<std::chrono::steady_clock::time_point> deadline, bool peers_must_live,
+                        std::optional<Rank> driver = std::nullopt);
   Status drain_own_work(std::chrono::steady_clock::time_point deadline);
   void on_peer_failure(Rank peer, const Status& why);
   void run(Actions&& actions);

@@ -173,6 +173,12 @@ Status Runtime::serve() {
   return s;
 }
 
+Status Runtime::serve(transport::Rank driver) {
+  Status s = core_->shutdown(rt::Core::ShutdownMode::serve, driver);
+  unpublish();
+  return s;
+}
+
 Status Runtime::abort(const Status& why) {
   Status s = core_->abort(why);
   unpublish();

@@ -13,7 +13,10 @@
 // driver throws, or returns a non-zero int, the job is aborted: every rank's run() returns
 // non-zero promptly, the workers after printing the driver's error. A driver that exits the
 // process without returning makes the workers' run() fail with peer_failed once the transport sees
-// it gone. A failure of ferry::init is printed and returns 1 on every rank.
+// it gone. A worker that dies does not end the others: their serve() skips it (only the driver's
+// death or abort fails them), so under a launcher that keeps the job alive (ferry-run --keep-going)
+// the driver goes on; its tasks on the dead rank fail with peer_failed. A failure of ferry::init is
+// printed and returns 1 on every rank.
 //
 // Invariants: run() returns an exit status for main (0 = success) and never throws. The driver
 // may use ferry::this_rank(), ferry::world_size() and everything in ferry/ferry.h.

@@ -67,6 +67,9 @@ class Session {
   // shutdown() for a worker: runs the peers' tasks for as long as they need it (no time bound)
   // and then shuts down. Throws ferry::Error when a peer failed or aborted instead of shutting down.
   void serve();
+  // serve() for a worker of `driver` (ferry::run): throws only when `driver` failed or a peer
+  // aborted; other peers that failed are skipped (the job survives a worker's death).
+  void serve(transport::Rank driver);
   // Ends the job: every peer's serve(), barrier() and shutdown() fail with `why`; this rank shuts
   // down without waiting for in-flight work. Idempotent with shutdown (does nothing after it).
   void abort(const std::string& why);

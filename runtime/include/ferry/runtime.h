@@ -26,7 +26,9 @@
 //
 // serve() is shutdown() for a rank that only works for others (a worker in
 // driver mode, ferry::run): it waits for the peers without a time bound and
-// fails if a peer failed or aborted instead of shutting down. abort(why) ends
+// fails if a peer failed or aborted instead of shutting down. serve(driver)
+// fails only when `driver` failed (or a peer aborted): the death of any other
+// peer is skipped, so a worker outlives its fellow workers. abort(why) ends
 // the job from this rank: every peer's serve()/barrier()/shutdown() fails with
 // `why`, and this rank shuts down without waiting. barrier() synchronizes all
 // ranks over the runtime's messages, with no time bound (it fails when a peer
@@ -120,6 +122,8 @@ class Runtime {
   Status shutdown();
   // Collective with the peers' shutdown(); waits for them without a bound. See the file comment.
   Status serve();
+  // serve() that fails on the death of `driver` only (see the file comment).
+  Status serve(transport::Rank driver);
   // Ends the job from this rank (see the file comment); returns this rank's shutdown status.
   Status abort(const Status& why);
   // Collective, no time bound; fails on a failed or aborting peer. See the file comment.

@@ -1,0 +1,135 @@
+// ferry_survival_probe — end-to-end checks that a job outlives a worker's death and that the
+// death is detected. Driven by survival_cases.sh under ferry-run --keep-going, mpirun or srun;
+// prints "survival ..." lines the script checks.
+//
+//   kill VICTIM     ferry::run: the driver runs a task on every rank, makes rank VICTIM SIGKILL
+//                   itself, waits until its runtime reports the peer failed (bounded by 60 s), prints
+//                   "survival: detected rank VICTIM dead after N ms", checks that a task sent to
+//                   VICTIM fails with peer_failed and that every other rank still runs tasks.
+//   stop VICTIM     the same with SIGSTOP (detected by heartbeat timeout; the launcher reaps it).
+//   driver-dies     ferry::run: after one round of tasks the driver SIGKILLs itself; the workers'
+//                   run() must fail promptly (the launcher then ends the job).
+//   spmd VICTIM     ferry::init on every rank: rank VICTIM SIGKILLs itself after a barrier; every
+//                   other rank waits for the failure, then calls the collective shutdown(), which
+//                   must skip the dead rank and succeed.
+// Every wait is bounded; the script bounds every launch too.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ferry/ferry.h"
+#include "ferry/stats.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kTimeout = std::chrono::seconds(60);
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "survival probe: FAILED: %s\n", what.c_str());
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+#define CHECK(cond) \
+  do {              \
+    if (!(cond)) fail(std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #cond); \
+  } while (0)
+
+unsigned where_am_i(int x) { return ferry::this_rank() * 1000u + static_cast<unsigned>(x); }
+FERRY_REMOTE(where_am_i);
+
+// Stops this process with `sig` (SIGKILL or SIGSTOP) after the reply-less task began.
+int die_with(int sig) {
+  std::fflush(stdout);
+  ::kill(::getpid(), sig);
+  std::this_thread::sleep_for(std::chrono::seconds(3600));  // SIGSTOP: never reached while stopped
+  return 0;
+}
+FERRY_REMOTE(die_with);
+
+void round_trip(unsigned tag, unsigned skip) {
+  std::vector<std::pair<unsigned, ferry::ObjectRef<unsigned>>> refs;
+  for (unsigned r = 0; r < ferry::world_size(); ++r)
+    if (r != skip) refs.emplace_back(r, where_am_i_fn.on(r).remote(int(tag)));
+  for (auto& [r, ref] : refs) CHECK(ref.get(kTimeout) == r * 1000u + tag);
+}
+
+// Waits until this rank's runtime counts a failed peer; returns the milliseconds since `t0`.
+long wait_for_failure(Clock::time_point t0) {
+  while (ferry::stats().peers_failed == 0) {
+    if (Clock::now() - t0 > kTimeout) fail("no peer failure reported within 60 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+}
+
+int victim_mode(int argc, char** argv, unsigned victim, int sig, const char* what) {
+  return ferry::run(argc, argv, [&] {
+    CHECK(victim > 0 && victim < ferry::world_size());
+    round_trip(1, ferry::world_size());
+    const auto t0 = Clock::now();
+    auto doomed = die_with_fn.on(victim).remote(sig);
+    const long ms = wait_for_failure(t0);
+    std::printf("survival: detected rank %u dead after %ld ms (%s)\n", victim, ms, what);
+    std::fflush(stdout);
+    try {
+      (void)doomed.get(kTimeout);
+      fail("the task on the dead rank returned");
+    } catch (const ferry::Error& e) {
+      CHECK(e.code() == ferry::Errc::peer_failed);
+    }
+    try {
+      (void)where_am_i_fn.on(victim).remote(2).get(kTimeout);
+      fail("a task sent to the dead rank returned");
+    } catch (const ferry::Error& e) {
+      CHECK(e.code() == ferry::Errc::peer_failed);
+    }
+    round_trip(3, victim);
+    std::printf("survival: driver ok (%u of %u ranks alive)\n", ferry::world_size() - 1, ferry::world_size());
+  });
+}
+
+int driver_dies_mode(int argc, char** argv) {
+  int rc = ferry::run(argc, argv, [] {
+    round_trip(4, ferry::world_size());
+    std::printf("survival: driver dies now\n");
+    std::fflush(stdout);
+    ::kill(::getpid(), SIGKILL);
+  });
+  std::printf("survival: worker run returned %d\n", rc);
+  return rc == 0 ? 3 : rc;  // a worker must not succeed when its driver died
+}
+
+int spmd_mode(int argc, char** argv, unsigned victim) {
+  ferry::Session s = ferry::init(argc, argv);
+  CHECK(victim > 0 && victim < s.size());
+  s.barrier();
+  const auto t0 = Clock::now();
+  if (s.rank() == victim) {
+    std::fflush(stdout);
+    ::kill(::getpid(), SIGKILL);
+  }
+  const long ms = wait_for_failure(t0);
+  s.shutdown();  // collective: skips the dead rank
+  std::printf("survival: spmd rank %u ok (failure seen after %ld ms)\n", s.rank(), ms);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  const unsigned victim = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2])) : 0;
+  if (mode == "kill" && argc == 3) return victim_mode(argc, argv, victim, SIGKILL, "SIGKILL");
+  if (mode == "stop" && argc == 3) return victim_mode(argc, argv, victim, SIGSTOP, "SIGSTOP");
+  if (mode == "driver-dies") return driver_dies_mode(argc, argv);
+  if (mode == "spmd" && argc == 3) return spmd_mode(argc, argv, victim);
+  std::fprintf(stderr, "usage: ferry_survival_probe kill|stop|spmd VICTIM | driver-dies\n");
+  return 2;
+}
