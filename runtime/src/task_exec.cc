@@ -182,6 +182,7 @@ void Tasks::dependency_ready(Job* j) {
 // ------------------------------------------------------------------ running
 
 void Tasks::execute(Job* j) {
+  if (owner_gone(j)) return;
   ResultBuffer out(*this, core_, j->result, j->kind == proto::RecordKind::task ? j : nullptr);
   Status s;
   {
@@ -204,6 +205,15 @@ void Tasks::execute(Job* j) {
   delete j;
 }
 
+bool Tasks::owner_gone(Job* j) {
+  if (j->owner == core_.rank() || !core_.own_.is_dead(j->owner)) return false;
+  // Its submitter died: nobody will read the result, so the task is dropped
+  // unrun (its argument fetches are over; a running task finishes, and its
+  // result is freed where it lands: store_result / hold_contained).
+  delete j;
+  return true;
+}
+
 void Tasks::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
   Completion c;
   c.id = j->result;
@@ -224,6 +234,7 @@ void Tasks::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
       c.error = std::move(s);
     }
   }
+  if (j->owner != core_.rank() && core_.own_.is_dead(j->owner)) return;  // nobody to tell (its copy is freed)
   deliver(j->owner, c);
 }
 

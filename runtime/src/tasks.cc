@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "actor_restart.h"
 #include "actors.h"
 #include "core.h"
 #include "metrics.h"
@@ -51,6 +52,7 @@ Tasks::Tasks(Core& core, unsigned threads) : core_(core), threads_(threads ? thr
   dones_ = std::make_unique<Outbox>(
       core_.transport(), proto::kDone, [this] { return executor_load(); }, failed, wake);
   host_ = std::make_unique<ActorHost>(*this, core_);
+  book_ = std::make_unique<ActorBook>();
   executor_ = std::make_unique<Executor>(
       threads_, core_.rank(),
       [this] {
@@ -89,6 +91,8 @@ void Tasks::install_handlers() {
   };
   if (Status s = core_.transport().set_handler(proto::kSubmit, submit); !s) core_.report(s);
   if (Status s = core_.transport().set_handler(proto::kDone, wrap(&Tasks::on_done)); !s) core_.report(s);
+  if (Status s = core_.transport().set_handler(proto::kActorUpdate, wrap(&Tasks::on_actor_update)); !s)
+    core_.report(s);
 }
 
 void Tasks::resume() {
@@ -153,7 +157,7 @@ Rank Tasks::choose(std::span<const ArgSpec> args) {
 }
 
 ObjectId Tasks::add_pending(const RegistryEntry& e, Rank executor, std::span<const ArgSpec> args,
-                            std::vector<ObjectId> held, bool owned_output) {
+                            std::vector<ObjectId> held, bool owned_output, std::shared_ptr<ActorCall> call) {
   const ObjectId id = core_.ids_.next();
   if (owned_output) (void)core_.own_.add_pending(id);  // fresh id: cannot collide
   for (const ArgSpec& a : args) {
@@ -172,7 +176,7 @@ ObjectId Tasks::add_pending(const RegistryEntry& e, Rank executor, std::span<con
   }
   {
     std::lock_guard<std::mutex> lock(pend_mu_);
-    pending_.emplace(id, Pending{&e, executor, std::move(held)});
+    pending_.emplace(id, Pending{&e, executor, std::move(held), std::move(call)});
   }
   board_.submitted(executor);
   metrics::add(metrics::C::tasks_submitted);
@@ -320,6 +324,7 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
 }
 
 void Tasks::fail_pending_on(Rank executor, const Status& why) {
+  creator_hosts_died(executor, why);  // restart or bury this rank's actors first: their calls follow them
   std::vector<std::pair<ObjectId, Pending>> victims;
   {
     std::lock_guard<std::mutex> lock(pend_mu_);
@@ -335,6 +340,10 @@ void Tasks::fail_pending_on(Rank executor, const Status& why) {
   }
   for (auto& [id, p] : victims) {
     board_.finished(executor);
+    if (p.call) {  // actor calls may be resubmitted to a restarted actor
+      call_lost(id, std::move(p), why);
+      continue;
+    }
     metrics::add(metrics::C::tasks_failed);
     const std::string name = p.entry ? p.entry->name : std::string("?");
     Status s(why.code() == Errc::peer_failed ? Errc::peer_failed : why.code(),
@@ -359,6 +368,7 @@ void Tasks::peer_failed(Rank peer, const Status& why) {
   submits_->drop(peer);
   dones_->drop(peer);
   fail_pending_on(peer, Status(Errc::peer_failed, why.message()));
+  creator_died(peer);
   host_->peer_failed(peer, why);
 }
 
