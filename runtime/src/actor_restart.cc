@@ -47,48 +47,6 @@ SavedArgs SavedArgs::copy(std::span<const ArgSpec> args) {
   return s;
 }
 
-// ------------------------------------------------------------------ wire form
-
-namespace proto {
-
-Bytes encode(const ActorUpdate& u) {
-  const std::string& m = u.why.message();
-  Writer w(1 + 4 + 8 + 4 + 8 + 1 + 4 + m.size());
-  w.u8(static_cast<std::uint8_t>(u.kind));
-  w.u32(u.creator);
-  w.u64(u.counter);
-  w.u32(u.host);
-  w.u64(u.incarnation);
-  w.u8(static_cast<std::uint8_t>(u.why.code()));
-  w.u32(static_cast<std::uint32_t>(m.size()));
-  w.bytes(ByteView(reinterpret_cast<const std::byte*>(m.data()), m.size()));
-  return w.take();
-}
-
-Result<ActorUpdate> decode_actor_update(ByteView p, Rank src) {
-  Reader r(p, src, "actor-update");
-  ActorUpdate u;
-  std::uint8_t kind = 0, code = 0;
-  std::uint32_t len = 0;
-  ByteView text;
-  if (!r.u8(kind) || !r.u32(u.creator) || !r.u64(u.counter) || !r.u32(u.host) || !r.u64(u.incarnation) ||
-      !r.u8(code) || !r.u32(len) || !r.bytes(len, text))
-    return r.truncated();
-  if (!r.at_end()) return r.error("trailing bytes");
-  if (kind != 1 && kind != 2) return r.error("unknown kind " + std::to_string(kind));
-  u.kind = static_cast<ActorUpdate::Kind>(kind);
-  if (u.creator != src) return r.error("an update of an actor created by " + rank_str(u.creator));
-  if (u.kind == ActorUpdate::Kind::died) {
-    if (code == 0 || code > static_cast<std::uint8_t>(Errc::actor_died)) return r.error("invalid error code");
-    u.why = Status(static_cast<Errc>(code), std::string(reinterpret_cast<const char*>(text.data()), text.size()));
-  } else if (u.incarnation == 0) {
-    return r.error("a move to incarnation 0");
-  }
-  return u;
-}
-
-}  // namespace proto
-
 // ------------------------------------------------------------------ routing
 
 ActorWhere Tasks::actor_where_locked(const ActorId& a) const {
@@ -160,9 +118,7 @@ void Tasks::assign_locked(std::vector<Reroute>& calls, const ActorWhere& w, cons
   for (Reroute& r : calls) {
     ActorCall& c = *r.p.call;
     if (c.retries_left == 0 || !c.args) {
-      const std::string name = r.p.entry ? r.p.entry->name : std::string("?");
-      fail.emplace_back(std::move(r), Status(Errc::actor_died, "actor method '" + name + "' on " + actor_name(c.actor) +
-                                                                   ": " + no_retry));
+      fail.emplace_back(std::move(r), Status(Errc::actor_died, actor_name(c.actor) + ": " + no_retry));
       continue;
     }
     --c.retries_left;
@@ -199,7 +155,8 @@ void Tasks::resend_calls(std::vector<Reroute>& resend) {
 void Tasks::fail_calls(std::vector<std::pair<Reroute, Status>>& fail) {
   for (auto& [r, s] : fail) {
     metrics::add(metrics::C::tasks_failed);
-    core_.run(core_.own_.set_failed(r.id, std::move(s)));
+    const std::string name = r.p.entry ? r.p.entry->name : std::string("?");
+    core_.run(core_.own_.set_failed(r.id, Status(s.code(), "actor method '" + name + "': " + s.message())));
     for (const ObjectId& h : r.p.held) core_.remove_ref(h);
   }
 }
@@ -313,7 +270,6 @@ void Tasks::call_lost(const ObjectId& id, Pending p, const Status& why) {
     ActorWhere w = actor_where_locked(c.actor);
     std::vector<Reroute> one;
     one.push_back(Reroute{id, std::move(p)});
-    const std::string name = one[0].p.entry ? one[0].p.entry->name : std::string("?");
     if (!w.dead.is_ok()) {
       fail.emplace_back(std::move(one[0]), w.dead);
     } else if (w.incarnation > c.incarnation) {
@@ -330,8 +286,7 @@ void Tasks::call_lost(const ObjectId& id, Pending p, const Status& why) {
           c.actor.options.max_restarts == 0 ? "it has no restarts (max_restarts 0)"
           : c.actor.creator == core_.rank() ? "it was not restarted"
                                             : "its creator " + rank_str(c.actor.creator) + " died too, so it cannot restart";
-      w.dead = Status(Errc::actor_died, "actor method '" + name + "' on " + actor_name(c.actor) +
-                                            ": the actor died with its host " + rank_str(executor) + " (" +
+      w.dead = Status(Errc::actor_died, actor_name(c.actor) + " died with its host " + rank_str(executor) + " (" +
                                             why.message() + "); " + reason);
       book_->where[key] = w;
       fail.emplace_back(std::move(one[0]), w.dead);
@@ -371,6 +326,9 @@ void Tasks::creator_died(Rank peer) {
 void Tasks::on_actor_update(Rank src, ByteView p) {
   auto u = proto::decode_actor_update(p, src);
   if (!u) return core_.report(u.status());
+  if (u->host >= core_.size())
+    return core_.report(Status(Errc::malformed_message, "actor update from " + rank_str(src) + " names rank " +
+                                                            std::to_string(u->host) + ", outside this job"));
   const ActorKey key{u->creator, u->counter};
   std::vector<Reroute> resend;
   std::vector<std::pair<Reroute, Status>> fail;

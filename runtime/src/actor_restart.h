@@ -23,9 +23,7 @@
 // Lock order: seq_mu_ -> pend_mu_; neither is held while calling the Core or
 //   the transport.
 //
-// kActorUpdate (creator -> every live rank), handler 0xF012:
-//   u8 kind (1 moved, 2 died)  u32 creator  u64 counter  u32 host
-//   u64 incarnation  u8 errc  u32 length, message (kind died: the reason)
+// Wire form: actor_protocol.h (kActorUpdate).
 #pragma once
 
 #include <cstdint>
@@ -34,9 +32,9 @@
 #include <string>
 #include <vector>
 
+#include "actor_protocol.h"
 #include "ferry/detail/task_api.h"
 #include "tasks.h"
-#include "wire_io.h"
 
 namespace ferry::rt {
 
@@ -77,23 +75,5 @@ struct ActorBook {
   std::map<ActorKey, Owned> owned;
   std::map<ActorKey, std::vector<Tasks::Reroute>> lost;  // calls waiting for the creator's verdict
 };
-
-namespace proto {
-
-inline constexpr transport::HandlerId kActorUpdate = 0xF012;
-
-struct ActorUpdate {
-  enum class Kind : std::uint8_t { moved = 1, died = 2 };
-  Kind kind = Kind::moved;
-  Rank creator = 0;
-  std::uint64_t counter = 0;
-  Rank host = 0;
-  std::uint64_t incarnation = 0;
-  Status why;  // kind died
-};
-transport::Bytes encode(const ActorUpdate& u);
-Result<ActorUpdate> decode_actor_update(transport::ByteView p, Rank src);
-
-}  // namespace proto
 
 }  // namespace ferry::rt
