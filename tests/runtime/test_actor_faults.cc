@@ -115,12 +115,14 @@ std::vector<std::string> run_ranks(Rank n, const ferry::RuntimeOptions& opts, co
   } while (0)
 
 std::atomic<int> g_constructed{0};
+std::atomic<bool> g_slow_started{false};
 
 struct Counter {
   explicit Counter(std::int64_t start) : value(start) { ++g_constructed; }
   std::int64_t add(std::int64_t d) { return value += d; }
   // Sleeps first: a call that is still running when the test kills the host.
   std::int64_t slow_add(std::int64_t d, std::int64_t ms) {
+    g_slow_started = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     return value += d;
   }
@@ -290,6 +292,31 @@ TEST_CASE("owner death: queued tasks of a dead submitter are dropped, results an
       expect_error(r, Errc::owner_died, {"rank 0", x.id().to_string()}, "a get of a dead owner's object");
       expect(eventually([&] { return ferry::stats().store_used_bytes == base; }),
              "the dead owner's cached copy is still in rank 2's store: " + ferry::stats().describe());
+    }
+    c.step();
+  }));
+}
+
+TEST_CASE("owner death: an actor drops the queued calls of a dead caller and keeps serving the others",
+          "[in-process][owner-death]") {
+  g_slow_started = false;
+  REQUIRE_RANKS(run_ranks(3, opts(), [](RankCtx& c) {
+    ferry::actor<Counter> a;
+    if (c.rank == 2) a = counter_cls.on(ferry::rank{1}).create(std::int64_t{0});
+    a = c.share(2, a);
+    c.step();
+    if (c.rank == 0) {
+      auto running = a.call(Counter_slow_add, 1, 500);
+      std::vector<ferry::ObjectRef<std::int64_t>> queued;
+      for (int i = 0; i < 5; ++i) queued.push_back(a.call(Counter_add, 100));
+      expect(eventually([] { return g_slow_started.load(); }), "the slow call started on rank 1");
+      std::this_thread::sleep_for(200ms);  // the queued calls arrived behind it
+      c.fab.kill(0);
+    }
+    c.step();
+    if (c.rank == 2) {  // the running call finished; the dead caller's queued calls never ran
+      const auto v = a.call(Counter_add, 0).get(30s);
+      expect(v == 1, "the actor's value is " + std::to_string(v) + ", expected 1 (the dead caller's running call only)");
     }
     c.step();
   }));
