@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # sort-out-of-core.sh BUILD_DIR [SIZE] [RANKS] [STORE]
 # ferry-sort on more data than the object stores hold (default 10G of records, 2 ranks, a 1G store
-# per rank) with --spill-dir, validated, beside dd reading and writing the same bytes in the same
-# run. An out-of-core sort's limit is about two passes over the disk (read + write everything
+# per rank), out of core through the object store's spilling (FERRY_SPILL_DIR=$SORT_BENCH_DIR/spill;
+# SORT_OOC_MODE=spill-dir uses the shuffle's own --spill-dir files instead), validated, beside dd
+# reading and writing the same bytes in the same run. An out-of-core sort's limit is about two passes over the disk (read + write everything
 # twice); the dd figure is 2 x (dd read of the input files + dd write of as many bytes). Both write
 # through the page cache (no fdatasync), and reads may be served from it in both. Prints
 #   size ranks store ferry_s dd_two_pass_s ratio          (target: ratio <= 3)
@@ -17,8 +18,10 @@ records=$(( $(numfmt --from=iec "$size") / 100 ))
 rm -rf "$dir"; mkdir -p "$dir"
 "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-gensort" --output "$dir/in" --records "$records" \
   --files "$n" >/dev/null
-FERRY_STORE_BYTES=$store "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-sort" --input "$dir/in" \
-  --output "$dir/out" --spill-dir "$dir/spill" | tee "$dir/sort.log" >&2
+mkdir -p "$dir/spill"
+mode=(); [[ ${SORT_OOC_MODE:-store} == spill-dir ]] && mode=(--spill-dir "$dir/spill")
+FERRY_STORE_BYTES=$store FERRY_SPILL_DIR=$dir/spill "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-sort" \
+  --input "$dir/in" --output "$dir/out" "${mode[@]}" | tee "$dir/sort.log" >&2
 ferry_s=$(awk '/sort_seconds/ {print $NF}' "$dir/sort.log")
 [[ -n $ferry_s ]] || { echo "ferry-sort failed" >&2; exit 1; }
 "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-valsort" --output "$dir/out" --input "$dir/in" \

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# test-sanitizers.sh — bounded sanitizer runs of the tests (CI calls it from test.sh).
-#   build-asan: GCC -O1 -g -fsanitize=address,undefined; unit, objstore, runtime in-process
-#               tests, the security tests and the TCP-backend multi-process suites
-#               (conformance.tcp, runtime.objects.tcp; UCX itself is not instrumented).
-#   build-tsan: GCC -O1 -g -fsanitize=thread; the in-process tests (unit, runtime
-#               in-process, security: two TCP-backend ranks as threads).
-#   then scripts/fuzz.sh (each fuzz target FERRY_FUZZ_SECONDS, default 5).
+# test-sanitizers.sh — bounded sanitizer runs of the tests (CI: scripts/test.sh runs asan and tsan).
+#   build-asan: GCC -O1 -g -fsanitize=address,undefined; unit, objstore, runtime unit and
+#               in-process tests (the loopback simulation included), the security tests and the
+#               TCP-backend multi-process suites (conformance.tcp, runtime.objects.tcp; UCX itself
+#               is not instrumented).
+#   build-tsan: GCC -O1 -g -fsanitize=thread; the in-process tests only (runtime unit and
+#               in-process: N runtimes as threads over the loopback transport, the simulation).
+#   fuzz:       scripts/fuzz.sh (each fuzz target FERRY_FUZZ_SECONDS, default 5).
 # Usage: bash scripts/test-sanitizers.sh [asan] [tsan] [fuzz]   (default: all three)
 # Any sanitizer report fails the test that triggered it (halt_on_error / -fno-sanitize-recover).
+# Time budget: FERRY_SANITIZER_BUDGET_S (default 1200) bounds all parts together, builds included
+# (fresh builds in CI: no ccache there); what is still running when it runs out is stopped and the
+# run fails naming the part, so a slower suite shows up as a failure rather than a longer CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("$@")
@@ -26,26 +30,40 @@ configure() {  # dir sanitizers
     -DFERRY_BUILD_BENCH=OFF -DFERRY_BUILD_EXAMPLES=OFF -DFERRY_WITH_MPI=OFF >/dev/null
 }
 
+budget=${FERRY_SANITIZER_BUDGET_S:-1200}
+left() { echo $((budget - SECONDS)); }
+bounded() {  # bounded NAME CMD...: CMD within what is left of the budget
+  local name=$1 rc=0
+  shift
+  (($(left) > 0)) || { echo "sanitizers: $name: the ${budget} s budget (FERRY_SANITIZER_BUDGET_S) is used up" >&2; return 1; }
+  timeout --kill-after=10 "$(left)" "$@" || rc=$?
+  ((rc != 124 && rc != 137)) || echo "sanitizers: $name: stopped at the ${budget} s budget (FERRY_SANITIZER_BUDGET_S)" >&2
+  return "$rc"
+}
+
 run_part() {  # name dir sanitizers include-regex exclude-regex targets...
   local name=$1 dir=$2 san=$3 regex=$4 exclude=$5
   shift 5
   local t0=$SECONDS
   configure "$dir" "$san"
-  cmake --build "$dir" -j "$(nproc)" --target "$@"
-  ctest --test-dir "$dir" --output-on-failure --timeout 600 -R "$regex" -E "$exclude"
-  echo "sanitizers: $name done in $((SECONDS - t0)) s"
+  bounded "$name build" cmake --build "$dir" -j "$(nproc)" --target "$@" || return 1
+  local t1=$SECONDS
+  bounded "$name tests" ctest --test-dir "$dir" --output-on-failure --timeout 600 -R "$regex" -E "$exclude" || return 1
+  echo "sanitizers: $name done in $((SECONDS - t0)) s (build $((t1 - t0)) s, tests $((SECONDS - t1)) s)"
 }
 
+failed=()
 for p in "${parts[@]}"; do
   case $p in
     asan) run_part asan build-asan address,undefined \
             '^(unit\.|objstore\.|runtime\.|security\.|conformance\.tcp$)' \
-            '^runtime\.(objects\.(ucx|tcp\.)|tasks\.)|thread_safety|^security\.listeners' \
-            ferry_unit ferry_objstore_test ferry_runtime_unit ferry_runtime_objects ferry_security ferry_conformance ;;
-    tsan) run_part tsan build-tsan thread '^(unit\.|runtime\.|security\.)' \
-            '^runtime\.(objects|tasks)\.|thread_safety|^security\.listeners' \
-            ferry_unit ferry_runtime_unit ferry_security ;;
-    fuzz) bash scripts/fuzz.sh "${FERRY_FUZZ_SECONDS:-5}" ;;
+            '^runtime\.(objects\.(ucx|tcp\.)|tasks\.|borrow\.)|thread_safety|^security\.listeners' \
+            ferry_unit ferry_objstore_test ferry_runtime_unit ferry_runtime_in_process ferry_runtime_objects \
+            ferry_security ferry_conformance || failed+=(asan) ;;
+    tsan) run_part tsan build-tsan thread '^runtime\.' '^runtime\.(objects|tasks|borrow)\.|thread_safety' \
+            ferry_runtime_unit ferry_runtime_in_process || failed+=(tsan) ;;
+    fuzz) bounded fuzz bash scripts/fuzz.sh "${FERRY_FUZZ_SECONDS:-5}" || failed+=(fuzz) ;;
     *) echo "test-sanitizers: unknown part '$p' (asan, tsan, fuzz)" >&2; exit 2 ;;
   esac
 done
+((${#failed[@]} == 0)) || { echo "sanitizers: failed: ${failed[*]}" >&2; exit 1; }

@@ -151,6 +151,7 @@ Session init(std::unique_ptr<transport::Bootstrap> bootstrap, std::string launch
     throw_error(s.code(), where(*bootstrap, launcher) + ": the barrier after starting the runtime failed: " +
                               s.message());
   }
+  launcher::end_startup(*bootstrap);  // PMIx: so that srun keeps the step when a rank dies
   auto state = std::make_unique<Session::State>();
   state->rank = bootstrap->rank();
   state->size = bootstrap->size();

@@ -56,13 +56,21 @@ class PmixBootstrap final : public Bootstrap {
       : me_(me), size_(size), timeout_s_(static_cast<int>((timeout.count() + 999) / 1000)) {
     if (timeout_s_ < 1) timeout_s_ = 1;
   }
-  ~PmixBootstrap() override { (void)PMIx_Finalize(nullptr, 0); }
+  ~PmixBootstrap() override { finalize(); }
+
+  // Idempotent; afterwards allgather/barrier fail with bootstrap_failed.
+  void finalize() {
+    if (finalized_) return;
+    finalized_ = true;
+    (void)PMIx_Finalize(nullptr, 0);
+  }
 
   Rank rank() const override { return me_.rank; }
   Rank size() const override { return size_; }
   std::string name() const override { return "pmix"; }
 
   Result<std::vector<Bytes>> allgather(ByteView mine) override {
+    if (finalized_) return finalized_error("allgather");
     const std::string key = "ferry.bs." + std::to_string(g_next_round++);
     if (auto s = put(key, mine); !s) return s;
     if (auto s = fence(true, key); !s) return s;
@@ -75,9 +83,17 @@ class PmixBootstrap final : public Bootstrap {
     return out;
   }
 
-  Status barrier() override { return fence(false, "barrier " + std::to_string(barriers_++)); }
+  Status barrier() override {
+    if (finalized_) return finalized_error("barrier");
+    return fence(false, "barrier " + std::to_string(barriers_++));
+  }
 
  private:
+  Status finalized_error(const char* what) const {
+    return Status(Errc::bootstrap_failed, where() + ": " + what + " after start-up: the PMIx client was finalized "
+                                                    "once ferry::init completed");
+  }
+
   std::string where() const {
     return "PMIx bootstrap, rank " + std::to_string(me_.rank) + "/" + std::to_string(size_) + " of namespace " +
            me_.nspace;
@@ -142,6 +158,7 @@ class PmixBootstrap final : public Bootstrap {
   Rank size_;
   int timeout_s_;
   std::uint64_t barriers_ = 0;
+  bool finalized_ = false;  // end_startup() or the destructor ran PMIx_Finalize
 };
 
 // Asks the server for PMIX_JOB_SIZE on the wildcard rank.
@@ -186,7 +203,13 @@ Result<std::unique_ptr<Bootstrap>> make_pmix_bootstrap(std::chrono::milliseconds
   return std::unique_ptr<Bootstrap>(new PmixBootstrap(me, *size, timeout));
 }
 
+void end_startup(Bootstrap& b) {
+  if (auto* p = dynamic_cast<PmixBootstrap*>(&b)) p->finalize();
+}
+
 #else  // !FERRY_HAVE_PMIX
+
+void end_startup(Bootstrap&) {}
 
 Result<std::unique_ptr<Bootstrap>> make_pmix_bootstrap(std::chrono::milliseconds) {
   return Status(Errc::unsupported,

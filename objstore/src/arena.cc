@@ -63,6 +63,10 @@ std::size_t page_size() {
   return p > 0 ? static_cast<std::size_t>(p) : 4096;
 }
 
+// Best effort: transparent huge pages for the arena (fewer, cheaper first-touch
+// faults); the kernel ignores it where THP is off for this kind of memory.
+void advise_huge_pages(void* base, std::size_t bytes) noexcept { (void)::madvise(base, bytes, MADV_HUGEPAGE); }
+
 std::string rank_label(transport::Rank rank) {
   return rank == transport::kInvalidRank ? std::string() : "rank " + std::to_string(rank);
 }
@@ -128,6 +132,7 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaOptions& options) {
                       "); lower " + kStoreBytesEnv + " (e.g. " + kStoreBytesEnv + "=1G) or raise the address-space "
                       "limit (ulimit -v)");
   }
+  advise_huge_pages(p, capacity);
   return std::unique_ptr<Arena>(new Arena(static_cast<std::byte*>(p), capacity, options.rank, rank_label(options.rank)));
 }
 
@@ -143,6 +148,7 @@ Result<std::unique_ptr<Arena>> Arena::create_registered(transport::Transport& t,
                                 kStoreBytesEnv + " (e.g. " + kStoreBytesEnv + "=1G)");
   }
   auto* base = static_cast<std::byte*>((*region)->base());
+  advise_huge_pages(base, capacity);
   std::unique_ptr<Arena> arena(new Arena(base, capacity, options.rank, rank_label(options.rank), false));
   arena->region_ = std::move(*region);
   return arena;
@@ -152,6 +158,7 @@ Arena::Arena(std::byte* base, std::size_t capacity, transport::Rank rank, std::s
     : base_(base), owns_mapping_(owns_mapping), capacity_(capacity), rank_(rank), allocator_(capacity, std::move(where)) {}
 
 Arena::~Arena() {
+  prefaulter_.reset();
   deregister();
   if (owns_mapping_) ::munmap(base_, capacity_);
 }
@@ -172,7 +179,15 @@ Status Arena::register_with(transport::Transport& t) {
   return Status::ok();
 }
 
-void Arena::deregister() noexcept { region_.reset(); }
+void Arena::deregister() noexcept {
+  prefaulter_.reset();  // it must not touch memory the region is about to free
+  region_.reset();
+}
+
+void Arena::start_prefault(const PrefaultOptions& options) {
+  if (prefaulter_ || options.ahead == 0) return;
+  prefaulter_ = std::make_unique<Prefaulter>(base_, capacity_, allocator_, options);
+}
 
 transport::ByteView Arena::packed_key() const noexcept {
   return region_ ? region_->packed_key() : transport::ByteView();

@@ -49,20 +49,35 @@ ObjectInfo ObjectTable::info_of(const ObjectId& id, const Entry& e) const {
   return info;
 }
 
+Status SpillHandler::read_back(const ObjectInfo& info, std::span<std::byte>) {
+  return Status(Errc::unsupported, "restore of " + info.id.to_string() + ": this spill handler cannot read back");
+}
+
+void SpillHandler::forget(ObjectId, std::uint64_t, bool) {}
+
 Result<std::uint64_t> ObjectTable::allocate_block(ObjectId id, std::size_t bytes) {
+  auto describe = [&](const Status& s) {
+    return Status(s.code(), "cannot create " + id.to_string() + " (" + std::to_string(bytes - kHeaderBytes) +
+                                "-byte payload + " + std::to_string(kHeaderBytes) + "-byte header): " + s.message());
+  };
   auto offset = arena_.allocator().allocate(bytes);
-  if (!offset && offset.status().code() == Errc::store_full) {
-    std::shared_ptr<SpillHandler> spill;
-    {
+  if (!offset && bytes > arena_.allocator().capacity()) return describe(offset.status());  // no room can help
+  std::shared_ptr<SpillHandler> spill;
+  // Freed space may be fragmented: ask again while the handler still finds something.
+  for (int round = 0; round < 16 && !offset && offset.status().code() == Errc::store_full; ++round) {
+    if (!spill) {
       std::lock_guard<std::mutex> lock(mu_);
       spill = spill_;
     }
-    if (spill && spill->make_room(*this, bytes) > 0) offset = arena_.allocator().allocate(bytes);
+    if (!spill || spill->make_room(*this, bytes) == 0) break;
+    offset = arena_.allocator().allocate(bytes);
   }
   if (!offset) {
-    const Status& s = offset.status();
-    return Status(s.code(), "cannot create " + id.to_string() + " (" + std::to_string(bytes - kHeaderBytes) +
-                                "-byte payload + " + std::to_string(kHeaderBytes) + "-byte header): " + s.message());
+    Status s = describe(offset.status());
+    if (spill && s.code() == Errc::store_full) {
+      if (std::string why = spill->why_no_room(); !why.empty()) s = Status(s.code(), s.message() + "; " + why);
+    }
+    return s;
   }
   return offset;
 }
@@ -105,7 +120,7 @@ Result<std::span<std::byte>> ObjectTable::payload(ObjectId id) {
   auto it = entries_.find(id);
   if (it == entries_.end() || it->second.free_pending) return unknown(id, "payload");
   if (it->second.state == ObjectState::spilled) {
-    return Status(Errc::unsupported, "payload: " + id.to_string() + " is spilled (restore is not implemented)");
+    return Status(Errc::unsupported, "payload: " + id.to_string() + " is spilled (pin() restores it)");
   }
   return std::span<std::byte>(arena_.at(it->second.offset + kHeaderBytes), it->second.size);
 }
@@ -120,22 +135,102 @@ Status ObjectTable::seal(ObjectId id) {
   }
   encode_header(e.header, std::span<std::byte, kHeaderBytes>(arena_.at(e.offset), kHeaderBytes));
   e.state = ObjectState::sealed;
-  e.seal_seq = next_seal_seq_++;
+  e.use_seq = next_use_seq_++;
   ++sealed_;
   return Status::ok();
 }
 
 Result<ObjectInfo> ObjectTable::pin(ObjectId id) {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    auto it = entries_.find(id);
+    if (it == entries_.end() || it->second.free_pending) return unknown(id, "pin");
+    Entry& e = it->second;
+    if (e.restoring) {
+      restored_.wait(lock);
+      continue;
+    }
+    if (e.state == ObjectState::spilled) {
+      if (Status s = restore(lock, id); !s) return s;
+      continue;  // look again: it may have been freed meanwhile
+    }
+    if (e.state != ObjectState::sealed) {
+      return Status(Errc::invalid_argument, "pin: " + id.to_string() + " is " + to_string(e.state) +
+                                                "; only sealed objects can be read");
+    }
+    if (e.pin_count++ == 0) ++pinned_;
+    e.use_seq = next_use_seq_++;
+    return info_of(id, e);
+  }
+}
+
+Status ObjectTable::restore(std::unique_lock<std::mutex>& lock, ObjectId id) {
+  Entry* e = &entries_.at(id);
+  e->restoring = true;
+  const ObjectInfo info = info_of(id, *e);
+  std::shared_ptr<SpillHandler> spill = spill_;
+  lock.unlock();
+  auto offset = allocate_block(id, kHeaderBytes + static_cast<std::size_t>(info.size));
+  Status s = offset.status();
+  if (offset && spill) {
+    s = spill->read_back(info, std::span<std::byte>(arena_.at(*offset + kHeaderBytes), info.size));
+  } else if (offset) {
+    s = Status(Errc::internal, "restore of " + id.to_string() + ": no spill handler is installed");
+  }
+  lock.lock();
+  auto it = entries_.find(id);  // still there: frees are deferred while restoring
+  e = &it->second;
+  e->restoring = false;
+  restored_.notify_all();
+  if (!s) {
+    if (offset) (void)arena_.allocator().free(*offset);
+    if (e->free_pending && e->pin_count == 0) (void)release_locked(it);
+    return Status(s.code(), "pin: cannot restore spilled " + id.to_string() + ": " + s.message());
+  }
+  e->offset = *offset;
+  e->state = ObjectState::sealed;
+  encode_header(e->header, std::span<std::byte, kHeaderBytes>(arena_.at(e->offset), kHeaderBytes));
+  ++sealed_;
+  --spilled_;
+  spilled_bytes_ -= e->size;
+  if (spill) spill->forget(id, e->size, true);
+  if (e->free_pending && e->pin_count == 0) (void)release_locked(it);
+  return Status::ok();
+}
+
+Result<ObjectTable::SpillOutcome> ObjectTable::spill(ObjectId id, SpillWrite write, void* ctx) {
+  ObjectInfo info;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || it->second.free_pending) return SpillOutcome::skipped;
+    Entry& e = it->second;
+    if (e.state != ObjectState::sealed || e.pin_count > 0 || e.spilling || e.restoring) return SpillOutcome::skipped;
+    e.spilling = true;
+    info = info_of(id, e);
+  }
+  // The block stays allocated while spilling is set (free() defers), so the payload is stable.
+  Status s = write(ctx, info, std::span<const std::byte>(arena_.at(info.payload_offset()), info.size));
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(id);
-  if (it == entries_.end() || it->second.free_pending) return unknown(id, "pin");
   Entry& e = it->second;
-  if (e.state != ObjectState::sealed) {
-    return Status(Errc::invalid_argument, "pin: " + id.to_string() + " is " + to_string(e.state) +
-                                              "; only sealed objects can be read");
+  e.spilling = false;
+  if (e.free_pending && e.pin_count == 0) {
+    (void)release_locked(it);
+    if (!s) return s;
+    return SpillOutcome::discard;
   }
-  if (e.pin_count++ == 0) ++pinned_;
-  return info_of(id, e);
+  if (!s) return s;
+  if (e.pin_count > 0 || e.free_pending) return SpillOutcome::discard;  // a reader came meanwhile: keep it
+  mark_header_freed(std::span<std::byte, kHeaderBytes>(arena_.at(e.offset), kHeaderBytes));
+  const std::uint64_t offset = e.offset;
+  e.state = ObjectState::spilled;
+  --sealed_;
+  ++spilled_;
+  spilled_bytes_ += e.size;
+  if (Status f = arena_.allocator().free(offset); !f)
+    return Status(Errc::internal, "object table: releasing the block of spilled " + id.to_string() + ": " + f.message());
+  return SpillOutcome::spilled;
 }
 
 Status ObjectTable::unpin(ObjectId id) {
@@ -155,7 +250,7 @@ Status ObjectTable::free(ObjectId id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(id);
   if (it == entries_.end() || it->second.free_pending) return unknown(id, "free");
-  if (it->second.pin_count > 0) {
+  if (it->second.pin_count > 0 || it->second.spilling || it->second.restoring) {
     it->second.free_pending = true;
     ++free_pending_;
     return Status::ok();
@@ -165,6 +260,16 @@ Status ObjectTable::free(ObjectId id) {
 
 Status ObjectTable::release_locked(Map::iterator it) {
   Entry& e = it->second;
+  if (e.state == ObjectState::spilled) {  // no block: the spill store's copy goes
+    if (e.free_pending) --free_pending_;
+    if (e.pin_count > 0) --pinned_;
+    --spilled_;
+    spilled_bytes_ -= e.size;
+    (it->first.owner() == arena_.rank() ? owned_bytes_ : foreign_bytes_) -= e.size;
+    if (spill_) spill_->forget(it->first, e.size, false);
+    entries_.erase(it);
+    return Status::ok();
+  }
   mark_header_freed(std::span<std::byte, kHeaderBytes>(arena_.at(e.offset), kHeaderBytes));
   if (e.state == ObjectState::sealed) --sealed_;
   if (e.free_pending) --free_pending_;
@@ -196,8 +301,8 @@ std::vector<ObjectInfo> ObjectTable::evictable(std::size_t max) const {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, e] : entries_) {
-      if (e.state == ObjectState::sealed && e.pin_count == 0 && !e.free_pending) {
-        found.emplace_back(e.seal_seq, info_of(id, e));
+      if (e.state == ObjectState::sealed && e.pin_count == 0 && !e.free_pending && !e.spilling) {
+        found.emplace_back(e.use_seq, info_of(id, e));
       }
     }
   }
@@ -222,6 +327,8 @@ TableStats ObjectTable::stats() const {
   s.free_pending = free_pending_;
   s.owned_bytes = owned_bytes_;
   s.foreign_bytes = foreign_bytes_;
+  s.spilled = spilled_;
+  s.spilled_bytes = spilled_bytes_;
   return s;
 }
 

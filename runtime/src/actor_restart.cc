@@ -66,14 +66,14 @@ void Tasks::remember_owned(const RegistryEntry& cls, const ActorId& id, std::spa
     o.held.insert(o.held.end(), a.contained.begin(), a.contained.end());
   }
   for (const ObjectId& h : o.held) core_.add_ref(h);
-  std::lock_guard<std::mutex> lock(seq_mu_);
+  MutexLock lock(seq_mu_);
   book_->owned.emplace(key_of(id), std::move(o));
 }
 
 void Tasks::forget_owned(const ActorId& a) {
   std::vector<ObjectId> held;
   {
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     auto it = book_->owned.find(key_of(a));
     if (it == book_->owned.end()) return;
     it->second.over = true;
@@ -87,7 +87,7 @@ void Tasks::forget_owned(const ActorId& a) {
 std::vector<Tasks::Reroute> Tasks::take_calls_locked(const ActorKey& key, std::uint64_t inc) {
   std::vector<Reroute> out;
   {
-    std::lock_guard<std::mutex> lock(pend_mu_);
+    MutexLock lock(pend_mu_);
     for (auto it = pending_.begin(); it != pending_.end();) {
       const auto& c = it->second.call;
       if (c && !c->is_create && key_of(c->actor) == key && (inc == 0 || c->incarnation < inc)) {
@@ -144,7 +144,7 @@ void Tasks::resend_calls(std::vector<Reroute>& resend) {
     auto args = c.args;
     metrics::add(metrics::C::tasks_retried);
     {
-      std::lock_guard<std::mutex> lock(pend_mu_);
+      MutexLock lock(pend_mu_);
       pending_.emplace(r.id, std::move(r.p));
     }
     board_.submitted(dst);
@@ -172,7 +172,7 @@ void Tasks::broadcast(const proto::ActorUpdate& u) {
 void Tasks::creator_hosts_died(Rank dead, const Status& why) {
   std::vector<ActorKey> mine;
   {
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     for (auto& [key, o] : book_->owned)
       if (!o.over && actor_where_locked(o.id).host == dead) mine.push_back(key);
   }
@@ -189,7 +189,7 @@ void Tasks::creator_host_died(const ActorKey& key, Rank dead, const Status& why)
   std::uint64_t inc = 0;
   std::vector<ObjectId> release;
   {
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     auto it = book_->owned.find(key);
     if (it == book_->owned.end() || it->second.over) return;
     ActorBook::Owned& o = it->second;
@@ -266,7 +266,7 @@ void Tasks::call_lost(const ObjectId& id, Pending p, const Status& why) {
   std::vector<Reroute> resend;
   std::vector<std::pair<Reroute, Status>> fail;
   {
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     ActorWhere w = actor_where_locked(c.actor);
     std::vector<Reroute> one;
     one.push_back(Reroute{id, std::move(p)});
@@ -301,7 +301,7 @@ void Tasks::call_lost(const ObjectId& id, Pending p, const Status& why) {
 void Tasks::creator_died(Rank peer) {
   std::vector<std::pair<Reroute, Status>> fail;
   {
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     for (auto it = book_->lost.begin(); it != book_->lost.end();) {
       if (it->first.first != peer) {
         ++it;
@@ -333,7 +333,7 @@ void Tasks::on_actor_update(Rank src, ByteView p) {
   std::vector<Reroute> resend;
   std::vector<std::pair<Reroute, Status>> fail;
   {
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     ActorWhere w = actor_where_locked(ActorId{u->host, u->creator, u->counter, {}});
     if (!w.dead.is_ok()) return;  // dead already (for this rank)
     if (u->kind == proto::ActorUpdate::Kind::moved) {

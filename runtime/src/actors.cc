@@ -144,7 +144,7 @@ void ActorHost::fail_job(Job* j, const Status& why) {
 void ActorHost::run_one(HostedActor& a, Job* j) {
   Status pre;
   {
-    std::lock_guard<std::mutex> lock(j->error_mu);
+    MutexLock lock(j->error_mu);
     pre = j->error;
   }
   if (j->kind == proto::RecordKind::actor_kill) {
@@ -315,7 +315,7 @@ Result<ActorId> Tasks::create_actor(const RegistryEntry& cls, std::optional<Rank
   const Rank host = where ? *where : choose(args);
   const ActorId id{host, core_.rank(), next_actor_.fetch_add(1), options};
   {
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     next_seq_[{id.creator, id.counter}] = 1;
   }
   if (options.max_restarts > 0) remember_owned(cls, id, args);  // keeps the constructor's arguments
@@ -351,7 +351,7 @@ Result<detail::SubmitResult> Tasks::call_actor(const ActorId& a, const RegistryE
   {
     // Calls of one thread leave in seq order; across threads the host
     // reorders by seq.
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     w = actor_where_locked(a);
     if (w.dead.is_ok()) call->seq = next_seq_[{a.creator, a.counter}]++;
   }
@@ -359,7 +359,7 @@ Result<detail::SubmitResult> Tasks::call_actor(const ActorId& a, const RegistryE
   const ObjectId id = add_pending(m, w.host, args, std::move(held), true, call);
   Status lost = w.dead;
   if (lost.is_ok()) {  // moved or died meanwhile? Then the call counts as lost on its old host.
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     const ActorWhere now = actor_where_locked(a);
     if (now.incarnation != w.incarnation || !now.dead.is_ok())
       lost = Status(Errc::peer_failed, "the actor left " + rank_str(w.host));
@@ -369,7 +369,7 @@ Result<detail::SubmitResult> Tasks::call_actor(const ActorId& a, const RegistryE
   } else if (!lost.is_ok()) {
     std::optional<Pending> p;
     {
-      std::lock_guard<std::mutex> lock(pend_mu_);
+      MutexLock lock(pend_mu_);
       if (auto it = pending_.find(id); it != pending_.end()) {
         p = std::move(it->second);
         pending_.erase(it);
@@ -393,7 +393,7 @@ Status Tasks::kill_actor(const ActorId& a) {
   std::uint64_t seq;
   ActorWhere w;
   {
-    std::lock_guard<std::mutex> lock(seq_mu_);
+    MutexLock lock(seq_mu_);
     w = actor_where_locked(a);
     seq = next_seq_[{a.creator, a.counter}]++;
   }

@@ -39,7 +39,7 @@ Future<void> Core::add_ref_decoded(const ObjectId& id) {
   if (can_wait) {
     Promise<void> p(progressor_);
     f = p.get_future();
-    std::lock_guard<std::mutex> lock(reg_mu_);
+    MutexLock lock(reg_mu_);
     reg_waiters_.emplace(d.seq, std::move(p));
   }
   run(std::move(d.actions));  // sends kBorrowAdd after the waiter is in place
@@ -72,7 +72,7 @@ void Core::run_borrow(Actions& a) {
   for (Registered& r : a.registered) {
     Promise<void> p;
     {
-      std::lock_guard<std::mutex> lock(reg_mu_);
+      MutexLock lock(reg_mu_);
       auto it = reg_waiters_.find(r.seq);
       if (it == reg_waiters_.end()) continue;
       p = std::move(it->second);
@@ -86,7 +86,7 @@ void Core::run_borrow(Actions& a) {
 void Core::fail_registrations(const Status& why) {
   std::unordered_map<std::uint64_t, Promise<void>> waiters;
   {
-    std::lock_guard<std::mutex> lock(reg_mu_);
+    MutexLock lock(reg_mu_);
     waiters.swap(reg_waiters_);
   }
   for (auto& [seq, p] : waiters) p.set_error(why);

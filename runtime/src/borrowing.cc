@@ -174,7 +174,7 @@ Actions Ownership::add_contained(ObjectId outer, std::span<const ObjectId> inner
 
 void Ownership::hold_for(Rank to, std::span<const ObjectId> ids) {
   MutexLock lock(mu_);
-  if (dead_.count(to)) return;  // nobody will take them over (peer_failed released its earlier ones)
+  if (dead_.count(to)) return;  // peer_failed(to) already dropped what was kept for it: keep nothing
   for (const ObjectId& id : ids) {
     if (id.is_nil()) continue;
     if (id.owner() == self_) {

@@ -58,7 +58,7 @@ void Core::install_control_handlers() {
   };
   if (Status s = t_.set_handler(kBarrier, wrap(&Core::on_barrier_msg)); !s) report(s);
   if (Status s = t_.set_handler(kAbort, wrap(&Core::on_abort_msg)); !s) report(s);
-  std::lock_guard<std::mutex> lock(sd_mu_);
+  MutexLock lock(sd_mu_);
   barrier_seen_.assign(size_, 0);
 }
 
@@ -67,7 +67,7 @@ void Core::on_barrier_msg(Rank src, ByteView p) {
   std::uint64_t magic = 0, gen = 0;
   if (!r.u64(magic) || !r.u64(gen) || !r.at_end() || magic != kBarrierMagic)
     return report(r.error("bad magic or length"));
-  std::lock_guard<std::mutex> lock(sd_mu_);
+  MutexLock lock(sd_mu_);
   if (src < barrier_seen_.size() && gen > barrier_seen_[src]) barrier_seen_[src] = gen;
   sd_cv_.notify_all();
 }
@@ -82,7 +82,7 @@ void Core::on_abort_msg(Rank src, ByteView p) {
     return report(r.error("bad magic, code or length"));
   Status why(static_cast<Errc>(code), "rank " + std::to_string(src) + " aborted the job: " +
                                           std::string(reinterpret_cast<const char*>(text.data()), text.size()));
-  std::lock_guard<std::mutex> lock(sd_mu_);
+  MutexLock lock(sd_mu_);
   if (!aborted_) aborted_ = std::move(why);
   sd_cv_.notify_all();
 }
@@ -93,7 +93,7 @@ Status Core::barrier() {
     return Status(Errc::shut_down, "barrier on rank " + std::to_string(self_) + ": the ferry runtime is shut down");
   std::uint64_t gen = 0;
   {
-    std::lock_guard<std::mutex> lock(sd_mu_);
+    MutexLock lock(sd_mu_);
     gen = ++barrier_gen_;
   }
   for (Rank p = 0; p < size_; ++p) {
@@ -104,7 +104,7 @@ Status Core::barrier() {
     send(p, kBarrier, w.take());
   }
   tasks_->flush_all();  // work batched before the barrier leaves now
-  std::unique_lock<std::mutex> lock(sd_mu_);
+  MutexUniqueLock lock(sd_mu_);
   for (;;) {
     if (aborted_) return *aborted_;
     std::vector<Rank> dead;
@@ -118,7 +118,7 @@ Status Core::barrier() {
       return Status(Errc::peer_failed, "barrier on rank " + std::to_string(self_) + ": ranks " + ranks_str(dead) +
                                            " failed before reaching it");
     if (all) return Status::ok();
-    sd_cv_.wait_for(lock, std::chrono::milliseconds(100));
+    sd_cv_.wait_for(lock.native(), std::chrono::milliseconds(100));
   }
 }
 
@@ -136,7 +136,7 @@ Status Core::abort(const Status& why) {
       w.bytes(ByteView(reinterpret_cast<const std::byte*>(text.data()), text.size()));
       send(p, kAbort, w.take());
     }
-    std::lock_guard<std::mutex> lock(sd_mu_);
+    MutexLock lock(sd_mu_);
     if (!aborted_) aborted_ = Status(code, "rank " + std::to_string(self_) + " aborted the job: " + why.message());
     sd_cv_.notify_all();
   }
@@ -160,8 +160,8 @@ Status Core::wait_for_peers(std::optional<std::chrono::steady_clock::time_point>
   for (Rank p = 0; p < size_; ++p)
     if (p != self_ && !own_.is_dead(p)) send(p, proto::kShutdown, proto::encode_shutdown());
   if (tasks_) tasks_->flush_all();
-  std::unique_lock<std::mutex> lock(sd_mu_);
-  auto missing = [&] {
+  MutexUniqueLock lock(sd_mu_);
+  auto missing = [&]() FERRY_REQUIRES(sd_mu_) {
     std::vector<Rank> m;
     for (Rank p = 0; p < size_; ++p)
       if (p != self_ && !sd_arrived_[p] && !own_.is_dead(p)) m.push_back(p);
@@ -177,7 +177,7 @@ Status Core::wait_for_peers(std::optional<std::chrono::steady_clock::time_point>
                                        std::to_string(opts_.shutdown_timeout.count()) +
                                        " ms (every rank must call shutdown; a rank that finishes early "
                                        "can serve() instead, or set FERRY_SHUTDOWN_TIMEOUT_MS=0 to wait forever)");
-    sd_cv_.wait_for(lock, std::chrono::milliseconds(50));
+    sd_cv_.wait_for(lock.native(), std::chrono::milliseconds(50));
   }
   if (!peers_must_live) return Status::ok();  // failed peers are skipped
   std::vector<Rank> dead, skipped;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <thread>
 
+#include "eviction.h"
 #include "metrics.h"
 #include "observe.h"
 #include "protocol.h"
@@ -76,7 +77,12 @@ Status Core::init(transport::Bootstrap& boot) {
   auto arena = objstore::Arena::create_registered(t_, {opts_.store_bytes, self_});
   if (!arena) return arena.status();
   arena_ = std::move(arena).value();
+  auto prefault = objstore::resolve_prefault_bytes(arena_->capacity());
+  if (!prefault) return prefault.status();
+  arena_->start_prefault({.ahead = *prefault});
   table_ = std::make_unique<objstore::ObjectTable>(*arena_);
+  pressure_ = std::make_shared<StorePressure>(*this);
+  table_->set_spill_handler(pressure_);
   if (Status s = registry_conflicts(); !s && opts_.check_registry) return s;
   tasks_ = std::make_unique<Tasks>(*this, opts_.executor_threads ? opts_.executor_threads : default_executor_threads());
   install_handlers();
@@ -159,6 +165,7 @@ void Core::install_handlers() {
   check(t_.set_handler(proto::kDropCopy, wrap(&Core::on_drop)));
   check(t_.set_handler(proto::kShutdown, wrap(&Core::on_shutdown_msg)));
   install_borrow_handlers();
+  pressure_->install_handlers();
   t_.on_peer_failure([this](Rank peer, const Status& why) {
     GateGuard g(gate_);
     if (g) on_peer_failure(peer, why);
@@ -208,6 +215,7 @@ void Core::on_read_done(Rank src, ByteView p) {
   if (!m) return report(m.status());
   const auto& d = m.value();
   run(own_.read_done(d.id, src, d.lease, d.cached ? std::optional<std::uint64_t>(d.offset) : std::nullopt));
+  pressure_->lease_done(src, d.lease);
 }
 
 void Core::on_drop(Rank src, ByteView p) {
@@ -222,7 +230,7 @@ void Core::on_drop(Rank src, ByteView p) {
 
 void Core::on_shutdown_msg(Rank src, ByteView p) {
   if (Status s = proto::check_shutdown(p, src); !s) return report(s);
-  std::lock_guard<std::mutex> lock(sd_mu_);
+  MutexLock lock(sd_mu_);
   sd_arrived_[src] = true;
   sd_cv_.notify_all();
 }
@@ -230,9 +238,10 @@ void Core::on_shutdown_msg(Rank src, ByteView p) {
 void Core::on_peer_failure(Rank peer, const Status& why) {
   metrics::add(metrics::C::peers_failed);
   run(own_.peer_failed(peer));
+  pressure_->reader_failed(peer);
   tasks_->peer_failed(peer, why);
   fail_fetches_of(peer, why.to_string());
-  std::lock_guard<std::mutex> lock(sd_mu_);
+  MutexLock lock(sd_mu_);
   sd_cv_.notify_all();
 }
 
@@ -255,6 +264,18 @@ void Core::send_reply(Reply&& r) {
   if (r.body.kind == ReplyKind::value) {
     const Bytes& v = *r.body.value;
     return send(r.reader, proto::kLocateReply, proto::encode_reply(r, v));
+  }
+  if (r.body.kind == ReplyKind::at_holder && r.body.where.rank == self_ && r.body.lease != 0) {
+    // Our own block: pinned (restored if spilled) until the reader's kReadDone; its offset may have moved.
+    auto pinned = pressure_->pin_for_lease(r.reader, r.body.lease, r.id);
+    if (pinned) {
+      r.body.where.offset = pinned.value().offset;
+    } else {
+      run(own_.read_done(r.id, r.reader, r.body.lease, std::nullopt));
+      r.body.kind = ReplyKind::error;
+      r.body.error = Status(pinned.status().code(), "get of " + r.id.to_string() + " from its owner rank " +
+                                                        std::to_string(self_) + ": " + pinned.status().message());
+    }
   }
   if (r.body.kind != ReplyKind::from_arena) return send(r.reader, proto::kLocateReply, proto::encode_reply(r, {}));
   // Small object in our arena: copy its payload into the reply under a pin.
@@ -308,7 +329,7 @@ RuntimeStats Core::stats() const {
   s.tasks_pending = tasks_ ? tasks_->pending() : 0;
   s.executor_load = tasks_ ? tasks_->executor_load() : 0;
   {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     s.fetches = inflight_.size();
   }
   objstore::TableStats ts = table_->stats();
@@ -322,8 +343,11 @@ RuntimeStats Core::stats() const {
 }
 
 bool Core::wait_fetches_drained(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(fetch_mu_);
-  return fetch_cv_.wait_until(lock, deadline, [&] { return inflight_.empty() && gets_in_flight_ == 0; });
+  MutexUniqueLock lock(fetch_mu_);
+  while (!inflight_.empty() || gets_in_flight_ != 0)
+    if (fetch_cv_.wait_until(lock.native(), deadline) == std::cv_status::timeout)
+      return inflight_.empty() && gets_in_flight_ == 0;
+  return true;
 }
 
 Status Core::shutdown(ShutdownMode mode, std::optional<Rank> driver) {
@@ -347,7 +371,7 @@ Status Core::shutdown(ShutdownMode mode, std::optional<Rank> driver) {
   gate_.close_and_drain();
   bool drained = false;
   {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     drained = gets_in_flight_ == 0;
   }
   release_resources(drained);
@@ -367,14 +391,16 @@ void Core::release_resources(bool gets_drained) {
     if (r.reader == self_) on_reply(r.request, r.id, std::move(r.body), {});
   std::vector<FetchPtr> left;
   {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     for (auto& [req, f] : requests_) left.push_back(f);
   }
   for (auto& f : left)
     finish(f, Status(Errc::shut_down, "get of " + f->id.to_string() + " on rank " + std::to_string(self_) +
                                           ": the ferry runtime shut down"));
   table_.reset();
+  pressure_.reset();  // removes this rank's spill directory
   keys_.clear();
+  if (arena_) arena_->stop_prefault();
   if (arena_ && !gets_drained) {
     // A one-sided get may still write into the arena: keep the mapping (leak)
     // rather than let the transport write into freed memory.

@@ -51,6 +51,7 @@
 
 namespace ferry::rt {
 class Tasks;
+class StorePressure;
 }
 
 namespace ferry::rt {
@@ -179,6 +180,7 @@ class Core {
  private:
   friend class Tasks;
   friend class ActorHost;
+  friend class StorePressure;
   struct Fetch;
   using FetchPtr = std::shared_ptr<Fetch>;
 
@@ -198,8 +200,8 @@ class Core {
   void install_control_handlers();
   void on_barrier_msg(Rank src, ByteView p);
   void on_abort_msg(Rank src, ByteView p);
-  // A peer's abort, when one arrived (caller holds sd_mu_).
-  std::optional<Status> aborted_locked() const { return aborted_; }
+  // A peer's abort, when one arrived.
+  std::optional<Status> aborted_locked() const FERRY_REQUIRES(sd_mu_) { return aborted_; }
   // Sends kShutdown and waits until every live peer sent it (nullopt: no deadline). peers_must_live:
   // a peer that failed instead of arriving is an error (serve), else it is skipped; with `driver`,
   // only that peer's failure is an error.
@@ -251,27 +253,28 @@ class Core {
 
   std::unique_ptr<objstore::Arena> arena_;
   std::unique_ptr<objstore::ObjectTable> table_;
+  std::shared_ptr<StorePressure> pressure_;  // the table's spill handler (eviction.h); reset with the table
   std::vector<std::shared_ptr<transport::RemoteKey>> keys_;  // written in init, read-only after
   objstore::ObjectIdGenerator ids_;
   Ownership own_;
   std::unique_ptr<Tasks> tasks_;  // created in init, stopped by shutdown, never destroyed before the Core
 
-  mutable std::mutex fetch_mu_;
-  std::condition_variable fetch_cv_;                       // signalled when a fetch or get ends
-  std::unordered_map<std::uint64_t, FetchPtr> requests_;   // guarded by fetch_mu_: request id -> fetch
-  std::unordered_map<ObjectId, FetchPtr> inflight_;        // guarded by fetch_mu_: remote fetches by id
-  std::uint64_t next_request_ = 1;                         // guarded by fetch_mu_
-  std::size_t gets_in_flight_ = 0;                         // guarded by fetch_mu_: one-sided gets into our memory
+  mutable Mutex fetch_mu_;
+  std::condition_variable fetch_cv_;                                             // signalled when a fetch or get ends
+  std::unordered_map<std::uint64_t, FetchPtr> requests_ FERRY_GUARDED_BY(fetch_mu_);  // request id -> fetch
+  std::unordered_map<ObjectId, FetchPtr> inflight_ FERRY_GUARDED_BY(fetch_mu_);       // remote fetches by id
+  std::uint64_t next_request_ FERRY_GUARDED_BY(fetch_mu_) = 1;
+  std::size_t gets_in_flight_ FERRY_GUARDED_BY(fetch_mu_) = 0;  // one-sided gets into our memory
 
-  std::mutex reg_mu_;
-  std::unordered_map<std::uint64_t, Promise<void>> reg_waiters_;  // guarded by reg_mu_: episode -> decoder
+  Mutex reg_mu_;
+  std::unordered_map<std::uint64_t, Promise<void>> reg_waiters_ FERRY_GUARDED_BY(reg_mu_);  // episode -> decoder
 
-  std::mutex sd_mu_;
+  Mutex sd_mu_;
   std::condition_variable sd_cv_;
-  std::vector<bool> sd_arrived_;  // guarded by sd_mu_
-  std::vector<std::uint64_t> barrier_seen_;  // guarded by sd_mu_: barriers each peer has entered
-  std::uint64_t barrier_gen_ = 0;            // guarded by sd_mu_: barriers this rank has entered
-  std::optional<Status> aborted_;            // guarded by sd_mu_: a peer's (or this rank's) abort
+  std::vector<bool> sd_arrived_ FERRY_GUARDED_BY(sd_mu_);
+  std::vector<std::uint64_t> barrier_seen_ FERRY_GUARDED_BY(sd_mu_);  // barriers each peer has entered
+  std::uint64_t barrier_gen_ FERRY_GUARDED_BY(sd_mu_) = 0;            // barriers this rank has entered
+  std::optional<Status> aborted_ FERRY_GUARDED_BY(sd_mu_);            // a peer's (or this rank's) abort
 };
 
 // One read of a remote object (or a local read of an owned one), shared by

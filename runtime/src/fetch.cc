@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "core.h"
+#include "eviction.h"
 #include "metrics.h"
 #include "protocol.h"
 #include "trace.h"
@@ -31,8 +32,11 @@ Status Core::owner_died(const ObjectId& id, const std::string& why) const {
 }
 
 Result<ObjectData> Core::read_local(const ObjectId& id) {
-  auto pinned = table_->pin(id);
-  if (!pinned) return Status(Errc::not_found, "get of " + id.to_string() + ": " + pinned.status().message());
+  auto pinned = table_->pin(id);  // restores a spilled object
+  if (!pinned) {
+    const Errc code = pinned.status().code() == Errc::store_full ? Errc::store_full : Errc::not_found;
+    return Status(code, "get of " + id.to_string() + ": " + pinned.status().message());
+  }
   const objstore::ObjectInfo& in = pinned.value();
   ObjectData d;
   d.meta = detail::ObjectMeta{in.size, in.header.type_tag, in.header.aux, in.header.format};
@@ -84,7 +88,7 @@ std::optional<Result<ObjectData>> Core::wait_owned(const ObjectId& id,
 Core::FetchPtr Core::join_or_start(const ObjectId& id, bool remote, Future<ObjectData>& waiter) {
   Promise<ObjectData> p(progressor_);
   waiter = p.get_future();
-  std::lock_guard<std::mutex> lock(fetch_mu_);
+  MutexLock lock(fetch_mu_);
   if (remote) {
     auto it = inflight_.find(id);
     if (it != inflight_.end()) {
@@ -117,7 +121,7 @@ Future<ObjectData> Core::fetch(const ObjectId& id, bool local_checked) {
     FetchPtr f = join_or_start(id, false, fut);
     std::uint64_t request;
     {
-      std::lock_guard<std::mutex> lock(fetch_mu_);
+      MutexLock lock(fetch_mu_);
       request = f->request;
     }
     run(own_.locate(id, self_, request));
@@ -134,7 +138,7 @@ Future<ObjectData> Core::fetch(const ObjectId& id, bool local_checked) {
 void Core::send_locate(const FetchPtr& f, Rank bad_holder) {
   std::uint64_t request;
   {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     request = f->request;
   }
   const Rank owner = f->id.owner();
@@ -168,7 +172,7 @@ void Core::on_reply_msg(Rank src, ByteView p) {
 void Core::on_reply(std::uint64_t request, const ObjectId& id, LocateReply&& body, ByteView payload) {
   FetchPtr f;
   {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     auto it = requests_.find(request);
     if (it != requests_.end() && it->second->id == id) {
       f = it->second;
@@ -219,6 +223,7 @@ void Core::start_get(const FetchPtr& f, const LocateReply& body) {
   // Land it in our arena as a cached copy; if the store is full (or a copy
   // already exists) read into a private buffer instead.
   if (g.id.owner() != self_) {
+    StorePressure::CachingScope caching;  // a cached copy never spills primaries to make room
     auto created = table_->create(g.id, g.meta.size, g.meta.type_tag, g.meta.format, g.meta.aux);
     if (created) {
       g.cached = true;
@@ -231,7 +236,7 @@ void Core::start_get(const FetchPtr& f, const LocateReply& body) {
     g.dst = g.heap.get();
   }
   {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     ++gets_in_flight_;
   }
   auto got = t_.get(*key, key->remote_base() + g.where.offset, g.dst, g.total);
@@ -241,7 +246,7 @@ void Core::start_get(const FetchPtr& f, const LocateReply& body) {
 void Core::get_done(const FetchPtr& f, const GetTarget& g, Result<void>&& r) {
   GateGuard guard(gate_);
   auto get_ended = [this] {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     --gets_in_flight_;
     fetch_cv_.notify_all();
   };
@@ -291,7 +296,7 @@ void Core::get_done(const FetchPtr& f, const GetTarget& g, Result<void>&& r) {
 bool Core::retry_elsewhere(const FetchPtr& f, Rank bad_holder) {
   if (own_.is_dead(f->id.owner())) return false;
   {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     if (f->done || f->attempts >= kMaxAttempts) return false;
     ++f->attempts;
     f->request = next_request_++;
@@ -305,7 +310,7 @@ bool Core::retry_elsewhere(const FetchPtr& f, Rank bad_holder) {
 void Core::finish(const FetchPtr& f, Result<ObjectData> r) {
   std::vector<Promise<ObjectData>> waiters;
   {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     if (f->done) return;
     f->done = true;
     waiters.swap(f->waiters);
@@ -330,7 +335,7 @@ void Core::finish(const FetchPtr& f, Result<ObjectData> r) {
 void Core::fail_fetches_of(Rank owner, const std::string& why) {
   std::vector<FetchPtr> victims;
   {
-    std::lock_guard<std::mutex> lock(fetch_mu_);
+    MutexLock lock(fetch_mu_);
     for (auto& [id, f] : inflight_)
       if (id.owner() == owner) victims.push_back(f);
   }

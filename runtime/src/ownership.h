@@ -255,6 +255,11 @@ class Ownership {
   std::optional<std::uint64_t> copy_offset(ObjectId id) const FERRY_EXCLUDES(mu_);
   // The owner said drop: free_local if the copy exists.
   Actions drop_copy(ObjectId id) FERRY_EXCLUDES(mu_);
+  // Owner (eviction.cc): `holder` wants its secondary copy of `id` gone (store
+  // pressure). The copy is no longer handed out and is dropped (drop_copies)
+  // once its read leases end. Not a secondary copy (the primary, unknown,
+  // already retired): nothing happens.
+  Actions retire_copy(ObjectId id, Rank holder) FERRY_EXCLUDES(mu_);
 
   // ---- reader: small values of foreign objects (kept while referenced) ----
   void cache_value(ObjectId id, const ObjectMeta& meta, SharedBytes value) FERRY_EXCLUDES(mu_);

@@ -163,7 +163,7 @@ bool Tasks::start_dependencies(Job* j, const std::vector<proto::WireArg>& args) 
       if (r) {
         j->args[i] = std::move(r).value();
       } else {
-        std::lock_guard<std::mutex> lock(j->error_mu);
+        MutexLock lock(j->error_mu);
         if (j->error.is_ok())
           j->error = Status(r.status().code(), "argument " + std::to_string(i + 1) + " (" + id.to_string() +
                                                    ") is not available: " + r.status().message());
@@ -186,7 +186,7 @@ void Tasks::execute(Job* j) {
   ResultBuffer out(*this, core_, j->result, j->kind == proto::RecordKind::task ? j : nullptr);
   Status s;
   {
-    std::lock_guard<std::mutex> lock(j->error_mu);
+    MutexLock lock(j->error_mu);
     s = j->error;
   }
   if (s.is_ok()) {

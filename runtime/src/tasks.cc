@@ -81,7 +81,7 @@ void Tasks::install_handlers() {
     GateGuard g(core_.gate());
     if (!g) return;
     {
-      std::lock_guard<std::mutex> lock(early_mu_);
+      MutexLock lock(early_mu_);
       if (!started_) {  // still starting (or replaying held submits): keep the order, hold it
         early_.emplace_back(src, Bytes(p.begin(), p.end()));
         return;
@@ -101,7 +101,7 @@ void Tasks::resume() {
   for (;;) {  // replay in arrival order; later submits queue behind until none is left
     std::vector<std::pair<Rank, Bytes>> early;
     {
-      std::lock_guard<std::mutex> lock(early_mu_);
+      MutexLock lock(early_mu_);
       if (early_.empty()) {
         started_ = true;
         return;
@@ -119,7 +119,7 @@ void Tasks::flush_all() {
 }
 
 std::size_t Tasks::pending() const {
-  std::lock_guard<std::mutex> lock(pend_mu_);
+  MutexLock lock(pend_mu_);
   return pending_.size();
 }
 
@@ -175,7 +175,7 @@ ObjectId Tasks::add_pending(const RegistryEntry& e, Rank executor, std::span<con
     }
   }
   {
-    std::lock_guard<std::mutex> lock(pend_mu_);
+    MutexLock lock(pend_mu_);
     pending_.emplace(id, Pending{&e, executor, std::move(held), std::move(call)});
   }
   board_.submitted(executor);
@@ -278,7 +278,7 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
   found.reserve(batch.size());
   Actions a;  // drops of stored results nobody waits for
   {
-    std::lock_guard<std::mutex> lock(pend_mu_);
+    MutexLock lock(pend_mu_);
     for (const Completion& c : batch) {
       auto it = pending_.find(c.id);
       if (it != pending_.end() && it->second.executor == executor) {
@@ -318,7 +318,7 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
   if (!a.empty()) core_.run(std::move(a));
   if (!held.empty()) core_.run(core_.own_.remove_refs(held));
   {
-    std::lock_guard<std::mutex> lock(pend_mu_);
+    MutexLock lock(pend_mu_);
     if (pending_.empty()) pend_cv_.notify_all();
   }
 }
@@ -327,7 +327,7 @@ void Tasks::fail_pending_on(Rank executor, const Status& why) {
   creator_hosts_died(executor, why);  // restart or bury this rank's actors first: their calls follow them
   std::vector<std::pair<ObjectId, Pending>> victims;
   {
-    std::lock_guard<std::mutex> lock(pend_mu_);
+    MutexLock lock(pend_mu_);
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second.executor == executor) {
         victims.emplace_back(it->first, std::move(it->second));
@@ -374,13 +374,13 @@ void Tasks::peer_failed(Rank peer, const Status& why) {
 
 bool Tasks::drain(std::chrono::steady_clock::time_point deadline) {
   flush_all();
-  std::unique_lock<std::mutex> lock(pend_mu_);
+  MutexUniqueLock lock(pend_mu_);
   while (!pending_.empty()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     lock.unlock();
     flush_all();
     lock.lock();
-    pend_cv_.wait_for(lock, std::chrono::milliseconds(20));
+    pend_cv_.wait_for(lock.native(), std::chrono::milliseconds(20));
   }
   return true;
 }

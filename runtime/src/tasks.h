@@ -43,6 +43,7 @@
 #include "outbox.h"
 #include "scheduler.h"
 #include "task_protocol.h"
+#include "thread_annotations.h"
 
 namespace ferry::rt {
 
@@ -77,7 +78,7 @@ struct Job final : Runnable {
   std::shared_ptr<const Bytes> msg;   // keeps value arguments alive
   std::vector<ObjectData> args;
   std::atomic<std::uint32_t> waiting{0};
-  std::mutex error_mu;                // guards `error` while dependencies complete
+  Mutex error_mu;                     // guards `error` while dependencies complete
 
   void run() override;
 };
@@ -186,13 +187,13 @@ class Tasks {
   void on_send_failed(Rank dst, const Status& why);
 
   // actor_restart.cc (caller side of actor fault tolerance; book_ guarded by seq_mu_)
-  ActorWhere actor_where_locked(const ActorId& a) const;
+  ActorWhere actor_where_locked(const ActorId& a) const FERRY_REQUIRES(seq_mu_);
   void remember_owned(const RegistryEntry& cls, const ActorId& id, std::span<const ArgSpec> args);
   void forget_owned(const ActorId& a);
-  std::vector<Reroute> take_calls_locked(const ActorKey& key, std::uint64_t older_than);
+  std::vector<Reroute> take_calls_locked(const ActorKey& key, std::uint64_t older_than) FERRY_REQUIRES(seq_mu_);
   void assign_locked(std::vector<Reroute>& calls, const ActorWhere& w, const ActorKey& key,
                      std::vector<Reroute>& resend, std::vector<std::pair<Reroute, Status>>& fail,
-                     const std::string& no_retry);
+                     const std::string& no_retry) FERRY_REQUIRES(seq_mu_);
   void resend_calls(std::vector<Reroute>& resend);
   void fail_calls(std::vector<std::pair<Reroute, Status>>& fail);
   void broadcast(const proto::ActorUpdate& u);
@@ -226,18 +227,18 @@ class Tasks {
   std::unique_ptr<Flusher> flusher_;
   std::unique_ptr<class ActorHost> host_;
 
-  std::mutex early_mu_;
-  bool started_ = false;                         // guarded by early_mu_
-  std::vector<std::pair<Rank, Bytes>> early_;    // guarded by early_mu_: submits received before start
-  mutable std::mutex pend_mu_;
-  std::unordered_map<ObjectId, Pending> pending_;  // guarded by pend_mu_
-  std::condition_variable pend_cv_;                // signalled when pending_ shrinks
+  Mutex early_mu_;
+  bool started_ FERRY_GUARDED_BY(early_mu_) = false;
+  std::vector<std::pair<Rank, Bytes>> early_ FERRY_GUARDED_BY(early_mu_);  // submits received before start
+  mutable Mutex pend_mu_;
+  std::unordered_map<ObjectId, Pending> pending_ FERRY_GUARDED_BY(pend_mu_);
+  std::condition_variable pend_cv_;  // signalled when pending_ shrinks
 
   // caller side of actors: next sequence number per actor (actors.cc)
-  std::mutex seq_mu_;
-  std::map<std::pair<Rank, std::uint64_t>, std::uint64_t> next_seq_;  // guarded by seq_mu_
+  Mutex seq_mu_;
+  std::map<std::pair<Rank, std::uint64_t>, std::uint64_t> next_seq_ FERRY_GUARDED_BY(seq_mu_);
   std::atomic<std::uint64_t> next_actor_{1};
-  std::unique_ptr<ActorBook> book_;  // guarded by seq_mu_ (actor_restart.h)
+  std::unique_ptr<ActorBook> book_ FERRY_PT_GUARDED_BY(seq_mu_);  // actor_restart.h
   std::atomic<bool> hook_cleared_{false};  // stop() removed the transport progress hook (once: the
                                           // transport may be gone by the destructor's stop())
 };

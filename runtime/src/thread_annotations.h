@@ -7,7 +7,7 @@
 // file that uses these macros (directly or through an included header), so a
 // violation fails the tests; without clang the test is reported skipped.
 //
-// Thread-safety: Mutex is a std::mutex; MutexLock is a scoped lock.
+// Thread-safety: Mutex is a std::mutex; MutexLock and MutexUniqueLock are scoped locks.
 #pragma once
 
 #include <mutex>
@@ -50,6 +50,22 @@ class FERRY_SCOPED_CAPABILITY MutexLock {
 
  private:
   Mutex& mu_;
+};
+
+// A scoped lock that condition variables wait on (std::condition_variable takes the
+// std::unique_lock: native()); unlock()/lock() release and retake it inside the scope.
+class FERRY_SCOPED_CAPABILITY MutexUniqueLock {
+ public:
+  explicit MutexUniqueLock(Mutex& mu) FERRY_ACQUIRE(mu) : lock_(mu.native()) {}
+  ~MutexUniqueLock() FERRY_RELEASE() {}
+  void lock() FERRY_ACQUIRE() { lock_.lock(); }
+  void unlock() FERRY_RELEASE() { lock_.unlock(); }
+  std::unique_lock<std::mutex>& native() noexcept { return lock_; }
+  MutexUniqueLock(const MutexUniqueLock&) = delete;
+  MutexUniqueLock& operator=(const MutexUniqueLock&) = delete;
+
+ private:
+  std::unique_lock<std::mutex> lock_;
 };
 
 }  // namespace ferry::rt

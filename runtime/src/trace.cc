@@ -45,7 +45,16 @@ constexpr std::size_t kChunkEvents = 4096;
 struct Chunk {
   std::atomic<std::size_t> n{0};
   std::uint32_t tid = 0;  // the thread that fills it
-  Event ev[kChunkEvents];
+  // Events [0, n) are stored before they are read; the rest is never read, so a chunk made
+  // with `new Chunk` is not zeroed (zeroing 224 KiB per chunk cost more than the events in it).
+  alignas(Event) unsigned char raw[sizeof(Event) * kChunkEvents];
+  Event* ev() noexcept { return reinterpret_cast<Event*>(raw); }
+  const Event* ev() const noexcept { return reinterpret_cast<const Event*>(raw); }
+  // Faults the chunk's pages in: one store per page.
+  void prefault() noexcept {
+    for (std::size_t i = 0; i < sizeof raw; i += 4096) raw[i] = 0;
+    raw[sizeof raw - 1] = 0;
+  }
 };
 
 struct ThreadBuf {
@@ -96,7 +105,7 @@ Chunk* new_chunk_locked() {
     g_ready_n.store(g_ready.size());
     return c;
   }
-  g_chunks.push_back(std::make_unique<Chunk>());  // the helper fell behind
+  g_chunks.push_back(std::unique_ptr<Chunk>(new Chunk));  // the helper fell behind
   return g_chunks.back().get();
 }
 
@@ -105,7 +114,7 @@ void spill(const Chunk& c) {
   if (!g_spill) return;
   const std::uint32_t head[2] = {c.tid, static_cast<std::uint32_t>(c.n.load(std::memory_order_acquire))};
   (void)std::fwrite(head, sizeof head, 1, g_spill);
-  (void)std::fwrite(c.ev, sizeof(Event), head[1], g_spill);
+  (void)std::fwrite(c.ev(), sizeof(Event), head[1], g_spill);
 }
 
 void helper() {
@@ -127,13 +136,16 @@ void helper() {
     if (g_helper_stop) return;
     while (g_ready.size() < kReadyChunks) {
       lock.unlock();
-      auto c = std::make_unique<Chunk>();  // zeroed: its pages are faulted in here
+      std::unique_ptr<Chunk> c(new Chunk);
+      c->prefault();  // its pages are faulted in here, not by a recording thread
       lock.lock();
       g_ready.push_back(c.get());
       g_ready_n.store(g_ready.size());
       g_chunks.push_back(std::move(c));
     }
-    g_cv.wait_for(lock, std::chrono::milliseconds(20));
+    // Every change the helper acts on (a full chunk, a ready one taken, stop) is made under g_mu
+    // and notifies g_cv: no timed wake-ups while nothing happens.
+    g_cv.wait(lock, [] { return !g_full.empty() || g_helper_stop || g_ready.size() < kReadyChunks; });
   }
 }
 
@@ -207,7 +219,7 @@ void record(const Event& e) noexcept {
     }
     n = 0;
   }
-  c->ev[n] = e;
+  c->ev()[n] = e;
   c->n.store(n + 1, std::memory_order_release);
 }
 
@@ -393,7 +405,7 @@ Status write_and_stop() {
   write_spilled(f, ns_per_tick, first);
   for (const auto& c : g_chunks) {  // the threads' current chunks (the rest are spilled and empty)
     const std::size_t n = c->n.load(std::memory_order_acquire);
-    for (std::size_t i = 0; i < n; ++i) write_event(f, c->ev[i], c->tid, ns_per_tick, first);
+    for (std::size_t i = 0; i < n; ++i) write_event(f, c->ev()[i], c->tid, ns_per_tick, first);
   }
   std::fputs("\n]}\n", f);
   const bool ok = std::fflush(f) == 0 && !std::ferror(f);

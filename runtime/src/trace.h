@@ -45,7 +45,15 @@ using objstore::ObjectId;
 
 extern std::atomic<bool> g_on;
 
-[[nodiscard]] inline bool on() noexcept { return g_on.load(std::memory_order_relaxed); }
+// Built with -DFERRY_NO_TRACE, on() is constant false and every event site compiles to nothing
+// (the baseline of bench/trace-overhead.sh: what "tracing off" costs against no tracing at all).
+[[nodiscard]] inline bool on() noexcept {
+#if defined(FERRY_NO_TRACE)
+  return false;
+#else
+  return g_on.load(std::memory_order_relaxed);
+#endif
+}
 
 // Raw tick count (TSC on x86-64, else CLOCK_MONOTONIC ns); converted at write.
 [[nodiscard]] inline std::uint64_t now() noexcept {

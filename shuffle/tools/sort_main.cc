@@ -12,13 +12,17 @@
 // part-(i+1). Rank 0 drives; all ranks run tasks. Works under ferry-run, mpirun and srun (files
 // must be visible to every rank at the same path).
 //
-// Memory: the object store must hold this rank's share of the data plus the rounds in flight;
-// before starting, rank 0 compares that estimate with FERRY_STORE_BYTES and stops with a message
-// naming both (and the remedy) when it does not fit (--no-store-check skips the estimate: the
-// run then fails with the runtime's store_full error). --spill-dir DIR (a directory on each
-// reducer's disk) writes merged blocks there instead: the store holds only the rounds in flight
-// (the default chunk then shrinks to fit them in half the store), so the data may exceed the
-// stores (out of core). Exit: 0 ok, 1 error, 2 bad usage.
+// Memory: when this rank's share of the data fits in half the object store, everything stays in
+// the store. Otherwise the sort runs out of core through the store's spilling (FERRY_SPILL_DIR):
+// the default chunk shrinks so the rounds in flight take at most half the store, and the default
+// partition count grows so one partition (which a reduce holds in the store at once, with another
+// reduce beside it) is at most an eighth of it; map and merged blocks the store cannot hold are
+// spilled to disk and restored when read. Before starting, rank 0 compares what must be in the
+// store at once (rounds in flight + two partitions) with FERRY_STORE_BYTES and stops with a
+// message naming both (and the remedies) when it does not fit (--no-store-check skips the
+// estimate: the run then fails with the runtime's store_full error). --spill-dir DIR (a
+// directory on each reducer's disk) is the shuffle's own out-of-core path instead: merged blocks
+// are written there as files, outside the store. Exit: 0 ok, 1 error, 2 bad usage.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -44,7 +48,8 @@ struct Plan {
   std::vector<Chunk> chunks;
   std::uint64_t records = 0;
   std::uint32_t partitions = 0, per_round = 0, in_flight = 0;
-  bool spill = false;  // merged blocks go to --spill-dir
+  bool spill = false;        // merged blocks go to --spill-dir
+  bool out_of_core = false;  // the data exceed half the stores: store spilling carries the rest
 };
 
 Plan plan(const Args& a, std::uint32_t ranks) {
@@ -52,18 +57,22 @@ Plan plan(const Args& a, std::uint32_t ranks) {
   std::vector<std::string> files = list_files(a.required("--input"));
   std::uint64_t total = 0;
   for (const auto& f : files) total += file_size(f);
-  p.partitions = static_cast<std::uint32_t>(a.num("--partitions", ranks));
+  const std::uint64_t store = ferry::Runtime::current()->stats().store_capacity;
+  p.spill = !a.str("--spill-dir").empty();
+  p.out_of_core = !p.spill && total / ranks > store / 2;
+  // Out of core: one partition at most an eighth of a store, a multiple of the ranks.
+  std::uint64_t parts = ranks;
+  if (p.out_of_core) parts = std::max<std::uint64_t>(ranks, (total / (store / 8) + ranks) / ranks * ranks);
+  p.partitions = static_cast<std::uint32_t>(a.num("--partitions", parts));
   p.per_round = static_cast<std::uint32_t>(a.num("--maps-per-round", ranks));
   p.in_flight = static_cast<std::uint32_t>(a.num("--rounds-in-flight", 2));
   if (p.partitions == 0 || p.per_round == 0 || p.in_flight == 0)
     throw std::invalid_argument("--partitions, --maps-per-round and --rounds-in-flight must be >= 1");
   std::uint64_t fallback = total / (8 * ranks);
-  if (!a.str("--spill-dir").empty())  // the rounds in flight take at most half the store
-    fallback = std::min<std::uint64_t>(fallback, ferry::Runtime::current()->stats().store_capacity * ranks /
-                                                     (4 * std::uint64_t{p.in_flight} * p.per_round));
+  if (p.spill || p.out_of_core)  // the rounds in flight take at most half the store
+    fallback = std::min<std::uint64_t>(fallback, store * ranks / (4 * std::uint64_t{p.in_flight} * p.per_round));
   p.chunks = make_chunks(files, a.num("--chunk", std::clamp<std::uint64_t>(fallback, 64u << 10, 256u << 20)));
   for (const auto& c : p.chunks) p.records += c.records;
-  p.spill = !a.str("--spill-dir").empty();
   return p;
 }
 
@@ -74,12 +83,25 @@ std::string store_problem(const Plan& p, std::uint32_t ranks) {
   const std::uint64_t data = p.records * kRecord;
   const std::uint64_t all_rounds = (p.chunks.size() + p.per_round - 1) / p.per_round;
   const std::uint64_t rounds = std::min<std::uint64_t>(p.in_flight, std::max<std::uint64_t>(1, all_rounds));
-  // merged blocks (this rank's share, unless spilled) + held rounds of map blocks, as blocks and copies
-  std::uint64_t need = (p.spill ? 0 : data / ranks) + 2 * rounds * std::uint64_t{p.per_round} * largest / ranks;
+  // what must be in the store at once: held rounds of map blocks (as blocks and copies), plus
+  // in core this rank's share of the merged blocks, out of core two reduces' partitions
+  const std::uint64_t partition = data / p.partitions + data / p.partitions / 4;  // + 25 % for skew
+  std::uint64_t need = 2 * rounds * std::uint64_t{p.per_round} * largest / ranks;
+  if (p.out_of_core) need += 2 * partition;
+  else if (!p.spill) need += data / ranks;
   need += need / 16 + (1u << 20);  // headers, fragmentation, small objects
   const std::uint64_t have = ferry::Runtime::current()->stats().store_capacity;
   if (need <= have) return {};
-  auto mib = [](std::uint64_t b) { return std::to_string(b >> 20) + " MiB"; };
+  auto mib = [](std::uint64_t b) {
+    return b >= (1u << 20) ? std::to_string(b >> 20) + " MiB" : std::to_string(b >> 10) + " KiB";
+  };
+  if (p.out_of_core)
+    return "the object store cannot hold what this out-of-core sort needs at once: " + mib(data) + " of records, " +
+           std::to_string(rounds) + " rounds of " + std::to_string(p.per_round) + " maps of up to " + mib(largest) +
+           " and two partitions of about " + mib(partition) + " (" + std::to_string(p.partitions) +
+           " partitions) need about " + mib(need) + " of store per rank, FERRY_STORE_BYTES gives " + mib(have) +
+           "; raise FERRY_STORE_BYTES to " + std::to_string((need >> 20) + 1) +
+           "M, or use a smaller --chunk or more --partitions (the rest of the data is spilled to FERRY_SPILL_DIR)";
   if (p.spill)
     return "the object store cannot hold this sort's rounds in flight: " + std::to_string(rounds) + " rounds of " +
            std::to_string(p.per_round) + " maps of up to " + mib(largest) + " need about " + mib(need) +

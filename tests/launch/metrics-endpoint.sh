@@ -10,12 +10,8 @@ set -uo pipefail
 tl=$1
 build=${FERRY_BUILD_DIR:?FERRY_BUILD_DIR must point to the build tree}
 here=$(cd "$(dirname "$0")" && pwd)
-case $tl in
-  ucx-tcp) export FERRY_TRANSPORT=ucx UCX_TLS=tcp ;;
-  ucx-shm) export FERRY_TRANSPORT=ucx UCX_TLS=posix,sysv,cma,self ;;
-  tcp)     export FERRY_TRANSPORT=tcp ;;
-  *) echo "unknown transport setting $tl" >&2; exit 2 ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/../support/settings.sh"
+ferry_transport_setting "$tl"
 export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
 work=$(mktemp -d)
 pid=

@@ -25,11 +25,9 @@ hosts=3
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
-case $tl in
-  ucx-tcp) export FERRY_TRANSPORT=ucx UCX_TLS=tcp ;;
-  tcp)     export FERRY_TRANSPORT=tcp ;;
-  *) echo "unknown transport setting $tl (ucx-tcp or tcp)" >&2; exit 2 ;;
-esac
+[[ $tl != ucx-shm ]] || { echo "transport setting ucx-shm does not reach other hosts (ucx-tcp or tcp)" >&2; exit 2; }
+source "$(dirname "${BASH_SOURCE[0]}")/../support/settings.sh"
+ferry_transport_setting "$tl"
 [[ $launcher == mpirun ]] || { echo "unknown launcher $launcher (mpirun)" >&2; exit 2; }
 export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

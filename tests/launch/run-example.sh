@@ -9,12 +9,8 @@ set -uo pipefail
 launcher=$1 tl=$2 n=$3; shift 3
 build=${FERRY_BUILD_DIR:?FERRY_BUILD_DIR must point to the build tree}
 src=${FERRY_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-case $tl in
-  ucx-tcp) export FERRY_TRANSPORT=ucx UCX_TLS=tcp ;;
-  ucx-shm) export FERRY_TRANSPORT=ucx UCX_TLS=posix,sysv,cma,self ;;
-  tcp)     export FERRY_TRANSPORT=tcp ;;
-  *) echo "unknown transport setting $tl" >&2; exit 2 ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/../support/settings.sh"
+ferry_transport_setting "$tl"
 export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=30000
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 out=$(mktemp); trap 'rm -f "$out"' EXIT

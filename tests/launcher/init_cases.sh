@@ -9,12 +9,8 @@
 set -uo pipefail
 case_name=${1:?usage: init_cases.sh CASE [TRANSPORT]} tl=${2:-tcp}
 : "${FERRY_RUN:?FERRY_RUN must point to ferry-run}" "${INIT_PROBE:?INIT_PROBE must point to ferry_init_probe}"
-case $tl in
-  ucx-tcp) export FERRY_TRANSPORT=ucx UCX_TLS=tcp ;;
-  ucx-shm) export FERRY_TRANSPORT=ucx UCX_TLS=posix,sysv,cma,self ;;
-  tcp)     export FERRY_TRANSPORT=tcp ;;
-  *) echo "unknown transport setting $tl" >&2; exit 2 ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/../support/settings.sh"
+ferry_transport_setting "$tl"
 export FERRY_PROGRESS=blocking FERRY_BOOTSTRAP_TIMEOUT_MS=20000 FERRY_STORE_BYTES=64M
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 unset FERRY_BOOTSTRAP FERRY_RENDEZVOUS_DIR FERRY_RANK FERRY_SIZE PMIX_NAMESPACE OMPI_COMM_WORLD_SIZE SLURM_STEP_ID

@@ -8,121 +8,32 @@
 // they throw, and the Catch2 thread reports every rank's failure.
 #include <catch2/catch.hpp>
 
-#include <cereal/archives/binary.hpp>
-#include <cereal/types/vector.hpp>
 #include <chrono>
 #include <cstdint>
-#include <functional>
-#include <numeric>
-#include <sstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "current.h"
-#include "ferry/ferry.h"
-#include "ferry_test/loopback.h"
+#include "in_process.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using ferry::Errc;
 using ferry::ObjectRef;
-using ferry::test::LoopbackFabric;
-using Rank = ferry::transport::Rank;
+using inproc::expect;
+using inproc::LoopbackFabric;
+using inproc::RankCtx;
+using inproc::Rank;
+using inproc::run_in_process;
+using inproc::Setup;
 using Blob = std::vector<std::uint8_t>;
-
-void expect(bool ok, const std::string& what) {
-  if (!ok) throw std::runtime_error(what);
-}
 
 Blob make_blob(std::size_t n, std::uint8_t seed) {
   Blob b(n);
   for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>(seed + i * 31);
   return b;
 }
-
-struct RankCtx {
-  Rank rank;
-  LoopbackFabric& fab;
-  ferry::Runtime& rt;
-  ferry::transport::Transport& transport;
-  ferry::transport::Bootstrap& boot() { return fab.bootstrap(rank); }
-  void barrier() { expect(boot().barrier().is_ok(), "barrier"); }
-};
-
-template <class T>
-std::vector<std::vector<ObjectRef<T>>> exchange_refs(RankCtx& c, const std::vector<ObjectRef<T>>& mine) {
-  std::ostringstream os(std::ios::binary);
-  {
-    cereal::BinaryOutputArchive ar(os);
-    ar(mine);
-  }
-  std::string s = std::move(os).str();
-  auto all = c.boot().allgather(std::as_bytes(std::span<const char>(s.data(), s.size())));
-  expect(all.is_ok(), "allgather of refs");
-  std::vector<std::vector<ObjectRef<T>>> out(all->size());
-  for (std::size_t r = 0; r < all->size(); ++r) {
-    std::istringstream is(std::string(reinterpret_cast<const char*>((*all)[r].data()), (*all)[r].size()),
-                          std::ios::binary);
-    cereal::BinaryInputArchive ar(is);
-    ar(out[r]);
-  }
-  return out;
-}
-
-struct Setup {
-  Rank ranks = 2;
-  ferry::RuntimeOptions options;
-  std::function<void(LoopbackFabric&)> before;  // faults to set before the runtimes start
-  bool shutdown_may_fail = false;                 // e.g. a read left waiting for a lost reply
-};
-
-// Runs body on every rank (own thread, real Runtime over the fabric); returns one line per failed rank.
-std::vector<std::string> run_in_process(const Setup& setup, const std::function<void(RankCtx&)>& body) {
-  LoopbackFabric fab(setup.ranks, [](Rank r) { ferry::rt::testing::act_as_rank(static_cast<int>(r)); });
-  if (setup.before) setup.before(fab);
-  ferry::rt::testing::set_in_process_ranks(true);
-  std::vector<std::string> errors(setup.ranks);
-  std::vector<std::thread> threads;
-  for (Rank r = 0; r < setup.ranks; ++r) {
-    threads.emplace_back([&, r] {
-      ferry::rt::testing::act_as_rank(static_cast<int>(r));
-      try {
-        ferry::transport::Options topts;
-        topts.peer_timeout = 10s;
-        auto t = fab.make_transport(r, topts);
-        expect(t.is_ok(), "loopback transport: " + t.status().to_string());
-        auto rt = ferry::Runtime::create(**t, fab.bootstrap(r), setup.options);
-        expect(rt.is_ok(), "Runtime::create: " + rt.status().to_string());
-        RankCtx c{r, fab, **rt, **t};
-        body(c);
-        ferry::Status s = (*rt)->shutdown();
-        expect(s.is_ok() || !fab.alive(r) || setup.shutdown_may_fail, "runtime shutdown: " + s.to_string());
-        rt->reset();
-        s = (*t)->shutdown();
-        expect(s.is_ok() || !fab.alive(r), "transport shutdown: " + s.to_string());
-      } catch (const std::exception& e) {
-        errors[r] = "rank " + std::to_string(r) + ": " + e.what();
-      }
-      ferry::rt::testing::act_as_rank(-1);
-    });
-  }
-  for (auto& t : threads) t.join();
-  ferry::rt::testing::set_in_process_ranks(false);
-  std::vector<std::string> failed;
-  for (auto& e : errors)
-    if (!e.empty()) failed.push_back(e);
-  return failed;
-}
-
-#define REQUIRE_RANKS(errors)                  \
-  do {                                         \
-    const auto errs_ = (errors);               \
-    for (const auto& e_ : errs_) UNSCOPED_INFO(e_); \
-    REQUIRE(errs_.empty());                    \
-  } while (0)
 
 std::uint64_t add(std::uint64_t a, std::uint64_t b) { return a + b; }
 std::uint32_t where() { return ferry::Runtime::current()->rank(); }
@@ -137,7 +48,7 @@ TEST_CASE("in-process: put on every rank, get across ranks (inline and one-sided
   REQUIRE_RANKS(run_in_process(setup, [](RankCtx& c) {
     const auto seed = static_cast<std::uint8_t>(c.rank * 7);
     std::vector<ObjectRef<Blob>> mine{ferry::put(make_blob(100, seed)), ferry::put(make_blob(1 << 20, seed + 1))};
-    auto all = exchange_refs(c, mine);
+    auto all = inproc::exchange_refs(c, mine);
     const auto gets_before = c.transport.counters().gets;
     for (Rank r = 0; r < all.size(); ++r) {
       const auto s = static_cast<std::uint8_t>(r * 7);
@@ -159,7 +70,7 @@ TEST_CASE("in-process: tasks run on the rank they are placed on, with ref argume
     for (Rank r = 0; r < n; ++r)
       expect(where_fn.on(ferry::rank{r}).remote().get(30s) == r, "where() placed on rank " + std::to_string(r));
     std::vector<ObjectRef<std::uint64_t>> mine{ferry::put(std::uint64_t{c.rank + 1})};
-    auto all = exchange_refs(c, mine);
+    auto all = inproc::exchange_refs(c, mine);
     // Sum the ranks' values with tasks placed round the ring: refs travel as arguments.
     ObjectRef<std::uint64_t> acc = all[0][0];
     for (Rank r = 1; r < n; ++r) acc = add_fn.on(ferry::rank{(c.rank + r) % n}).remote(acc, all[r][0]);
@@ -175,7 +86,7 @@ TEST_CASE("in-process: the owner killed while a read is in flight -> owner_died,
   REQUIRE_RANKS(run_in_process(setup, [](RankCtx& c) {
     std::vector<ObjectRef<Blob>> mine;
     if (c.rank == 0) mine.push_back(ferry::put(make_blob(4 << 20, 3)));
-    auto all = exchange_refs(c, mine);
+    auto all = inproc::exchange_refs(c, mine);
     c.barrier();
     if (c.rank == 0) {
       std::this_thread::sleep_for(100ms);  // rank 1's request is on the (delayed) way
@@ -199,7 +110,7 @@ TEST_CASE("in-process: a delayed link delivers late but intact, a dropped reques
   setup.shutdown_may_fail = true;
   REQUIRE_RANKS(run_in_process(setup, [](RankCtx& c) {
     std::vector<ObjectRef<Blob>> mine{ferry::put(make_blob(1000, 11)), ferry::put(make_blob(1000, 12))};
-    auto all = exchange_refs(c, mine);
+    auto all = inproc::exchange_refs(c, mine);
     c.barrier();
     if (c.rank == 1) {
       c.fab.delay(1, 0, 200ms);

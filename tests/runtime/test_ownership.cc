@@ -295,3 +295,19 @@ TEST_CASE("ownership: local_read says what this rank can read without a message"
   CHECK(o.local_read(small).kind == Kind::failed);
   CHECK(o.local_read(small).error.code() == ferry::Errc::owner_died);
 }
+
+TEST_CASE("ownership: refs kept for a receiver that already died are not kept (hold_for after peer_failed)",
+          "[ownership]") {
+  // Rank 1 executes a task for rank 2, whose result holds a ref (owned by rank 0) that rank 1
+  // borrows; rank 2 dies before the task finishes.
+  Ownership o(1, kInline);
+  const ObjectId id(kOwner, 7);
+  (void)o.add_ref_decoded(id);
+  (void)o.peer_failed(2);
+  const ObjectId ids[] = {id};
+  o.hold_for(2, ids);
+  CHECK(o.stats().transfers == 0u);
+  (void)o.remove_ref(id);  // the task's own handle goes: nothing is left
+  INFO(o.stats().describe());
+  CHECK(o.stats().empty());
+}

@@ -5,12 +5,15 @@
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "ferry/object_ref.h"
 #include "ferry/serialization.h"
+#include "ferry_test/catch_support.h"
 
 using ferry::Errc;
 using ferry::Format;
@@ -152,4 +155,104 @@ TEST_CASE("serialization: type mismatch names both types, bad sizes are malforme
   s.meta.size = s.bytes.size();
   auto bad = ferry::detail::decode<Rich>(s, ferry::ObjectId(0, 1));
   CHECK(bad.status().code() == Errc::malformed_message);
+}
+
+namespace {
+
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+
+// Sizes around 4 KiB pages, 2 MiB huge pages and the landing threshold.
+std::vector<std::size_t> landing_sizes() {
+  const std::size_t m = ferry::detail::kLandingMinBytes;
+  return {4095, 4096, 4097, 2 * kMiB - 1, 2 * kMiB + 1, m - 1, m, m + 1, m + 4096, 6 * kMiB + 3, 9 * kMiB};
+}
+
+template <class U>
+std::vector<U> pattern(std::size_t count) {
+  std::vector<U> v(count);
+  auto* b = reinterpret_cast<unsigned char*>(v.data());
+  for (std::size_t i = 0; i < count * sizeof(U); ++i) b[i] = static_cast<unsigned char>(i * 131 + (i >> 12));
+  return v;
+}
+
+// Byte-wise equality (the patterns hold NaNs; a failure does not print megabytes).
+template <class U>
+bool same_bytes(const std::vector<U>& a, const std::vector<U>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(U)) == 0;
+}
+
+// THPeligible of the mapping that holds `p` (/proc/self/smaps), -1 when unknown.
+int thp_eligible(const void* p) {
+  std::FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (!f) return -1;
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  char line[512];
+  bool inside = false;
+  int result = -1;
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, '-') < std::strchr(line, ' ')) {
+      inside = lo <= a && a < hi;
+    } else if (inside && std::sscanf(line, "THPeligible: %d", &result) == 1) {
+      break;
+    }
+  }
+  std::fclose(f);
+  return result;
+}
+
+std::string thp_mode() {
+  std::FILE* f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (!f) return "";
+  char buf[128] = {};
+  (void)!std::fgets(buf, sizeof buf, f);
+  std::fclose(f);
+  std::string s(buf);
+  auto l = s.find('['), r = s.find(']');
+  return l == std::string::npos || r == std::string::npos ? "" : s.substr(l + 1, r - l - 1);
+}
+
+}  // namespace
+
+TEST_CASE("serialization: large ranges decode exactly around page, huge-page and landing sizes", "[serialization]") {
+  for (std::size_t bytes : landing_sizes()) {
+    INFO("bytes " << bytes);
+    auto chars = pattern<char>(bytes);
+    const std::string s(chars.begin(), chars.end());
+    CHECK((round_trip<std::string>(s) == s));
+    auto d = pattern<double>(bytes / sizeof(double) + 1);
+    CHECK(same_bytes(round_trip<std::vector<double>>(d), d));
+    auto pods = pattern<Pod>(bytes / sizeof(Pod) + 1);
+    CHECK(same_bytes(round_trip<std::vector<Pod>>(pods), pods));
+  }
+}
+
+TEST_CASE("serialization: large ranges decode from unaligned bytes, nested containers use cereal", "[serialization]") {
+  const std::size_t count = ferry::detail::kLandingMinBytes / sizeof(double) + 7;
+  auto d = pattern<double>(count);
+  auto e = ferry::detail::encode<std::vector<double>>(d);
+  auto buf = std::make_shared<std::vector<std::byte>>(e.bytes.size() + 1);
+  std::memcpy(buf->data() + 1, e.bytes.data(), e.bytes.size());  // misaligned for double
+  ObjectData od{e.meta, std::span<const std::byte>(buf->data() + 1, e.bytes.size()), buf};
+  auto r = ferry::detail::decode<std::vector<double>>(od, ferry::ObjectId(0, 1));
+  REQUIRE(r.is_ok());
+  CHECK(same_bytes(r.value(), d));
+
+  std::vector<std::vector<int>> nested(3, std::vector<int>(ferry::detail::kLandingMinBytes / sizeof(int) / 2, 7));
+  nested[1].back() = 9;
+  CHECK(ferry::format_of<std::vector<std::vector<int>>>() == Format::cereal_binary);
+  CHECK(round_trip<std::vector<std::vector<int>>>(nested) == nested);
+}
+
+TEST_CASE("serialization: a large decoded range lands in memory advised for huge pages", "[serialization]") {
+  const std::string mode = thp_mode();
+  if (mode != "always" && mode != "madvise")
+    FERRY_SKIP_CASE("transparent huge pages are '" + mode + "' here (need always or madvise)");
+  auto d = pattern<double>(16 * kMiB / sizeof(double));
+  auto v = round_trip<std::vector<double>>(d);
+  REQUIRE(same_bytes(v, d));
+  // The middle of the storage is inside the 2 MiB-aligned part the landing advised.
+  const int eligible = thp_eligible(v.data() + v.size() / 2);
+  if (eligible < 0) FERRY_SKIP_CASE("no THPeligible line in /proc/self/smaps");
+  CHECK(eligible == 1);
 }

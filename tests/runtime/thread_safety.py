@@ -7,7 +7,12 @@ through a header it includes (transitively). The file list is computed, not writ
 added anywhere in the libraries are checked without touching this test. Include paths and defines come
 from BUILD_DIR/compile_commands.json. The files are checked in parallel, one clang per CPU.
 
-Exit 0: every checked file is clean. Exit 1: a thread-safety warning (printed), or nothing to check.
+The locks of the ownership core, the Core and Tasks must stay annotated: REQUIRED names the headers
+that must declare FERRY_GUARDED_BY members; one that no longer does fails the test (rather than
+silently dropping out of the analysis).
+
+Exit 0: every checked file is clean. Exit 1: a thread-safety warning (printed), a REQUIRED header
+without annotations, or nothing to check.
 Exit 77 (CTest SKIP_RETURN_CODE): clang++ is not installed (scripts/deps.sh installs it).
 """
 import concurrent.futures
@@ -24,6 +29,8 @@ MARKERS = re.compile(r"thread_annotations\.h|FERRY_(?:PT_)?GUARDED_BY|FERRY_REQU
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
 LIBRARY_DIRS = ("transport", "objstore", "runtime", "launcher", "shuffle")  # tests, bench, examples: not analysed
 SOURCE_EXT = (".h", ".hpp", ".cc", ".cpp")
+REQUIRED = ("runtime/src/ownership.h", "runtime/src/core.h", "runtime/src/tasks.h")
+GUARDED = re.compile(r"FERRY_(?:PT_)?GUARDED_BY\(")
 
 
 def library_files(src):
@@ -76,6 +83,12 @@ def main():
         return 77
     with open(os.path.join(build, "compile_commands.json")) as fh:
         commands = {os.path.realpath(e["file"]): e for e in json.load(fh)}
+    for req in REQUIRED:
+        path = os.path.join(src, req)
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            if not GUARDED.search(fh.read()):
+                print(f"FAIL: {req} declares no FERRY_GUARDED_BY member: its locks are no longer analysed")
+                return 1
     closure = annotated_closure(list(library_files(src)))
     units = sorted(f for f in closure if f.endswith((".cc", ".cpp")) and os.path.realpath(f) in commands)
     if not units:

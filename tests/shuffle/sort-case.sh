@@ -3,22 +3,22 @@
 #   LAUNCHER:  ferry-run | mpirun | srun
 #   TRANSPORT: ucx-tcp | ucx-shm | tcp
 #   CASE:      uniform | skew        generate -> ferry-sort -> ferry-valsort (count, order, checksum)
-#              store-full            a store far below the data: ferry-sort must stop with a message
-#                                    naming the sizes and FERRY_STORE_BYTES (and exit non-zero), both
-#                                    through its estimate and (--no-store-check) through the runtime
-#              spill                 data twice the ranks' stores together: --spill-dir (merged blocks
-#                                    on disk) completes, validates and leaves no spill files
+#              store-full            a store that cannot hold what must be in it at once: ferry-sort
+#                                    must stop with a message naming the sizes and FERRY_STORE_BYTES
+#                                    (and exit non-zero), both through its estimate and
+#                                    (--no-store-check, a map block larger than the store) through
+#                                    the runtime
+#              spill                 data twice the ranks' stores together, out of core through the
+#                                    object store's spilling (FERRY_SPILL_DIR): completes, validates,
+#                                    spilled (metrics) and leaves no spill files
+#              spill-dir             the same through the shuffle's own --spill-dir files
 # Sizes are small (a few MB, several rounds of maps). Every step is bounded. Exit 77 = skipped.
 set -uo pipefail
 launcher=$1 tl=$2 n=$3 case=$4
 build=${FERRY_BUILD_DIR:?FERRY_BUILD_DIR must point to the build tree}
 src=${FERRY_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-case $tl in
-  ucx-tcp) export FERRY_TRANSPORT=ucx UCX_TLS=tcp ;;
-  ucx-shm) export FERRY_TRANSPORT=ucx UCX_TLS=posix,sysv,cma,self ;;
-  tcp)     export FERRY_TRANSPORT=tcp ;;
-  *) echo "unknown transport setting $tl" >&2; exit 2 ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/../support/settings.sh"
+ferry_transport_setting "$tl"
 export FERRY_PROGRESS=${FERRY_PROGRESS:-blocking} FERRY_BOOTSTRAP_TIMEOUT_MS=60000
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 work=$(mktemp -d /tmp/ferry-sort-test.XXXXXX)
@@ -48,7 +48,7 @@ esac
 
 fail() { echo "FAIL: $*"; exit 1; }
 records=60000   # 6 MB
-[[ $case == spill ]] && records=120000
+[[ $case == spill* ]] && records=120000
 skew=; [[ $case == skew ]] && skew=--skew
 launch "$build/shuffle/ferry-gensort" --output "$work/in" --records $records --files 3 --seed 7 $skew \
   >"$work/gen.log" 2>&1 || { cat "$work/gen.log"; fail "ferry-gensort exited $?"; }
@@ -73,15 +73,34 @@ case $case in
     launch "$build/shuffle/ferry-sort" --input "$work/in" --output "$work/out" --chunk 512K >"$work/sort.log" 2>&1
     rc=$?; cat "$work/sort.log"
     [[ $rc != 0 && $rc != 124 ]] || fail "ferry-sort with a 2 MiB store exited $rc (expected a clean error)"
-    grep -q "object store cannot hold this sort: 5 MiB of records .* FERRY_STORE_BYTES gives 2 MiB; raise FERRY_STORE_BYTES" \
+    grep -q "object store cannot hold what this out-of-core sort needs at once: 5 MiB of records.* FERRY_STORE_BYTES gives 2 MiB; raise FERRY_STORE_BYTES" \
       "$work/sort.log" || fail "no message naming the sizes and the remedy"
-    launch "$build/shuffle/ferry-sort" --input "$work/in" --output "$work/out" --chunk 512K --no-store-check \
-      >"$work/sort2.log" 2>&1
+    # One map's block (1 MiB, one partition) is larger than the whole 512 KiB store: no spilling helps.
+    FERRY_STORE_BYTES=512K launch "$build/shuffle/ferry-sort" --input "$work/in" --output "$work/out" --chunk 1M \
+      --partitions 1 --no-store-check >"$work/sort2.log" 2>&1
     rc=$?; cat "$work/sort2.log"
     [[ $rc != 0 && $rc != 124 ]] || fail "ferry-sort --no-store-check with a 2 MiB store exited $rc (expected an error)"
     grep -q "ferry-sort: error: .*store_full.*FERRY_STORE_BYTES" "$work/sort2.log" ||
       fail "the runtime's store_full error did not reach the user" ;;
   spill)
+    # 2-3 ranks x 3 MiB < 11.4 MiB of records: out of core through the object store's spilling.
+    export FERRY_STORE_BYTES=3M FERRY_SPILL_DIR=$work/spill FERRY_METRICS=$work/metrics
+    mkdir -p "$work/spill" "$work/metrics"
+    launch "$build/shuffle/ferry-sort" --input "$work/in" --output "$work/out" --chunk 128K \
+      >"$work/sort.log" 2>&1 || { cat "$work/sort.log"; fail "ferry-sort (store spilling) exited $?"; }
+    cat "$work/sort.log"
+    grep -q "ferry-sort: $records records.* ok" "$work/sort.log" || fail "ferry-sort printed no success line"
+    [[ -z $(ls -A "$work/spill") ]] || fail "spill directories left behind: $(ls "$work/spill")"
+    spills=$(cat "$work"/metrics/*.prom | awk '/^ferry_spills_total/ {s += $NF} END {print s + 0}')
+    restores=$(cat "$work"/metrics/*.prom | awk '/^ferry_restores_total/ {s += $NF} END {print s + 0}')
+    echo "spills $spills restores $restores"
+    [[ $spills -gt 0 && $restores -gt 0 ]] || fail "the store did not spill and restore (spills $spills, restores $restores)"
+    unset FERRY_METRICS
+    launch "$build/shuffle/ferry-valsort" --output "$work/out" --input "$work/in" --records $records \
+      >"$work/val.log" 2>&1 || { cat "$work/val.log"; fail "ferry-valsort exited $? (output invalid)"; }
+    cat "$work/val.log"
+    grep -q "count and checksum equal the input's.* ok" "$work/val.log" || fail "ferry-valsort printed no success line" ;;
+  spill-dir)
     export FERRY_STORE_BYTES=3M   # 2-4 ranks x 3 MiB < 11.4 MiB of records
     launch "$build/shuffle/ferry-sort" --input "$work/in" --output "$work/out" --chunk 256K --spill-dir "$work/spill" \
       >"$work/sort.log" 2>&1 || { cat "$work/sort.log"; fail "ferry-sort --spill-dir exited $?"; }

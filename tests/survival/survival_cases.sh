@@ -3,10 +3,17 @@
 # the death is detected; checks with ferry_survival_probe (see survival_probe.cc).
 #   kill         4 ranks, rank 2 SIGKILLs itself: detected within 5 s (loose; the benchmark has the
 #                tight number), the driver finishes, ferry-run exits 0 and names rank 2 in its summary
-#   stop         the same with SIGSTOP (heartbeat timeout): detected within 15 s, exit 0
+#   stop         the same with SIGSTOP (heartbeat timeout): detected within 15 s (loose), exit 0 (ferry-run
+#                stops the stopped rank 10 s after the driver finished)
 #   driver-dies  the driver SIGKILLs itself: the job ends promptly with 137 despite --keep-going
 #   spmd         SPMD, rank 2 dies after a barrier: the other ranks' collective shutdown succeeds
 #   nokeep       kill without --keep-going: ferry-run stops the job and exits 137
+#   mpirun       kill under mpirun --enable-recovery (Open MPI 4.1): the job survives, exit 0
+#                (without --enable-recovery mpirun kills the job; with only
+#                --mca orte_abort_on_non_zero_status 0 it hangs after the driver finished)
+#   srun         kill under srun --mpi=pmix --kill-on-bad-exit=0 (a private one-node Slurm from
+#                scripts/slurm-local-up.sh): the driver finishes; srun exits 137 (the highest task
+#                status: rank 2's SIGKILL); skipped without root or Slurm
 # TRANSPORT: ucx-tcp | ucx-shm | tcp. Needs FERRY_RUN and SURVIVAL_PROBE. Exit 0 pass, 1 fail.
 set -uo pipefail
 case_name=${1:?usage: survival_cases.sh CASE TRANSPORT} tl=${2:-tcp}
@@ -19,7 +26,7 @@ case $tl in
 esac
 export FERRY_PROGRESS=blocking FERRY_STORE_BYTES=64M FERRY_EXECUTOR_THREADS=2 UCX_WARN_UNUSED_ENV_VARS=n
 unset FERRY_BOOTSTRAP FERRY_RENDEZVOUS_DIR FERRY_RANK FERRY_SIZE PMIX_NAMESPACE OMPI_COMM_WORLD_SIZE
-out=$(mktemp); trap 'rm -f "$out"' EXIT
+out=$(mktemp); cleanup_extra=:; trap 'eval "$cleanup_extra"; rm -f "$out"' EXIT
 fail() { echo "FAIL [$case_name $tl]: $*"; cat "$out"; exit 1; }
 launch() { local limit=$1; shift; t0=$(date +%s)
   "$FERRY_RUN" -n 4 --timeout "$limit" "$@" >"$out" 2>&1; rc=$?; secs=$(( $(date +%s) - t0 )); }
@@ -48,6 +55,33 @@ case $case_name in
     launch 150 -- "$SURVIVAL_PROBE" kill 2
     [[ $rc == 137 ]] || fail "exit code $rc (expected 137 without --keep-going)"
     grep -q 'killing the remaining' "$out" || fail "ferry-run did not stop the job" ;;
+  mpirun)
+    command -v mpirun >/dev/null || { echo "SKIP: mpirun is not installed"; exit 77; }
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    t0=$(date +%s)
+    timeout 150 mpirun --oversubscribe --enable-recovery -n 4 "$SURVIVAL_PROBE" kill 2 >"$out" 2>&1; rc=$?
+    secs=$(( $(date +%s) - t0 ))
+    [[ $rc == 0 ]] || fail "exit code $rc (expected 0 with --enable-recovery)"
+    grep -q 'survival: driver ok' "$out" || fail "the driver did not finish"
+    ms=$(detected_ms); [[ -n $ms ]] || fail "no detection line"
+    (( ms <= 5000 )) || fail "the death was detected after $ms ms (bound 5000 ms)" ;;
+  srun)
+    recipes=$(cd "$(dirname "$0")/../../scripts" && pwd)
+    [[ $(id -u) == 0 ]] || { echo "SKIP: the private Slurm needs root"; exit 77; }
+    command -v slurmctld >/dev/null && command -v srun >/dev/null || { echo "SKIP: Slurm is not installed"; exit 77; }
+    port=$(bash "$recipes/free-port-pair.sh") || fail "no free port pair for Slurm"
+    export SLURM_LOCAL_DIR=/tmp/ferry-survival-slurm.$$ SLURM_LOCAL_PORT=$port
+    export SLURM_CONF=$SLURM_LOCAL_DIR/etc/slurm.conf
+    cleanup_extra='timeout 60 bash "$recipes/slurm-local-down.sh" >/dev/null 2>&1; rm -rf "$SLURM_LOCAL_DIR"'
+    timeout 60 bash "$recipes/slurm-local-up.sh" >"$out" 2>&1 || fail "slurm-local-up.sh failed"
+    t0=$(date +%s)
+    timeout 150 srun --mpi=pmix --overcommit --immediate=30 --kill-on-bad-exit=0 -n 4 "$SURVIVAL_PROBE" kill 2 \
+      >"$out" 2>&1; rc=$?
+    secs=$(( $(date +%s) - t0 ))
+    grep -q 'survival: driver ok' "$out" || fail "the driver did not finish (srun exit code $rc)"
+    [[ $rc == 137 ]] || fail "srun exit code $rc (expected 137: rank 2's SIGKILL)"
+    ms=$(detected_ms); [[ -n $ms ]] || fail "no detection line"
+    (( ms <= 5000 )) || fail "the death was detected after $ms ms (bound 5000 ms)" ;;
   *) echo "unknown case $case_name" >&2; exit 2 ;;
 esac
 cat "$out"

@@ -5,10 +5,16 @@
 //   kill VICTIM     ferry::run: the driver runs a task on every rank, makes rank VICTIM SIGKILL
 //                   itself, waits until its runtime reports the peer failed (bounded by 60 s), prints
 //                   "survival: detected rank VICTIM dead after N ms", checks that a task sent to
-//                   VICTIM fails with peer_failed and that every other rank still runs tasks.
+//                   VICTIM fails with peer_failed and that every other rank still runs tasks (for
+//                   2 s: a launcher that ends the job on a death has time to do so).
 //   stop VICTIM     the same with SIGSTOP (detected by heartbeat timeout; the launcher reaps it).
 //   driver-dies     ferry::run: after one round of tasks the driver SIGKILLs itself; the workers'
 //                   run() must fail promptly (the launcher then ends the job).
+//   wait VICTIM     ferry::run: the driver prints "survival: rank VICTIM pid P" and "survival: waiting",
+//                   then waits (bounded by 60 s) for something outside (a kill, a stop, a link cut)
+//                   to make its runtime report a failed peer, prints "survival: detected rank VICTIM
+//                   dead at T ms" (T: CLOCK_REALTIME in ms, for the caller to subtract its own time of
+//                   the event), checks that VICTIM is the failed rank and that the others still work.
 //   spmd VICTIM     ferry::init on every rank: rank VICTIM SIGKILLs itself after a barrier; every
 //                   other rank waits for the failure, then calls the collective shutdown(), which
 //                   must skip the dead rank and succeed.
@@ -90,6 +96,36 @@ int victim_mode(int argc, char** argv, unsigned victim, int sig, const char* wha
     } catch (const ferry::Error& e) {
       CHECK(e.code() == ferry::Errc::peer_failed);
     }
+    // Keep working for a while: a launcher that stops the job on the death does so meanwhile.
+    for (const auto t1 = Clock::now(); Clock::now() - t1 < std::chrono::seconds(2);) {
+      round_trip(3, victim);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::printf("survival: driver ok (%u of %u ranks alive)\n", ferry::world_size() - 1, ferry::world_size());
+  });
+}
+
+int my_pid(int) { return static_cast<int>(::getpid()); }
+FERRY_REMOTE(my_pid);
+
+int wait_mode(int argc, char** argv, unsigned victim) {
+  return ferry::run(argc, argv, [&] {
+    CHECK(victim > 0 && victim < ferry::world_size());
+    round_trip(1, ferry::world_size());
+    std::printf("survival: rank %u pid %d\n", victim, my_pid_fn.on(victim).remote(0).get(kTimeout));
+    std::printf("survival: waiting\n");
+    std::fflush(stdout);
+    (void)wait_for_failure(Clock::now());
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    std::printf("survival: detected rank %u dead at %lld ms\n", victim,
+                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()));
+    std::fflush(stdout);
+    try {
+      (void)where_am_i_fn.on(victim).remote(2).get(kTimeout);
+      fail("a task sent to the dead rank returned");
+    } catch (const ferry::Error& e) {
+      CHECK(e.code() == ferry::Errc::peer_failed);
+    }
     round_trip(3, victim);
     std::printf("survival: driver ok (%u of %u ranks alive)\n", ferry::world_size() - 1, ferry::world_size());
   });
@@ -129,7 +165,8 @@ int main(int argc, char** argv) {
   if (mode == "kill" && argc == 3) return victim_mode(argc, argv, victim, SIGKILL, "SIGKILL");
   if (mode == "stop" && argc == 3) return victim_mode(argc, argv, victim, SIGSTOP, "SIGSTOP");
   if (mode == "driver-dies") return driver_dies_mode(argc, argv);
+  if (mode == "wait" && argc == 3) return wait_mode(argc, argv, victim);
   if (mode == "spmd" && argc == 3) return spmd_mode(argc, argv, victim);
-  std::fprintf(stderr, "usage: ferry_survival_probe kill|stop|spmd VICTIM | driver-dies\n");
+  std::fprintf(stderr, "usage: ferry_survival_probe kill|stop|wait|spmd VICTIM | driver-dies\n");
   return 2;
 }

@@ -6,6 +6,7 @@
 
 #include "ucx/ucx_tls.h"
 
+using ferry::transport::ucx::tls_is_tcp_only;
 using ferry::transport::ucx::tls_may_use_shm;
 
 TEST_CASE("ucx tls: unset, empty and 'all' allow shared memory", "[ucx][tls]") {
@@ -45,3 +46,15 @@ TEST_CASE("ucx tls: exclusion lists", "[ucx][tls]") {
   CHECK_FALSE(tls_may_use_shm("^mm"));
 }
 
+
+TEST_CASE("ucx tls: TCP only means tcp (and self) listed, nothing else", "[ucx][tls]") {
+  for (const char* tls : {"tcp", "tcp,self", "self,tcp", "tcp:aux", "tcp,"}) {
+    INFO("UCX_TLS=" << tls);
+    CHECK(tls_is_tcp_only(tls));
+  }
+  for (const char* tls : {static_cast<const char*>(nullptr), "", "all", "^posix,sysv,cma", "^tcp", "self", "tcp,cma",
+                          "tcp,posix", "tcp,sm", "rc,tcp", "tcpx", "ud_verbs"}) {
+    INFO("UCX_TLS=" << (tls ? tls : "(unset)"));
+    CHECK_FALSE(tls_is_tcp_only(tls));
+  }
+}

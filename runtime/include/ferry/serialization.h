@@ -43,6 +43,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ferry/detail/landing.h"
 #include "ferry/detail/object_api.h"
 #include "ferry/objstore/object_header.h"
 #include "ferry/status.h"
@@ -272,10 +273,28 @@ Result<S> decode(const ObjectData& d, const ObjectId& id) {
   const std::byte* p = d.bytes.data();
   const std::size_t n = d.bytes.size();
   if constexpr (std::is_same_v<S, std::string>) {
-    return std::string(reinterpret_cast<const char*>(p), n);
+    if (n < kLandingMinBytes) return std::string(reinterpret_cast<const char*>(p), n);
+    std::string s;
+    s.reserve(n);  // untouched storage: prepared before the copy faults it in
+    prepare_landing(s.data(), n);
+    s.append(reinterpret_cast<const char*>(p), n);
+    return s;
   } else if constexpr (is_raw_range_v<S>) {
     using U = typename vector_element<S>::type;
     const std::size_t count = n / sizeof(U);
+    if (n >= kLandingMinBytes) {
+      S v;
+      v.reserve(count);  // untouched storage: prepared before the copy faults it in
+      prepare_landing(v.data(), n);
+      if (reinterpret_cast<std::uintptr_t>(p) % alignof(U) == 0) {
+        const U* first = reinterpret_cast<const U*>(p);
+        v.insert(v.end(), first, first + count);  // one copy, no zero-fill
+      } else {
+        v.resize(count);
+        std::memcpy(v.data(), p, n);
+      }
+      return v;
+    }
     if (reinterpret_cast<std::uintptr_t>(p) % alignof(U) == 0) {
       const U* first = reinterpret_cast<const U*>(p);
       return S(first, first + count);

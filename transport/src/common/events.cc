@@ -83,7 +83,11 @@ bool EventSink::mark_peer_failed(Rank peer, const Status& why) {
   if (peer >= size_ || peer == self_) return false;
   if (failed_[peer].exchange(true)) return false;
   if (suppressed_.load()) return true;
-  spdlog::warn("ferry[{}]: peer rank {} failed: {}", self_, peer, why.to_string());
+  // One line per declaration, with a fixed prefix scripts count (scripts/peer-failures.py):
+  // "timeout" declarations of a live peer are the false positives.
+  const bool by_timeout = why.message().find(kPeerTimeoutMark) != std::string::npos;
+  spdlog::warn("{} rank {} declared rank {} failed ({}): {}", kPeerFailedLogPrefix, self_, peer,
+               by_timeout ? "timeout" : "error", why.to_string());
   PeerFailureHandler h;
   {
     std::lock_guard<std::mutex> lock(mu_);

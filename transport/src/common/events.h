@@ -65,6 +65,13 @@ class HandlerTable {
   std::vector<std::unique_ptr<const AmHandler>> kept_;  // guarded by mu_: every handler ever set
 };
 
+// Every peer-failure declaration is logged once as
+//   "ferry-peer-failed: rank S declared rank P failed (timeout|error): <why>"
+// "timeout" when `why` contains kPeerTimeoutMark (nothing heard for peer_timeout), "error"
+// when the backend saw the peer go (EOF, endpoint error, malformed frame).
+inline constexpr const char* kPeerFailedLogPrefix = "ferry-peer-failed:";
+inline constexpr const char* kPeerTimeoutMark = "(peer_timeout)";
+
 // Where asynchronous errors and peer failures go. Logs each once (spdlog) and
 // forwards to the user's callbacks.
 class EventSink {

@@ -288,6 +288,9 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   bool poll_step();  // io_.poll_one() if this thread wins progress_mu_
   void arm_tick();
   void on_tick();
+  // Before declaring peers dead: spares those whose bytes wait unread in the socket, and
+  // everyone when this thread itself was starved (the tick came late).
+  void spare_live_peers(std::chrono::steady_clock::time_point now);
   void on_conn_error(Conn& c, const std::error_code& ec, const char* during);
   void fail_peer(Rank peer, const Status& why);
   void close_conn(Conn& c, const Status& why);
@@ -312,6 +315,8 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer tick_timer_;
+  std::chrono::steady_clock::time_point tick_due_{};    // when the armed tick should run (progress context)
+  std::chrono::steady_clock::time_point last_grace_{};  // the last stall grace (progress context)
   std::vector<std::unique_ptr<Conn>> conns_;  // indexed by rank; conns_[self_] is the self outbox
   std::vector<Rank> heartbeat_due_, timed_out_;
 

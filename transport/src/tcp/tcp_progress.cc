@@ -147,6 +147,7 @@ void Engine::arm_tick() {
   if (!liveness_.enabled() || size_ == 1) return;
   const auto period = std::max<std::chrono::milliseconds>(
       std::chrono::milliseconds(5), std::min(liveness_.interval(), liveness_.timeout()) / 2);
+  tick_due_ = clock::now() + period;
   tick_timer_.expires_after(period);
   tick_timer_.async_wait([this](const std::error_code& ec) {
     if (!ec && !stopped_.load()) on_tick();
@@ -155,7 +156,15 @@ void Engine::arm_tick() {
 
 void Engine::on_tick() {
   if (phase_.load() == Phase::draining) return;  // connections are closing; no more heartbeats
-  liveness_.tick(clock::now(), heartbeat_due_, timed_out_);
+  const auto now = clock::now();
+  spare_live_peers(now);
+  liveness_.tick(now, heartbeat_due_, timed_out_);
+  std::erase_if(timed_out_, [&](Rank r) {  // bytes wait unread: it is alive, we are behind
+    std::error_code ec;
+    const bool unread = conns_[r]->open && conns_[r]->socket.available(ec) > 0 && !ec;
+    if (unread) liveness_.heard_from(r);
+    return unread;
+  });
   const std::vector<Rank> silent = timed_out_, due = heartbeat_due_;
   for (Rank r : silent) {
     if (!conns_[r]->open || events_.is_failed(r)) continue;
@@ -173,6 +182,23 @@ void Engine::on_tick() {
     start_write(c);
   }
   arm_tick();
+}
+
+// A tick that runs late means this thread was not scheduled (oversubscribed node) or a
+// handler blocked it: frames may wait unread and peers starved by the same load could not
+// send. Every peer then gets a fresh peer_timeout — at most once per peer_timeout, so a dead
+// peer is still found on a node where this thread keeps stalling (as in the UCX backend).
+void Engine::spare_live_peers(clock::time_point now) {
+  const auto period = std::max<std::chrono::milliseconds>(
+      std::chrono::milliseconds(5), std::min(liveness_.interval(), liveness_.timeout()) / 2);
+  const auto late = std::max<clock::duration>(4 * period, std::chrono::milliseconds(100));
+  if (tick_due_ == clock::time_point{} || now - tick_due_ <= late) return;
+  if (last_grace_ != clock::time_point{} && now - last_grace_ < liveness_.timeout()) return;
+  spdlog::debug("ferry[{}]: progress thread stalled for {} ms; peer timeouts restart", self_,
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - tick_due_).count());
+  for (Rank r = 0; r < size_; ++r)
+    if (r != self_) liveness_.heard_from(r);
+  last_grace_ = now;
 }
 
 void Engine::on_conn_error(Conn& c, const std::error_code& ec, const char* during) {
@@ -267,7 +293,9 @@ Status Engine::shutdown() {
   }
   Status result;
   if (live) {
-    const auto budget = opts_.peer_timeout.count() > 0 ? opts_.peer_timeout : std::chrono::milliseconds(30000);
+    // Dead peers are skipped once detected (within peer_timeout); a live one may arrive late
+    // (a rank still writing its trace), so the bound is at least 30 s, not the peer timeout.
+    const auto budget = std::max<std::chrono::milliseconds>(opts_.peer_timeout, std::chrono::seconds(30));
     result = barrier_.wait(self_, events_, clock::now() + budget, {});
     if (!result.is_ok())
       result = Status(result.code(), "rank " + rank_s(self_) + ": " + result.message() + " (waited " +

@@ -195,6 +195,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
 
   // --- ucx_transport.cc: set-up and teardown
   Status create_context_and_worker();
+  void use_large_tcp_segments(ucp_config_t* config);  // UCX_TLS=tcp: TX/RX segments of kTcpOnlySegment
   Status connect_peers(Bootstrap& bootstrap);
   ucs_status_t create_ep_locked(Rank r, const ucp_address_t* address, bool peer_mode, ucp_ep_h* out);
   void close_peer_eps_locked(Peer& peer, bool force);

@@ -43,6 +43,11 @@ Result<std::unique_ptr<Bootstrap>> make_local_bootstrap(const std::string& dir, 
 Result<std::unique_ptr<Bootstrap>> make_pmix_bootstrap(std::chrono::milliseconds timeout);
 // A job of one rank.
 std::unique_ptr<Bootstrap> make_single_bootstrap();
+// Called by ferry::init once start-up is complete: releases what `b` holds only for start-up.
+// PMIx: finalizes the PMIx client at once (its later collectives fail with bootstrap_failed),
+// so that srun --mpi=pmix no longer cancels the whole step when a rank dies (Slurm's PMIx
+// plugin treats a lost, unfinalized client as a job failure). Other bootstraps: nothing.
+void end_startup(Bootstrap& b);
 
 std::chrono::milliseconds bootstrap_timeout_from_env();
 

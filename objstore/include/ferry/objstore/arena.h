@@ -7,6 +7,10 @@
 // ONCE with the transport (register_with), and peers read objects one-sided
 // at   remote_base + offset   using the packed key shipped once per peer.
 // There is no per-object registration.
+// Huge pages: the whole arena is advised MADV_HUGEPAGE at creation (best
+// effort: anonymous memory where THP is `always`/`madvise`, shared memory where
+// /sys/kernel/mm/transparent_hugepage/shmem_enabled allows it); start_prefault
+// keeps pages faulted in ahead of use (prefault.h).
 //
 // Size: ArenaOptions::bytes, else FERRY_STORE_BYTES (plain bytes or a K/M/G/T
 // suffix, binary multiples, optional "iB"/"B": "512M", "16GiB", "1048576"),
@@ -35,6 +39,7 @@
 #include <string_view>
 
 #include "ferry/objstore/allocator.h"
+#include "ferry/objstore/prefault.h"
 #include "ferry/status.h"
 #include "ferry/transport/transport.h"
 
@@ -93,6 +98,15 @@ class Arena {
   // The region's packed key, to ship to peers once; empty if not registered.
   transport::ByteView packed_key() const noexcept;
 
+  // Starts the background prefaulter (prefault.h; at most once; ahead == 0:
+  // nothing). It is stopped by deregister() and the destructor, before the
+  // memory goes away. Call at start-up, like register_with.
+  void start_prefault(const PrefaultOptions& options);
+  // Stops and joins the prefaulter (no-op without one).
+  void stop_prefault() noexcept { prefaulter_.reset(); }
+  // The running prefaulter, or nullptr.
+  const Prefaulter* prefaulter() const noexcept { return prefaulter_.get(); }
+
  private:
   Arena(std::byte* base, std::size_t capacity, transport::Rank rank, std::string where, bool owns_mapping = true);
 
@@ -102,6 +116,7 @@ class Arena {
   const transport::Rank rank_;
   Allocator allocator_;
   std::unique_ptr<transport::MemoryRegion> region_;
+  std::unique_ptr<Prefaulter> prefaulter_;  // stopped before region_ / the mapping go
 };
 
 }  // namespace ferry::objstore

@@ -28,22 +28,31 @@
 //     pin_count > 0 and is released exactly once, at the last unpin;
 //   * stats().objects == number of entries (free-pending ones included until released).
 //
-// Spilling (designed, not implemented): state `spilled` is reserved for an
-// object whose bytes were moved to a file and whose arena block was released.
-// When create() cannot allocate, it calls the installed SpillHandler's
-// make_room(bytes) with no lock held, then retries the allocation once. A
-// future handler picks victims from evictable() (sealed, unpinned, oldest
-// seal first), writes them out, and calls a future mark_spilled(id, location)
-// that releases the block but keeps the entry; pin() of a spilled object will
-// then ask the handler to restore it. Today's table never enters `spilled`.
+// Spilling: a sealed, unpinned object can be moved out of the arena with
+// spill(id, write): `write` gets the payload (no lock held; a pin or free
+// meanwhile is honoured: a pinned object stays, a freed one is released), then
+// the block is released (header marked freed first) and the entry becomes
+// `spilled` (size, header fields and pins kept in the table). pin() of a
+// spilled object restores it first: a new block is allocated (which may make
+// room by spilling others), the installed SpillHandler reads the payload back
+// (read_back), the header is written and the entry is sealed again — at a new
+// offset, so callers must take the offset from pin()'s answer. Concurrent pins
+// of one spilled object wait for the one restore; a free during a spill or a
+// restore is deferred to its end. Freeing a spilled object tells the handler
+// (forget) so its file goes. When create() (or a restore) cannot allocate, it
+// calls make_room(bytes) with no lock held and retries, up to a few rounds
+// while the handler still releases bytes. Victims: evictable() lists sealed,
+// unpinned objects, least recently used (sealed or pinned) first.
 //
 // Thread-safety: all methods are thread-safe (one mutex mu_; header writes
 // and block releases happen under it, create()'s allocation and payload
 // copies do not; lock order mu_ -> allocator mutex). The SpillHandler is
-// called without mu_ held, from the thread calling create().
+// called without mu_ held, from the thread calling create() or pin(); its
+// forget() may be called with mu_ held (it must not call back into the table).
 #pragma once
 
 #include <cstddef>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -84,17 +93,29 @@ struct TableStats {
   std::size_t free_pending = 0; // freed while pinned, waiting for the last unpin
   std::uint64_t owned_bytes = 0;   // payload bytes of entries whose id's owner is the arena's rank
   std::uint64_t foreign_bytes = 0; // payload bytes of the other entries (copies of other ranks' objects)
+  std::size_t spilled = 0;         // entries whose payload is in the spill store (counted in objects)
+  std::uint64_t spilled_bytes = 0; // their payload bytes
 };
 
 class ObjectTable;
 
-// Hook for spilling (see the file comment). make_room() should release at
-// least `bytes` of arena space (returns how much it released); it may call
-// any ObjectTable method. Must not throw.
+// Hook for spilling (see the file comment). Must not throw.
 class SpillHandler {
  public:
   virtual ~SpillHandler() = default;
+  // Should release at least `bytes` of arena space (spill or free objects;
+  // it may call any ObjectTable method) and return how much it released
+  // (non-zero also when the room is there now: the table allocates again; 0 ends the retries).
   virtual std::size_t make_room(ObjectTable& table, std::size_t bytes) = 0;
+  // Reads the payload of spilled object `info.id` into `dst` (size bytes).
+  virtual Status read_back(const ObjectInfo& info, std::span<std::byte> dst);
+  // The spilled copy of `id` (`size` payload bytes) is no longer needed:
+  // `restored` (read back into the arena) or freed unread. Called with the
+  // table's lock held: must not call the table.
+  virtual void forget(ObjectId id, std::uint64_t size, bool restored);
+  // Why the last make_room() released less than asked (e.g. the spill disk
+  // is full), appended to the store_full error; empty when nothing to add.
+  virtual std::string why_no_room() const { return {}; }
 };
 
 class ObjectTable {
@@ -134,8 +155,19 @@ class ObjectTable {
   Result<ObjectInfo> lookup(ObjectId id) const;
   bool contains(ObjectId id) const;
 
-  // Sealed, unpinned objects, oldest seal first, at most `max` (for a SpillHandler).
+  // Sealed, unpinned objects (not being spilled), least recently sealed or
+  // pinned first, at most `max` (for a SpillHandler).
   std::vector<ObjectInfo> evictable(std::size_t max) const;
+
+  // Moves sealed, unpinned `id` to the spill store: `write(info, payload)` is
+  // called without the lock; on its success the block is released and the
+  // entry is `spilled`. skipped: not spillable now (unknown, not sealed,
+  // pinned, being spilled or restored by another thread; nothing written).
+  // discard: written, but pinned or freed during the write — the caller must
+  // delete what `write` stored. write's error is returned as is.
+  enum class SpillOutcome : std::uint8_t { spilled, skipped, discard };
+  using SpillWrite = Status (*)(void* ctx, const ObjectInfo& info, std::span<const std::byte> payload);
+  Result<SpillOutcome> spill(ObjectId id, SpillWrite write, void* ctx);
 
   void set_spill_handler(std::shared_ptr<SpillHandler> handler);
 
@@ -149,20 +181,27 @@ class ObjectTable {
     ObjectState state = ObjectState::creating;
     std::uint32_t pin_count = 0;
     bool free_pending = false;
-    std::uint64_t seal_seq = 0;  // order of sealing, for evictable()
+    bool spilling = false;       // spill() is writing it out (frees are deferred)
+    bool restoring = false;      // pin() is reading it back (frees are deferred; pins wait)
+    std::uint64_t use_seq = 0;   // last seal or pin, for evictable() (LRU)
     ObjectHeader header;
   };
   using Map = std::unordered_map<ObjectId, Entry>;
 
   Result<std::uint64_t> allocate_block(ObjectId id, std::size_t bytes);  // no lock held
   Status release_locked(Map::iterator it);                                // mu_ held
+  // Reads spilled `id` back into a new block; lock held on entry and exit (released meanwhile).
+  Status restore(std::unique_lock<std::mutex>& lock, ObjectId id);
   ObjectInfo info_of(const ObjectId& id, const Entry& e) const;
   Status unknown(ObjectId id, const char* op) const;
 
   Arena& arena_;
   mutable std::mutex mu_;
   Map entries_;                          // guarded by mu_
-  std::uint64_t next_seal_seq_ = 1;      // guarded by mu_
+  std::condition_variable restored_;     // a restore ended (pins of a spilled object wait on it)
+  std::uint64_t next_use_seq_ = 1;       // guarded by mu_
+  std::size_t spilled_ = 0;              // guarded by mu_
+  std::uint64_t spilled_bytes_ = 0;      // guarded by mu_
   std::size_t free_pending_ = 0;         // guarded by mu_
   std::size_t pinned_ = 0;               // guarded by mu_
   std::size_t sealed_ = 0;               // guarded by mu_

@@ -10,3 +10,4 @@
 #include "ferry/objstore/object_header.h"
 #include "ferry/objstore/object_id.h"
 #include "ferry/objstore/object_table.h"
+#include "ferry/objstore/spill.h"
