@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(frame_header hello keys runtime_msgs task_records object_header)
+((${#targets[@]})) || targets=(frame_header hello keys runtime_msgs task_records object_header actor_update)
 CXX=${FERRY_FUZZ_CXX:-$(command -v clang++-14 || command -v clang++ || true)}
 if [[ -z $CXX ]]; then
   echo "fuzz: clang++ not found (apt-get install clang-14 libclang-rt-14-dev)" >&2

@@ -6,6 +6,8 @@
 // runs with no lock held.
 #include "actors.h"
 
+#include "actor_restart.h"
+
 #include "core.h"
 #include "ferry/task_error.h"
 #include "metrics.h"
@@ -194,6 +196,11 @@ void ActorHost::run_one(HostedActor& a, Job* j) {
     return;
   }
   // A call.
+  if (j->owner != core_.rank() && core_.own_.is_dead(j->owner)) {  // its caller died: dropped unrun
+    j->actor.reset();
+    delete j;
+    return;
+  }
   std::shared_ptr<void> inst;
   Status s = pre;
   {
@@ -294,7 +301,8 @@ void ActorHost::clear() {
 
 // ------------------------------------------------------------------ caller side
 
-Result<ActorId> Tasks::create_actor(const RegistryEntry& cls, std::optional<Rank> where, std::span<ArgSpec> args) {
+Result<ActorId> Tasks::create_actor(const RegistryEntry& cls, std::optional<Rank> where, std::span<ArgSpec> args,
+                                    const detail::ActorOptions& options) {
   if (Status s = check_accepting("actor creation"); !s) return s;
   if (where && *where >= core_.size())
     return Status(Errc::invalid_argument, "actor class '" + cls.name + "': rank " + std::to_string(*where) +
@@ -305,16 +313,20 @@ Result<ActorId> Tasks::create_actor(const RegistryEntry& cls, std::optional<Rank
     return s;
   }
   const Rank host = where ? *where : choose(args);
-  const ActorId id{host, core_.rank(), next_actor_.fetch_add(1)};
+  const ActorId id{host, core_.rank(), next_actor_.fetch_add(1), options};
   {
     MutexLock lock(seq_mu_);
     next_seq_[{id.creator, id.counter}] = 1;
   }
+  if (options.max_restarts > 0) remember_owned(cls, id, args);  // keeps the constructor's arguments
+  auto call = std::make_shared<ActorCall>();
+  call->actor = id;
+  call->is_create = true;
   // The create's "result" is not an object: the pending entry only holds the arguments.
-  const ObjectId result = add_pending(cls, host, args, std::move(held), false);
+  const ObjectId result = add_pending(cls, host, args, std::move(held), false, nullptr, std::move(call));
   if (!board_.alive(host) || core_.own_.is_dead(host)) {
     fail_pending_on(host, Status(Errc::peer_failed, rank_str(host) + " has failed"));
-    return id;  // calls fail the same way
+    return id;  // calls fail the same way (or go to the restarted actor)
   }
   send_record(host, actor_head(proto::RecordKind::actor_create, result, cls, id, 0), args);
   return id;
@@ -331,20 +343,46 @@ Result<detail::SubmitResult> Tasks::call_actor(const ActorId& a, const RegistryE
     for (const ObjectId& id : held) core_.remove_ref(id);
     return s;
   }
+  auto call = std::make_shared<ActorCall>();
+  call->actor = a;
+  call->retries_left = a.options.max_task_retries;
+  if (call->retries_left > 0) call->args = std::make_shared<const SavedArgs>(SavedArgs::copy(args));
   std::vector<ObjectData> inlined;  // alive until send_record wrote the record
-  inline_ready_args(args, inlined);
-  std::uint64_t seq;
-  const ObjectId id = add_pending(m, a.host, args, std::move(held), true);
+  inline_ready_args(args, inlined);  // after the copy: a retry re-sends the refs
+  ActorWhere w;
   {
     // Calls of one thread leave in seq order; across threads the host
     // reorders by seq.
     MutexLock lock(seq_mu_);
-    seq = next_seq_[{a.creator, a.counter}]++;
+    w = actor_where_locked(a);
+    if (w.dead.is_ok()) call->seq = next_seq_[{a.creator, a.counter}]++;
   }
-  if (!board_.alive(a.host) || core_.own_.is_dead(a.host)) {
-    fail_pending_on(a.host, Status(Errc::peer_failed, rank_str(a.host) + " (the actor's host) has failed"));
+  call->incarnation = w.incarnation;
+  const ObjectId id = add_pending(m, w.host, args, std::move(held), true, nullptr, call);
+  Status lost = w.dead;
+  if (lost.is_ok()) {  // moved or died meanwhile? Then the call counts as lost on its old host.
+    MutexLock lock(seq_mu_);
+    const ActorWhere now = actor_where_locked(a);
+    if (now.incarnation != w.incarnation || !now.dead.is_ok())
+      lost = Status(Errc::peer_failed, "the actor left " + rank_str(w.host));
+  }
+  if (lost.is_ok() && (!board_.alive(w.host) || core_.own_.is_dead(w.host))) {
+    fail_pending_on(w.host, Status(Errc::peer_failed, rank_str(w.host) + " (the actor's host) has failed"));
+  } else if (!lost.is_ok()) {
+    std::optional<Pending> p;
+    {
+      MutexLock lock(pend_mu_);
+      if (auto it = pending_.find(id); it != pending_.end()) {
+        p = std::move(it->second);
+        pending_.erase(it);
+      }
+    }
+    if (p) {
+      board_.finished(w.host);
+      call_lost(id, std::move(*p), lost);
+    }
   } else {
-    send_record(a.host, actor_head(proto::RecordKind::actor_call, id, m, a, seq), args);
+    send_record(w.host, actor_head(proto::RecordKind::actor_call, id, m, a, call->seq), args);
   }
   return detail::SubmitResult{id, core_.epoch()};
 }
@@ -353,18 +391,21 @@ Status Tasks::kill_actor(const ActorId& a) {
   if (Status s = check_accepting("actor kill"); !s) return s;
   if (a.is_nil() || a.host >= core_.size() || a.creator >= core_.size())
     return Status(Errc::invalid_argument, "kill of " + a.to_string() + ", which is not an actor of this job");
+  forget_owned(a);  // a killed actor is not restarted
   std::uint64_t seq;
+  ActorWhere w;
   {
     MutexLock lock(seq_mu_);
+    w = actor_where_locked(a);
     seq = next_seq_[{a.creator, a.counter}]++;
   }
-  if (!board_.alive(a.host)) return Status::ok();  // it died with its host
+  if (!w.dead.is_ok() || !board_.alive(w.host)) return Status::ok();  // it died with its host
   proto::SubmitHead h;
   h.kind = proto::RecordKind::actor_kill;
   h.actor_creator = a.creator;
   h.actor_counter = a.counter;
   h.seq = seq;
-  send_record(a.host, h, {});
+  send_record(w.host, h, {});
   return Status::ok();
 }
 

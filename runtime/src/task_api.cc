@@ -34,9 +34,10 @@ Result<SubmitResult> submit_task(const RegistryEntry& fn, std::optional<std::uin
                    [&](rt::Core& c) { return c.tasks().submit(fn, where, args, opts); });
 }
 
-Result<ActorId> create_actor(const RegistryEntry& cls, std::optional<std::uint32_t> where, std::span<ArgSpec> args) {
+Result<ActorId> create_actor(const RegistryEntry& cls, std::optional<std::uint32_t> where, std::span<ArgSpec> args,
+                             const ActorOptions& options) {
   return with_core([&] { return "actor class '" + cls.name + "'"; },
-                   [&](rt::Core& c) { return c.tasks().create_actor(cls, where, args); });
+                   [&](rt::Core& c) { return c.tasks().create_actor(cls, where, args, options); });
 }
 
 Result<SubmitResult> call_actor(const ActorId& actor, const RegistryEntry& method, std::span<ArgSpec> args) {

@@ -227,6 +227,7 @@ void Tasks::dependency_ready(Job* j) {
 // ------------------------------------------------------------------ running
 
 void Tasks::execute(Job* j) {
+  if (owner_gone(j)) return;
   ResultBuffer out(*this, core_, j->result, j->kind == proto::RecordKind::task ? j : nullptr);
   Status s;
   {
@@ -247,6 +248,15 @@ void Tasks::execute(Job* j) {
   if (out.deferred) return;  // a coroutine task: its DeferredResult finishes and deletes the job
   finish(j, std::move(s), &out);
   delete j;
+}
+
+bool Tasks::owner_gone(Job* j) {
+  if (j->owner == core_.rank() || !core_.own_.is_dead(j->owner)) return false;
+  // Its submitter died: nobody will read the result, so the task is dropped
+  // unrun (its argument fetches are over; a running task finishes, and its
+  // result is freed where it lands: store_result / hold_contained).
+  delete j;
+  return true;
 }
 
 void Tasks::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
@@ -271,6 +281,7 @@ void Tasks::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
     }
   }
   if (j->kind == proto::RecordKind::task) hand_off(c, out && out->contained);
+  if (j->owner != core_.rank() && core_.own_.is_dead(j->owner)) return;  // nobody to tell (its copy is freed)
   deliver(j->owner, c);
 }
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "actor_restart.h"
 #include "actors.h"
 #include "core.h"
 #include "metrics.h"
@@ -52,6 +53,7 @@ Tasks::Tasks(Core& core, unsigned threads)
   dones_ = std::make_unique<Outbox>(
       core_.transport(), proto::kDone, [this] { return executor_load(); }, failed, wake);
   host_ = std::make_unique<ActorHost>(*this, core_);
+  book_ = std::make_unique<ActorBook>();
   executor_ = std::make_unique<Executor>(
       threads_, core_.rank(),
       [this] {
@@ -90,6 +92,8 @@ void Tasks::install_handlers() {
   };
   if (Status s = core_.transport().set_handler(proto::kSubmit, submit); !s) core_.report(s);
   if (Status s = core_.transport().set_handler(proto::kDone, wrap(&Tasks::on_done)); !s) core_.report(s);
+  if (Status s = core_.transport().set_handler(proto::kActorUpdate, wrap(&Tasks::on_actor_update)); !s)
+    core_.report(s);
 }
 
 void Tasks::resume() {
@@ -168,7 +172,8 @@ Rank Tasks::choose(std::span<const ArgSpec> args) {
 }
 
 ObjectId Tasks::add_pending(const RegistryEntry& e, Rank executor, std::span<const ArgSpec> args,
-                            std::vector<ObjectId> held, bool owned_output, std::shared_ptr<TaskSpec> spec) {
+                            std::vector<ObjectId> held, bool owned_output, std::shared_ptr<TaskSpec> spec,
+                            std::shared_ptr<ActorCall> call) {
   const ObjectId id = core_.ids_.next();
   if (owned_output) (void)core_.own_.add_pending(id);  // fresh id: cannot collide
   for (const ArgSpec& a : args) {
@@ -188,7 +193,9 @@ ObjectId Tasks::add_pending(const RegistryEntry& e, Rank executor, std::span<con
   if (spec) spec->held = std::move(held);  // the spec owns them (they may outlive the task: lineage)
   {
     MutexLock lock(pend_mu_);
-    pending_.emplace(id, Pending{&e, executor, std::move(held), 0, std::move(spec)});
+    Pending p{&e, executor, std::move(held), 0, std::move(spec)};
+    p.call = std::move(call);
+    pending_.emplace(id, std::move(p));
   }
   board_.submitted(executor);
   metrics::add(metrics::C::tasks_submitted);
@@ -356,6 +363,7 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
 }
 
 void Tasks::fail_pending_on(Rank executor, const Status& why) {
+  creator_hosts_died(executor, why);  // restart or bury this rank's actors first: their calls follow them
   std::vector<std::pair<ObjectId, Pending>> victims;
   std::vector<ObjectId> again;
   {
@@ -377,6 +385,10 @@ void Tasks::fail_pending_on(Rank executor, const Status& why) {
   }
   for (auto& [id, p] : victims) {
     board_.finished(executor);
+    if (p.call) {  // actor calls may be resubmitted to a restarted actor
+      call_lost(id, std::move(p), why);
+      continue;
+    }
     metrics::add(metrics::C::tasks_failed);
     const std::string name = p.entry ? p.entry->name : std::string("?");
     const std::string tries = !p.spec ? std::string("no retries (max_retries = 0)")
@@ -409,6 +421,7 @@ void Tasks::peer_failed(Rank peer, const Status& why) {
   submits_->drop(peer);
   dones_->drop(peer);
   fail_pending_on(peer, Status(Errc::peer_failed, why.message()));
+  creator_died(peer);
   host_->peer_failed(peer, why);
 }
 

@@ -57,6 +57,13 @@ namespace ferry::rt {
 class Core;
 class Tasks;
 struct HostedActor;
+struct ActorBook;
+struct ActorCall;
+struct ActorWhere;
+namespace proto {
+struct ActorUpdate;
+}
+using ActorKey = std::pair<transport::Rank, std::uint64_t>;  // an actor: (creator, counter)
 
 using detail::ActorId;
 using transport::ByteView;
@@ -126,7 +133,8 @@ class Tasks {
   // ---- submitter (tasks.cc, actors.cc)
   Result<detail::SubmitResult> submit(const RegistryEntry& fn, std::optional<Rank> where, std::span<ArgSpec> args,
                                       const TaskOptions& opts = {});
-  Result<ActorId> create_actor(const RegistryEntry& cls, std::optional<Rank> where, std::span<ArgSpec> args);
+  Result<ActorId> create_actor(const RegistryEntry& cls, std::optional<Rank> where, std::span<ArgSpec> args,
+                               const detail::ActorOptions& options = {});
   Result<detail::SubmitResult> call_actor(const ActorId& a, const RegistryEntry& m, std::span<ArgSpec> args);
   Status kill_actor(const ActorId& a);
   void flush_all();
@@ -152,10 +160,13 @@ class Tasks {
 
   // ---- executor side (task_exec.cc), used by Job and the actor host
   void execute(Job* j);
+  // Drops (deletes) a job whose submitter died; true if it did.
+  bool owner_gone(Job* j);
   void dependency_ready(Job* j);
 
  private:
   friend class ActorHost;
+  friend struct ActorBook;
   friend struct ResultBuffer;
   struct Pending {
     const RegistryEntry* entry = nullptr;
@@ -165,6 +176,11 @@ class Tasks {
     std::shared_ptr<TaskSpec> spec;  // retries / lineage (owns its held refs)
     bool forgotten = false;          // the output was erased: keep no lineage
     bool remaking = false;           // re-made from lineage: a final failure is object_lost
+    std::shared_ptr<ActorCall> call;  // actor calls and creates (actor_restart.h)
+  };
+  struct Reroute {  // a pending actor call taken out of pending_ (actor_restart.cc)
+    ObjectId id;
+    Pending p;
   };
   struct Completion {
     ObjectId id;
@@ -188,7 +204,8 @@ class Tasks {
   Rank choose(std::span<const ArgSpec> args);
   // Registers the pending output and holds the refs; returns the output id.
   ObjectId add_pending(const RegistryEntry& e, Rank executor, std::span<const ArgSpec> args,
-                       std::vector<ObjectId> held, bool owned_output, std::shared_ptr<TaskSpec> spec = nullptr);
+                       std::vector<ObjectId> held, bool owned_output, std::shared_ptr<TaskSpec> spec = nullptr,
+                       std::shared_ptr<ActorCall> call = nullptr);
   void send_record(Rank dst, const proto::SubmitHead& h, std::span<const ArgSpec> args);
   void drive_progress_while_submitting();
   void on_done(Rank src, ByteView p);
@@ -212,6 +229,25 @@ class Tasks {
   // Moves a completed task's spec to the lineage table (under pend_mu_);
   // appends refs to drop (evicted specs, or the spec itself when not kept).
   void keep_lineage_locked(const ObjectId& id, Pending& p, std::vector<ObjectId>& drop) FERRY_REQUIRES(pend_mu_);
+  // actor_restart.cc (caller side of actor fault tolerance; book_ guarded by seq_mu_)
+  ActorWhere actor_where_locked(const ActorId& a) const FERRY_REQUIRES(seq_mu_);
+  void remember_owned(const RegistryEntry& cls, const ActorId& id, std::span<const ArgSpec> args);
+  void forget_owned(const ActorId& a);
+  std::vector<Reroute> take_calls_locked(const ActorKey& key, std::uint64_t older_than) FERRY_REQUIRES(seq_mu_);
+  void assign_locked(std::vector<Reroute>& calls, const ActorWhere& w, const ActorKey& key,
+                     std::vector<Reroute>& resend, std::vector<std::pair<Reroute, Status>>& fail,
+                     const std::string& no_retry) FERRY_REQUIRES(seq_mu_);
+  void resend_calls(std::vector<Reroute>& resend);
+  void fail_calls(std::vector<std::pair<Reroute, Status>>& fail);
+  void broadcast(const proto::ActorUpdate& u);
+  // The creator decides (restart or actor_died) for its actors hosted on `dead`.
+  void creator_hosts_died(Rank dead, const Status& why);
+  void creator_host_died(const ActorKey& key, Rank dead, const Status& why);
+  // A call whose executor failed: resubmit, fail, or park until the creator's verdict.
+  void call_lost(const ObjectId& id, Pending p, const Status& why);
+  // Parked calls of actors created by `peer` fail (no verdict will come).
+  void creator_died(Rank peer);
+  void on_actor_update(Rank src, ByteView p);
 
   // task_exec.cc
   void on_submit(Rank src, ByteView p);
@@ -261,6 +297,7 @@ class Tasks {
   Mutex seq_mu_;
   std::map<std::pair<Rank, std::uint64_t>, std::uint64_t> next_seq_ FERRY_GUARDED_BY(seq_mu_);
   std::atomic<std::uint64_t> next_actor_{1};
+  std::unique_ptr<ActorBook> book_ FERRY_PT_GUARDED_BY(seq_mu_);  // actor_restart.h
   std::atomic<bool> hook_cleared_{false};  // stop() removed the transport progress hook (once: the
                                           // transport may be gone by the destructor's stop())
 };

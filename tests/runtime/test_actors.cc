@@ -133,7 +133,8 @@ void host_killed_body(RankEnv& env) {
   // Call once rank 1 is surely dead (it might otherwise still answer); the
   // failure is detected by the transport (EOF, or the 3 s peer timeout).
   while (!env.death_time(1)) std::this_thread::sleep_for(5ms);
-  require_error(c.call(counter_add, 1).try_get(30s), Errc::peer_failed, {"rank 1"}, "call to an actor on a dead rank");
+  require_error(c.call(counter_add, 1).try_get(30s), Errc::actor_died, {"rank 1", "actor:0:", "max_restarts 0"},
+                "call to an actor on a dead rank");
   c = {};
   wait_tasks_clean(*rt);
 }
@@ -148,7 +149,7 @@ TEST_CASE("actors: calls of each caller run in submission order (2 callers)", "[
   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(task_group(3, 90), ordering_body));
 }
 
-TEST_CASE("actors: host rank killed -> calls fail with peer_failed", "[actors][failure]") {
+TEST_CASE("actors: host rank killed -> calls fail with actor_died", "[actors][failure]") {
   RunOptions o = task_group(2, 60);
   o.expect_killed = {1};
   o.configure = [](ferry::transport::Options& t) { t.peer_timeout = std::chrono::seconds(3); };

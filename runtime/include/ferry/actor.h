@@ -7,6 +7,8 @@
 //   ferry::actor<Counter> c = counter_class.on(ferry::rank{1}).create(10);  // or counter_class.create(10)
 //   ferry::ObjectRef<int> r = c.call(counter_add, 5);
 //   c.kill();                                            // optional; actors die at shutdown otherwise
+//   auto r = counter_class.options({.max_restarts = 2, .max_task_retries = 1}).create(10);  // fault tolerant
+//   auto s = counter_class.on(ferry::rank{1}).options({.max_restarts = 1}).create(10);
 //
 // Semantics: the instance lives on its host rank from create() until kill()
 // or the Runtime's shutdown. Calls run on an executor thread of the host, one
@@ -17,7 +19,19 @@
 // ObjectRefs owned by the calling rank, like task outputs (same inline /
 // one-sided rules). A constructor that throws makes every call fail with a
 // ferry::task_error naming the actor class; a method that throws fails its
-// own call only. Calls after kill(), or to an actor whose host died, fail.
+// own call only. Calls after kill() fail.
+//
+// Fault tolerance (ActorOptions): when the host rank dies, the creator
+// re-creates the actor on a live rank with the same constructor arguments
+// (it keeps them, and the refs among them, while the actor may restart), up
+// to max_restarts times; state is lost. Every rank learns the new host: later
+// calls from any rank go to the new instance. A call in flight on the dead
+// host is resubmitted to the new instance if max_task_retries allows
+// (so it may run twice: once on the old instance, whose result was lost,
+// once on the new one; the result is delivered once), else it fails with
+// Errc::actor_died. An actor with no restarts left is dead: calls in flight
+// and later fail with actor_died naming the actor class, id and the rank it
+// died on. If the creator itself dies, the actor cannot restart any more.
 //
 // ferry::actor<T> is a copyable handle (its id) and cereal-serializable: it
 // can be passed to tasks and other actors, which may call it.
@@ -39,6 +53,8 @@
 #include "ferry/task_error.h"
 
 namespace ferry {
+
+using ActorOptions = detail::ActorOptions;
 
 template <auto M>
 class method {
@@ -98,14 +114,15 @@ class actor {
 
   bool is_nil() const noexcept { return id_.is_nil(); }
   explicit operator bool() const noexcept { return !is_nil(); }
-  // The rank the instance lives on.
+  // The rank the instance was created on (a restart moves it elsewhere).
   ferry::rank host() const noexcept { return ferry::rank{id_.host}; }
+  const ActorOptions& options() const noexcept { return id_.options; }
   const detail::ActorId& id() const noexcept { return id_; }
   friend bool operator==(const actor& a, const actor& b) noexcept { return a.id_ == b.id_; }
 
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(id_.host, id_.creator, id_.counter);
+    ar(id_.host, id_.creator, id_.counter, id_.options.max_restarts, id_.options.max_task_retries);
   }
 
  private:
@@ -122,24 +139,30 @@ class actor_class {
  public:
   explicit actor_class(std::string_view name) : entry_(register_entry(name)) {}
 
+  // A creation with a placement and/or options.
   class placed {
    public:
     template <class... A>
     actor<T> create(A&&... args) const {
-      return cls_->create_on(where_, std::forward<A>(args)...);
+      return cls_->create_on(where_, opts_, std::forward<A>(args)...);
     }
+    placed on(rank r) const { return placed(cls_, r.value, opts_); }
+    placed options(const ActorOptions& o) const { return placed(cls_, where_, o); }
 
    private:
     friend class actor_class;
-    placed(const actor_class* cls, std::uint32_t r) : cls_(cls), where_(r) {}
+    placed(const actor_class* cls, std::optional<std::uint32_t> r, const ActorOptions& o)
+        : cls_(cls), where_(r), opts_(o) {}
     const actor_class* cls_;
-    std::uint32_t where_;
+    std::optional<std::uint32_t> where_;
+    ActorOptions opts_;
   };
 
-  placed on(rank r) const { return placed(this, r.value); }
+  placed on(rank r) const { return placed(this, r.value, {}); }
+  placed options(const ActorOptions& o) const { return placed(this, std::nullopt, o); }
   template <class... A>
   actor<T> create(A&&... args) const {
-    return create_on(std::nullopt, std::forward<A>(args)...);
+    return create_on(std::nullopt, {}, std::forward<A>(args)...);
   }
   std::string_view name() const noexcept { return entry_->name; }
 
@@ -156,10 +179,10 @@ class actor_class {
   }
 
   template <class... A>
-  actor<T> create_on(std::optional<std::uint32_t> where, A&&... args) const {
+  actor<T> create_on(std::optional<std::uint32_t> where, const ActorOptions& opts, A&&... args) const {
     std::array<detail::ArgSpec, sizeof...(A)> specs;
     detail::bind_all<std::tuple<CtorArgs...>>(std::span<detail::ArgSpec>(specs), std::forward<A>(args)...);
-    auto id = detail::create_actor(*entry_, where, std::span<detail::ArgSpec>(specs));
+    auto id = detail::create_actor(*entry_, where, std::span<detail::ArgSpec>(specs), opts);
     if (!id) detail::throw_status(id.status());
     return actor<T>(id.value());
   }

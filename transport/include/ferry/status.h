@@ -32,10 +32,11 @@ enum class Errc : std::uint8_t {
   internal,           // a bug: an invariant did not hold
   task_failed,        // a remote task or actor method threw (ferry::task_error at get)
   object_lost,        // every copy of an object is gone and it cannot be re-made (ferry::object_lost_error at get)
+  actor_died,         // an actor's host died and it has no restarts left (or was not restartable)
 };
 
 // The highest code (decoders of codes received from peers check against it).
-inline constexpr Errc kLastErrc = Errc::object_lost;
+inline constexpr Errc kLastErrc = Errc::actor_died;
 
 const char* to_string(Errc code) noexcept;
 

@@ -33,6 +33,7 @@ const char* to_string(Errc code) noexcept {
     case Errc::internal: return "internal";
     case Errc::task_failed: return "task_failed";
     case Errc::object_lost: return "object_lost";
+    case Errc::actor_died: return "actor_died";
   }
   return "unknown";
 }

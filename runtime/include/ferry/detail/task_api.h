@@ -98,17 +98,34 @@ struct SubmitResult {
 Result<SubmitResult> submit_task(const RegistryEntry& fn, std::optional<std::uint32_t> where,
                                  std::span<ArgSpec> args, const TaskOptions& opts = {});
 
-// Actors: (host rank, creator rank, creator's counter).
+// Fault-tolerance options of an actor, fixed at creation.
+//   max_restarts:     how often the creator re-creates the actor (same
+//                     constructor arguments, fresh state) on a live rank
+//                     after its host died; 0: the actor dies with its host.
+//   max_task_retries: how often a call that was in flight when the host died
+//                     is resubmitted to the restarted actor (its result is
+//                     delivered once); 0: such calls fail with actor_died.
+struct ActorOptions {
+  std::uint32_t max_restarts = 0;
+  std::uint32_t max_task_retries = 0;
+  friend bool operator==(const ActorOptions&, const ActorOptions&) = default;
+};
+
+// Actors: (host rank at creation, creator rank, creator's counter) + options.
+// (creator, counter) names the actor for its whole life; after a restart it
+// lives on another rank than `host` (every rank learns the new one).
 struct ActorId {
   std::uint32_t host = ~0u;
   std::uint32_t creator = ~0u;
   std::uint64_t counter = 0;
+  ActorOptions options;
   bool is_nil() const noexcept { return counter == 0; }
   friend bool operator==(const ActorId&, const ActorId&) = default;
   std::string to_string() const;
 };
 
-Result<ActorId> create_actor(const RegistryEntry& cls, std::optional<std::uint32_t> where, std::span<ArgSpec> args);
+Result<ActorId> create_actor(const RegistryEntry& cls, std::optional<std::uint32_t> where, std::span<ArgSpec> args,
+                             const ActorOptions& options = {});
 Result<SubmitResult> call_actor(const ActorId& actor, const RegistryEntry& method, std::span<ArgSpec> args);
 // Orders after this rank's earlier calls to the actor; the instance is
 // destroyed on its rank and later calls fail.
