@@ -10,6 +10,7 @@
 #include <cstring>
 #include <thread>
 
+#include "ferry/transport/startup_profile.h"
 #include "metrics.h"
 #include "observe.h"
 #include "protocol.h"
@@ -75,6 +76,7 @@ Status Core::init(transport::Bootstrap& boot) {
   if (Status s = observe::start(*this); !s) return s;
   auto arena = objstore::Arena::create_registered(t_, {opts_.store_bytes, self_});
   if (!arena) return arena.status();
+  transport::startup_mark(self_, "runtime_arena");
   arena_ = std::move(arena).value();
   table_ = std::make_unique<objstore::ObjectTable>(*arena_);
   if (Status s = registry_conflicts(); !s && opts_.check_registry) return s;
@@ -84,7 +86,9 @@ Status Core::init(transport::Bootstrap& boot) {
   install_control_handlers();
   // One allgather: every rank's arena key, registry hash and executor threads;
   // it also proves every rank installed its handlers before anyone sends.
+  transport::startup_mark(self_, "runtime_handlers");
   if (Status s = exchange_startup_info(boot); !s) return s;
+  transport::startup_mark(self_, "runtime_keys");
   observe::started_sync();
   return Status::ok();
 }
