@@ -202,6 +202,15 @@ class Core {
   // Sends kShutdown and waits until every live peer sent it (nullopt: no deadline). peers_must_live:
   // a peer that failed instead of arriving is an error (serve), else it is skipped.
   Status wait_for_peers(std::optional<std::chrono::steady_clock::time_point> deadline, bool peers_must_live);
+  // The tree barrier of shutdown (control.cc): ok, or nullopt when it must fall back to the
+  // all-to-all exchange (a peer failed or fell back), or an error (abort, deadline).
+  std::optional<Status> tree_shutdown(std::optional<std::chrono::steady_clock::time_point> deadline);
+  Status direct_shutdown(std::optional<std::chrono::steady_clock::time_point> deadline, bool peers_must_live);
+  // Waits (sd_mu_ held by `lock`) until `done()`; nullopt if the tree broke first (a failed
+  // peer or a fallback), unless `arrived_all` (the tree completed: nothing can break it).
+  std::optional<Status> tree_wait(std::unique_lock<std::mutex>& lock,
+                                  std::optional<std::chrono::steady_clock::time_point> deadline,
+                                  const std::function<bool()>& done, const char* what, bool arrived_all = false);
   Status drain_own_work(std::chrono::steady_clock::time_point deadline);
   void on_peer_failure(Rank peer, const Status& why);
   void run(Actions&& actions);
@@ -265,7 +274,11 @@ class Core {
 
   std::mutex sd_mu_;
   std::condition_variable sd_cv_;
-  std::vector<bool> sd_arrived_;  // guarded by sd_mu_
+  std::vector<bool> sd_arrived_;  // guarded by sd_mu_: direct (all-to-all) arrivals
+  std::vector<bool> sd_up_;       // guarded by sd_mu_: tree children whose subtree arrived
+  std::vector<bool> sd_flushed_;  // guarded by sd_mu_: peers whose flush arrived
+  bool sd_down_ = false;          // guarded by sd_mu_: the tree parent released this rank
+  bool sd_direct_ = false;        // guarded by sd_mu_: some rank fell back to all-to-all
   std::vector<std::uint64_t> barrier_seen_;  // guarded by sd_mu_: barriers each peer has entered
   std::uint64_t barrier_gen_ = 0;            // guarded by sd_mu_: barriers this rank has entered
   std::optional<Status> aborted_;            // guarded by sd_mu_: a peer's (or this rank's) abort

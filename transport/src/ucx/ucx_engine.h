@@ -167,6 +167,10 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
 
   Rank rank() const noexcept { return self_; }
   Rank size() const noexcept { return size_; }
+  // Endpoints to `peer` exist (then it is monitored); self is always connected.
+  bool connected(Rank peer) const noexcept {
+    return peer == self_ || (liveness_ && liveness_->monitored(peer));
+  }
   const Options& options() const noexcept { return opts_; }
   common::HandlerTable& handlers() noexcept { return handlers_; }
   common::ProgressHook& progress_hook() noexcept { return hook_; }
