@@ -112,17 +112,21 @@ Result<ObjectId> decode_drop(ByteView p, Rank src) {
   return id;
 }
 
-Bytes encode_shutdown() {
-  Writer w(8);
+Bytes encode_shutdown(ShutdownKind kind) {
+  Writer w(9);
   w.u64(kShutdownMagic);
+  w.u8(static_cast<std::uint8_t>(kind));
   return w.take();
 }
 
-Status check_shutdown(ByteView p, Rank src) {
+Result<ShutdownKind> check_shutdown(ByteView p, Rank src) {
   Reader r(p, src, "runtime-shutdown");
   std::uint64_t magic = 0;
-  if (!r.u64(magic) || !r.at_end() || magic != kShutdownMagic) return r.error("bad magic or length");
-  return Status::ok();
+  std::uint8_t kind = 0;
+  if (!r.u64(magic) || !r.u8(kind) || !r.at_end() || magic != kShutdownMagic ||
+      kind > static_cast<std::uint8_t>(ShutdownKind::flush))
+    return r.error("bad magic, kind or length");
+  return static_cast<ShutdownKind>(kind);
 }
 
 }  // namespace ferry::rt::proto
