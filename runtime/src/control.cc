@@ -8,11 +8,9 @@
 // Shutdown sequence (Core::shutdown, core.cc), for the collective and serve modes:
 //   1. drain: this rank's submitted tasks complete and its reads end, while
 //      it still accepts everything (peers' tasks run here and read its objects);
-//   2. arrive: a tree barrier (tree_shutdown: O(1) messages per rank, then a
-//      flush to every connected peer), falling back to sending kShutdown to
-//      every live peer when a peer failed; keep serving until every live peer
-//      arrived (collective: bounded by shutdown_timeout unless it is 0; serve:
-//      unbounded) or a peer aborted;
+//   2. arrive: send kShutdown to every peer, then keep serving until every
+//      live peer arrived (collective: bounded by shutdown_timeout unless it is
+//      0; serve: unbounded) or a peer aborted;
 //   3. stop accepting, drain again what the last peers' tasks left here
 //      (nested submissions), stop the executors, release the store.
 // Every rank arrives only once its own submitted work is complete, and keeps
@@ -27,9 +25,6 @@
 // Thread-safety: handlers on the progress thread; barrier/abort/shutdown from
 // the thread that owns the Runtime. sd_mu_ guards the arrival state.
 #include <spdlog/spdlog.h>
-
-#include <algorithm>
-#include <functional>
 
 #include "core.h"
 #include "protocol.h"
@@ -162,94 +157,8 @@ Status Core::drain_own_work(std::chrono::steady_clock::time_point deadline) {
 
 Status Core::wait_for_peers(std::optional<std::chrono::steady_clock::time_point> deadline, bool peers_must_live,
                             std::optional<Rank> driver) {
-  if (std::optional<Status> tree = tree_shutdown(deadline)) return *tree;
-  return direct_shutdown(deadline, peers_must_live, driver);
-}
-
-// Tree barrier: rank r's parent is (r - 1) / 2, its children 2r + 1 and 2r + 2. A rank tells
-// its tree neighbours it is here (join: connects the links, so each monitors the other), waits
-// for its children's `up`, sends `up` to its parent, waits for the parent's `down` (rank 0:
-// every subtree arrived) and sends `down` to its children. Then every rank has arrived, and a
-// `flush` to every connected peer (waiting for theirs) keeps the per-pair guarantee of the
-// all-to-all exchange: every earlier message of a peer that talked to this rank was handled.
-// A failed peer, or a `direct` from a rank that saw one, breaks the tree: fall back to
-// direct_shutdown. O(1) messages and connections per rank besides the connected peers' flush.
-std::optional<Status> Core::tree_shutdown(std::optional<std::chrono::steady_clock::time_point> deadline) {
-  const Rank parent = self_ == 0 ? transport::kInvalidRank : (self_ - 1) / 2;
-  std::vector<Rank> children;
-  for (Rank c : {2 * self_ + 1, 2 * self_ + 2})
-    if (c < size_) children.push_back(c);
-  auto tell = [&](Rank to, proto::ShutdownKind kind) {
-    if (to != transport::kInvalidRank) send(to, proto::kShutdown, proto::encode_shutdown(kind));
-  };
-  tell(parent, proto::ShutdownKind::join);
-  for (Rank c : children) tell(c, proto::ShutdownKind::join);
-  if (tasks_) tasks_->flush_all();
-  MutexUniqueLock lock(sd_mu_);
-  auto step = tree_wait(lock, deadline, [&]() FERRY_REQUIRES(sd_mu_) {
-    return std::all_of(children.begin(), children.end(), [&](Rank c) FERRY_REQUIRES(sd_mu_) { return sd_up_[c]; });
-  }, "the ranks below it in the shutdown tree");
-  if (!step || !step->is_ok()) return step;
-  lock.unlock();
-  tell(parent, proto::ShutdownKind::up);
-  lock.lock();
-  step = tree_wait(lock, deadline, [&]() FERRY_REQUIRES(sd_mu_) { return self_ == 0 || sd_down_; }, "the release from rank 0");
-  if (!step || !step->is_ok()) return step;
-  lock.unlock();
-  for (Rank c : children) tell(c, proto::ShutdownKind::down);
-  std::vector<Rank> flushed_to;
-  auto flush_new = [&] {  // the connected set may grow while this waits (connect-back)
-    for (Rank p = 0; p < size_; ++p)
-      if (p != self_ && t_.connected(p) && !own_.is_dead(p) &&
-          std::find(flushed_to.begin(), flushed_to.end(), p) == flushed_to.end()) {
-        flushed_to.push_back(p);
-        tell(p, proto::ShutdownKind::flush);
-      }
-  };
-  flush_new();
-  lock.lock();
-  // Everyone arrived: from here a failed peer is skipped, and a rank that fell back to the
-  // all-to-all exchange (its tree parent died while releasing) gets this rank's `direct`.
-  bool helped = false;
-  for (;;) {
-    step = tree_wait(lock, deadline, [&]() FERRY_REQUIRES(sd_mu_) {
-      if (sd_direct_ && !helped) return true;
-      for (Rank p = 0; p < size_; ++p)
-        if (p != self_ && t_.connected(p) && !own_.is_dead(p) && !sd_flushed_[p]) return false;
-      return true;
-    }, "the connected peers' last messages", /*arrived_all=*/true);
-    if (!step->is_ok() || !sd_direct_ || helped) return step;
-    helped = true;  // sends happen without sd_mu_ (a busy-mode sender may run handlers)
-    lock.unlock();
-    for (Rank p = 0; p < size_; ++p)
-      if (p != self_ && !own_.is_dead(p)) tell(p, proto::ShutdownKind::direct);
-    lock.lock();
-  }
-}
-
-std::optional<Status> Core::tree_wait(MutexUniqueLock& lock,
-                                      std::optional<std::chrono::steady_clock::time_point> deadline,
-                                      const std::function<bool()>& done, const char* what, bool arrived_all) {
-  for (;;) {
-    if (aborted_) return *aborted_;
-    if (!arrived_all && sd_direct_) return std::nullopt;
-    for (Rank p = 0; p < size_ && !arrived_all; ++p)
-      if (p != self_ && own_.is_dead(p)) return std::nullopt;
-    if (done()) return Status::ok();
-    if (deadline && std::chrono::steady_clock::now() >= *deadline)
-      return Status(Errc::timeout, "runtime shutdown on rank " + std::to_string(self_) + ": waited for " + what +
-                                       " for " + std::to_string(opts_.shutdown_timeout.count()) +
-                                       " ms (every rank must call shutdown; a rank that finishes early can "
-                                       "serve() instead, or set FERRY_SHUTDOWN_TIMEOUT_MS=0 to wait forever)");
-    sd_cv_.wait_for(lock.native(), std::chrono::milliseconds(20));
-  }
-}
-
-// The all-to-all exchange (the fallback when a peer failed): every live peer's `direct`.
-Status Core::direct_shutdown(std::optional<std::chrono::steady_clock::time_point> deadline, bool peers_must_live,
-                             std::optional<Rank> driver) {
   for (Rank p = 0; p < size_; ++p)
-    if (p != self_ && !own_.is_dead(p)) send(p, proto::kShutdown, proto::encode_shutdown(proto::ShutdownKind::direct));
+    if (p != self_ && !own_.is_dead(p)) send(p, proto::kShutdown, proto::encode_shutdown());
   if (tasks_) tasks_->flush_all();
   MutexUniqueLock lock(sd_mu_);
   auto missing = [&]() FERRY_REQUIRES(sd_mu_) {

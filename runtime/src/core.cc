@@ -11,7 +11,6 @@
 #include <thread>
 
 #include "eviction.h"
-#include "ferry/transport/startup_profile.h"
 #include "metrics.h"
 #include "observe.h"
 #include "protocol.h"
@@ -38,9 +37,7 @@ Core::Core(transport::Transport& t, std::unique_ptr<transport::Transport> owned,
       progressor_(std::shared_ptr<void>(), &t),
       ids_(t.rank()),
       own_(t.rank(), options.inline_bytes),
-      sd_arrived_(t.size(), false),
-      sd_up_(t.size(), false),
-      sd_flushed_(t.size(), false) {}
+      sd_arrived_(t.size(), false) {}
 
 Result<std::shared_ptr<Core>> Core::start(transport::Transport& t, std::unique_ptr<transport::Transport> owned,
                                           transport::Bootstrap& boot, const RuntimeOptions& options,
@@ -80,7 +77,6 @@ Status Core::init(transport::Bootstrap& boot) {
   if (Status s = observe::start(*this); !s) return s;
   auto arena = objstore::Arena::create_registered(t_, {opts_.store_bytes, self_});
   if (!arena) return arena.status();
-  transport::startup_mark(self_, "runtime_arena");
   arena_ = std::move(arena).value();
   auto prefault = objstore::resolve_prefault_bytes(arena_->capacity());
   if (!prefault) return prefault.status();
@@ -95,9 +91,7 @@ Status Core::init(transport::Bootstrap& boot) {
   install_control_handlers();
   // One allgather: every rank's arena key, registry hash and executor threads;
   // it also proves every rank installed its handlers before anyone sends.
-  transport::startup_mark(self_, "runtime_handlers");
   if (Status s = exchange_startup_info(boot); !s) return s;
-  transport::startup_mark(self_, "runtime_keys");
   observe::started_sync();
   return Status::ok();
 }
@@ -236,22 +230,9 @@ void Core::on_drop(Rank src, ByteView p) {
 }
 
 void Core::on_shutdown_msg(Rank src, ByteView p) {
-  auto kind = proto::check_shutdown(p, src);
-  if (!kind) return report(kind.status());
+  if (Status s = proto::check_shutdown(p, src); !s) return report(s);
   MutexLock lock(sd_mu_);
-  switch (kind.value()) {
-    case proto::ShutdownKind::direct: sd_arrived_[src] = sd_direct_ = true; break;
-    case proto::ShutdownKind::join: break;  // first contact only: the link is now monitored
-    case proto::ShutdownKind::up: sd_up_[src] = true; break;
-    case proto::ShutdownKind::down:
-      if (self_ == 0 || src != (self_ - 1) / 2)
-        return report(Status(Errc::malformed_message, "rank " + std::to_string(src) +
-                                                          " sent a shutdown release to rank " +
-                                                          std::to_string(self_) + ", which is not its child"));
-      sd_down_ = true;
-      break;
-    case proto::ShutdownKind::flush: sd_flushed_[src] = true; break;
-  }
+  sd_arrived_[src] = true;
   sd_cv_.notify_all();
 }
 

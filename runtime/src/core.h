@@ -207,17 +207,6 @@ class Core {
   // only that peer's failure is an error.
   Status wait_for_peers(std::optional<std::chrono::steady_clock::time_point> deadline, bool peers_must_live,
                         std::optional<Rank> driver = std::nullopt);
-  // The tree barrier of shutdown (control.cc): ok, or nullopt when it must fall back to the
-  // all-to-all exchange (a peer failed or fell back), or an error (abort, deadline).
-  std::optional<Status> tree_shutdown(std::optional<std::chrono::steady_clock::time_point> deadline) FERRY_EXCLUDES(sd_mu_);
-  Status direct_shutdown(std::optional<std::chrono::steady_clock::time_point> deadline, bool peers_must_live,
-                         std::optional<Rank> driver);
-  // Waits (sd_mu_ held by `lock`) until `done()`; nullopt if the tree broke first (a failed
-  // peer or a fallback), unless `arrived_all` (the tree completed: nothing can break it).
-  std::optional<Status> tree_wait(MutexUniqueLock& lock,
-                                  std::optional<std::chrono::steady_clock::time_point> deadline,
-                                  const std::function<bool()>& done, const char* what, bool arrived_all = false)
-      FERRY_REQUIRES(sd_mu_);
   Status drain_own_work(std::chrono::steady_clock::time_point deadline);
   void on_peer_failure(Rank peer, const Status& why);
   void run(Actions&& actions);
@@ -282,11 +271,7 @@ class Core {
 
   Mutex sd_mu_;
   std::condition_variable sd_cv_;
-  std::vector<bool> sd_arrived_ FERRY_GUARDED_BY(sd_mu_);  // direct (all-to-all) arrivals
-  std::vector<bool> sd_up_ FERRY_GUARDED_BY(sd_mu_);       // tree children whose subtree arrived
-  std::vector<bool> sd_flushed_ FERRY_GUARDED_BY(sd_mu_);  // peers whose flush arrived
-  bool sd_down_ FERRY_GUARDED_BY(sd_mu_) = false;          // the tree parent released this rank
-  bool sd_direct_ FERRY_GUARDED_BY(sd_mu_) = false;        // some rank fell back to all-to-all
+  std::vector<bool> sd_arrived_ FERRY_GUARDED_BY(sd_mu_);
   std::vector<std::uint64_t> barrier_seen_ FERRY_GUARDED_BY(sd_mu_);  // barriers each peer has entered
   std::uint64_t barrier_gen_ FERRY_GUARDED_BY(sd_mu_) = 0;            // barriers this rank has entered
   std::optional<Status> aborted_ FERRY_GUARDED_BY(sd_mu_);            // a peer's (or this rank's) abort

@@ -112,21 +112,17 @@ Result<ObjectId> decode_drop(ByteView p, Rank src) {
   return id;
 }
 
-Bytes encode_shutdown(ShutdownKind kind) {
-  Writer w(9);
+Bytes encode_shutdown() {
+  Writer w(8);
   w.u64(kShutdownMagic);
-  w.u8(static_cast<std::uint8_t>(kind));
   return w.take();
 }
 
-Result<ShutdownKind> check_shutdown(ByteView p, Rank src) {
+Status check_shutdown(ByteView p, Rank src) {
   Reader r(p, src, "runtime-shutdown");
   std::uint64_t magic = 0;
-  std::uint8_t kind = 0;
-  if (!r.u64(magic) || !r.u8(kind) || !r.at_end() || magic != kShutdownMagic ||
-      kind > static_cast<std::uint8_t>(ShutdownKind::flush))
-    return r.error("bad magic, kind or length");
-  return static_cast<ShutdownKind>(kind);
+  if (!r.u64(magic) || !r.at_end() || magic != kShutdownMagic) return r.error("bad magic or length");
+  return Status::ok();
 }
 
 }  // namespace ferry::rt::proto

@@ -10,7 +10,7 @@
 //                                  payload bytes (kind value)
 //   kReadDone    reader -> owner   id, u64 lease, u8 cached, u64 cached offset
 //   kDropCopy    owner -> holder   id
-//   kShutdown    any -> any        u64 kShutdownMagic, u8 ShutdownKind (runtime shutdown barrier, control.cc)
+//   kShutdown    any -> any        u64 kShutdownMagic (runtime shutdown barrier)
 // All integers little-endian; ids in ObjectId::encode form (16 bytes).
 // Decoders check lengths and enum ranges: anything else is malformed_message
 // naming the sender.
@@ -72,15 +72,7 @@ Result<ReadDone> decode_read_done(ByteView p, Rank src);
 Bytes encode_drop(const ObjectId& id);
 Result<ObjectId> decode_drop(ByteView p, Rank src);
 
-// Steps of the runtime shutdown barrier (control.cc).
-enum class ShutdownKind : std::uint8_t {
-  direct = 0,  // all-to-all fallback: the sender arrived (sent to every live peer)
-  join = 1,    // tree: first contact with a tree neighbour, so each monitors the other
-  up = 2,      // tree: the sender's subtree arrived (child -> parent)
-  down = 3,    // tree: everyone arrived (parent -> child)
-  flush = 4,   // after the tree: the last message of the sender to a connected peer
-};
-Bytes encode_shutdown(ShutdownKind kind);
-Result<ShutdownKind> check_shutdown(ByteView p, Rank src);
+Bytes encode_shutdown();
+Status check_shutdown(ByteView p, Rank src);
 
 }  // namespace ferry::rt::proto

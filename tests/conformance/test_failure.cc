@@ -152,7 +152,6 @@ TEST_CASE("failure: shutdown after a peer was declared dead completes quickly", 
     FailureWatch watch;
     watch.install(env);
     env.barrier();
-    FERRY_REQUIRE_OK(env.transport_barrier());  // connect every pair: only connected peers are monitored
     if (env.rank() == kVictim) env.die();
     watch.expect_report(env, kVictim);
     // Both survivors must have declared the death before either shuts down:
@@ -179,7 +178,6 @@ TEST_CASE("failure: shutdown right after a peer died (not yet detected) is bound
     FailureWatch watch;
     watch.install(env);
     env.barrier();
-    FERRY_REQUIRE_OK(env.transport_barrier());  // connect every pair: only connected peers are monitored
     if (env.rank() == kVictim) env.die();
     wait_for_death(env, kVictim);
     env.set_auto_shutdown(false);
@@ -233,7 +231,6 @@ TEST_CASE("liveness: a hung (SIGSTOPped) peer is declared failed by the heartbea
     StatusLog log;
     t.on_peer_failure([&](Rank peer, const Status& why) { log.add(peer, why); });
     env.barrier();
-    FERRY_REQUIRE_OK(env.transport_barrier());  // connect every pair: only connected peers are monitored
     if (env.rank() == kVictim) {
       env.shared(10).store(static_cast<std::uint64_t>(::getpid()));
       env.shared(11).store(static_cast<std::uint64_t>(steady::now().time_since_epoch().count()));
@@ -267,7 +264,6 @@ TEST_CASE("liveness: heartbeats keep idle links alive past the peer timeout", "[
     StatusLog log;
     t.on_peer_failure([&](Rank peer, const Status& why) { log.add(peer, why); });
     env.barrier();
-    FERRY_REQUIRE_OK(env.transport_barrier());  // connect every pair: only connected peers are monitored
     std::this_thread::sleep_for(3500ms);  // more than twice the peer timeout without application traffic
     FERRY_REQUIRE_OK(env.transport_barrier());
     if (!log.snapshot().empty()) FERRY_FAIL("idle peers were declared failed: " + log.describe());
@@ -299,7 +295,6 @@ TEST_CASE("liveness: progress threads starved past the peer timeout do not decla
     const auto stall = env.options().peer_timeout + (env.rank() == 1 ? 1800ms : 1000ms);
     FERRY_REQUIRE_OK(t.set_handler(kStall, [&](Rank, ft::ByteView) { std::this_thread::sleep_for(stall); }));
     env.barrier();
-    FERRY_REQUIRE_OK(env.transport_barrier());  // connect every pair: only connected peers are monitored
     if (env.rank() == 0) std::this_thread::sleep_for(300ms);
     require_ok(t.send_owned(env.rank(), kStall, {}), "stalling self-AM");  // completes after the handler
     std::this_thread::sleep_for(env.options().peer_timeout + 500ms);

@@ -58,12 +58,6 @@ EpInfo endpoint_info(Rank peer) {
   return {};
 }
 
-// Endpoints are made on first use: talk to the peer, then read its endpoint's log line.
-EpInfo connected_endpoint_info(RankEnv& env) {
-  FERRY_REQUIRE_OK(env.transport_barrier());
-  return endpoint_info(1 - env.rank());
-}
-
 RunOptions setup_group(std::function<void()> env_change) {
   auto o = group(2, 60);
   o.factory = [env_change](const ft::Options& opts, ft::Bootstrap& boot) {
@@ -109,7 +103,7 @@ TEST_CASE("ucx setup: endpoints get peer-failure handling over the transports UC
   if (!ferry::test::configured_backend_is(ft::Backend::ucx)) FERRY_SKIP_CASE("needs FERRY_TRANSPORT=ucx");
   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(setup_group(nullptr), [](RankEnv& env) {
     FERRY_REQUIRE(is_ucx(env));
-    const EpInfo ep = connected_endpoint_info(env);
+    const EpInfo ep = endpoint_info(1 - env.rank());
     ferry::test::note("UCX_TLS=" + std::string(std::getenv("UCX_TLS") ? std::getenv("UCX_TLS") : "(unset)") +
                       ": error handling " + ep.mode + ", transports " + ep.transports);
     if (env_is("UCX_TLS", "tcp")) {
@@ -129,7 +123,7 @@ TEST_CASE("ucx setup: with UCX_TLS unset, same-node endpoints use shared memory 
   if (!ferry::test::configured_backend_is(ft::Backend::ucx)) FERRY_SKIP_CASE("needs FERRY_TRANSPORT=ucx");
   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(setup_group([] { ::unsetenv("UCX_TLS"); }), [](RankEnv& env) {
     FERRY_REQUIRE(is_ucx(env));
-    const EpInfo ep = connected_endpoint_info(env);
+    const EpInfo ep = endpoint_info(1 - env.rank());
     ferry::test::note("UCX_TLS unset: error handling " + ep.mode + ", transports " + ep.transports);
     FERRY_CHECK(ep.mode == "peer");
     FERRY_CHECK((ep.uses("sysv") || ep.uses("posix")));
@@ -147,7 +141,7 @@ TEST_CASE("ucx setup: an explicit UCX_MM_ERROR_HANDLING=n is obeyed (TCP loopbac
   };
   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(setup_group(change), [](RankEnv& env) {
     FERRY_REQUIRE(is_ucx(env));
-    const EpInfo ep = connected_endpoint_info(env);
+    const EpInfo ep = endpoint_info(1 - env.rank());
     ferry::test::note("UCX_TLS unset, UCX_MM_ERROR_HANDLING=n: error handling " + ep.mode + ", transports " +
                       ep.transports);
     FERRY_CHECK(ep.mode == "peer");

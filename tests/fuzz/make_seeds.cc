@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   put("runtime_msgs", "reply-error", 1, proto::encode_reply(reply, {}));
   put("runtime_msgs", "read-done", 2, proto::encode(proto::ReadDone{id, 3, true, 8192}));
   put("runtime_msgs", "drop", 3, proto::encode_drop(id));
-  put("runtime_msgs", "shutdown", 4, proto::encode_shutdown(proto::ShutdownKind::direct));
+  put("runtime_msgs", "shutdown", 4, proto::encode_shutdown());
 
   Bytes submit;
   proto::begin_batch(submit);

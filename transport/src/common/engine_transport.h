@@ -58,10 +58,6 @@ class EngineTransport final : public Transport {
     return e_->get(key, remote_addr, local, length);
   }
   std::vector<Rank> failed_peers() const override { return e_->events().failed(); }
-  bool connected(Rank peer) const noexcept override {
-    if constexpr (requires { e_->connected(peer); }) return e_->connected(peer);
-    else return true;
-  }
   TransportCounters counters() const noexcept override {
     return {ams_sent_.load(std::memory_order_relaxed), gets_.load(std::memory_order_relaxed),
             bytes_got_.load(std::memory_order_relaxed)};

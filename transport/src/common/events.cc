@@ -106,33 +106,18 @@ std::vector<Rank> EventSink::failed() const {
   return out;
 }
 
-Liveness::Liveness(Rank self, Rank size, std::chrono::milliseconds interval, std::chrono::milliseconds timeout,
-                   bool monitor_all)
+Liveness::Liveness(Rank self, Rank size, std::chrono::milliseconds interval, std::chrono::milliseconds timeout)
     : self_(self),
       size_(size),
       interval_(interval),
       timeout_(timeout),
       last_heard_(new std::atomic<std::int64_t>[size]),
-      last_sent_(new std::atomic<std::int64_t>[size]),
-      monitored_(new std::atomic<bool>[size]) {
+      last_sent_(new std::atomic<std::int64_t>[size]) {
   auto now = to_ticks(clock::now());
   for (Rank i = 0; i < size; ++i) {
     last_heard_[i].store(now);
     last_sent_[i].store(now);
-    monitored_[i].store(monitor_all);
   }
-}
-
-void Liveness::monitor(Rank peer) noexcept {
-  if (peer >= size_ || monitored_[peer].load(std::memory_order_relaxed)) return;
-  const auto now = to_ticks(clock::now());
-  last_heard_[peer].store(now, std::memory_order_relaxed);
-  last_sent_[peer].store(now, std::memory_order_relaxed);
-  monitored_[peer].store(true, std::memory_order_release);
-}
-
-bool Liveness::monitored(Rank peer) const noexcept {
-  return peer < size_ && monitored_[peer].load(std::memory_order_acquire);
 }
 
 void Liveness::heard_from(Rank peer) noexcept {
@@ -151,7 +136,7 @@ void Liveness::tick(clock::time_point now, std::vector<Rank>& need_heartbeat, st
   auto iv = std::chrono::duration_cast<clock::duration>(interval_).count();
   auto to = std::chrono::duration_cast<clock::duration>(timeout_).count();
   for (Rank i = 0; i < size_; ++i) {
-    if (i == self_ || !monitored_[i].load(std::memory_order_acquire)) continue;
+    if (i == self_) continue;
     if (n - last_sent_[i].load(std::memory_order_relaxed) >= iv) need_heartbeat.push_back(i);
     if (n - last_heard_[i].load(std::memory_order_relaxed) >= to) timed_out.push_back(i);
   }
@@ -170,13 +155,10 @@ void ShutdownBarrier::arrived(Rank peer) {
 void ShutdownBarrier::poke() { cv_.notify_all(); }
 
 Status ShutdownBarrier::wait(Rank self, const EventSink& events, std::chrono::steady_clock::time_point deadline,
-                             const std::function<bool()>& poll, const Liveness* expected) {
-  auto owed = [&](Rank i) {
-    return i != self && !arrived_[i] && !events.is_failed(i) && (expected == nullptr || expected->monitored(i));
-  };
+                             const std::function<bool()>& poll) {
   auto done = [&] {
     for (Rank i = 0; i < arrived_.size(); ++i)
-      if (owed(i)) return false;
+      if (i != self && !arrived_[i] && !events.is_failed(i)) return false;
     return true;
   };
   std::unique_lock<std::mutex> lock(mu_);
@@ -184,7 +166,7 @@ Status ShutdownBarrier::wait(Rank self, const EventSink& events, std::chrono::st
     if (std::chrono::steady_clock::now() >= deadline) {
       std::string missing;
       for (Rank i = 0; i < arrived_.size(); ++i)
-        if (owed(i)) missing += (missing.empty() ? "" : ",") + std::to_string(i);
+        if (i != self && !arrived_[i] && !events.is_failed(i)) missing += (missing.empty() ? "" : ",") + std::to_string(i);
       return Status(Errc::timeout, "shutdown: ranks [" + missing + "] did not reach shutdown in time");
     }
     if (poll) {

@@ -105,18 +105,13 @@ class EventSink {
 class Liveness {
  public:
   using clock = std::chrono::steady_clock;
-  // `monitor_all`: every peer is monitored from the start; otherwise only those passed to monitor().
-  Liveness(Rank self, Rank size, std::chrono::milliseconds interval, std::chrono::milliseconds timeout,
-           bool monitor_all = true);
+  Liveness(Rank self, Rank size, std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
 
   bool enabled() const noexcept { return interval_.count() > 0 && timeout_.count() > 0; }
   void heard_from(Rank peer) noexcept;
   void sent_to(Rank peer) noexcept;
-  // Starts monitoring `peer` (idempotent): its timeout and heartbeat interval start now.
-  void monitor(Rank peer) noexcept;
-  bool monitored(Rank peer) const noexcept;
   // Fills the peers owed a heartbeat (nothing sent to them for an interval)
-  // and the peers silent for longer than the timeout. Skips `self` and peers not monitored.
+  // and the peers silent for longer than the timeout. Skips `self`.
   void tick(clock::time_point now, std::vector<Rank>& need_heartbeat, std::vector<Rank>& timed_out);
   // Earliest time tick() has something to do (for blocking waits).
   std::chrono::milliseconds interval() const noexcept { return interval_; }
@@ -128,7 +123,6 @@ class Liveness {
   std::chrono::milliseconds interval_, timeout_;
   std::unique_ptr<std::atomic<std::int64_t>[]> last_heard_;
   std::unique_ptr<std::atomic<std::int64_t>[]> last_sent_;
-  std::unique_ptr<std::atomic<bool>[]> monitored_;
 };
 
 // Collective shutdown: every rank sends wire::kShutdown to every live peer and
@@ -141,10 +135,8 @@ class ShutdownBarrier {
   void poke();
   // Returns ok when every peer not in `failed` arrived; timeout otherwise.
   // `poll` (may be empty) is called between checks when the caller must drive progress.
-  // `expected` (lazy connections): only peers it monitors are waited for; the set is
-  // re-read on every check, so a peer that connects while this waits is waited for too.
   Status wait(Rank self, const EventSink& events, std::chrono::steady_clock::time_point deadline,
-              const std::function<bool()>& poll, const Liveness* expected = nullptr);
+              const std::function<bool()>& poll);
 
  private:
   std::mutex mu_;

@@ -69,7 +69,6 @@ Future<void> Engine::send(Rank dst, HandlerId id, ByteView payload) {
   if (!usable_locked()) return ready_error(shut_down_status());
   if (peers_[dst].failed)
     return ready_error(Status(Errc::peer_failed, "send: rank " + std::to_string(dst) + " has failed"));
-  if (Status c = connect_locked(dst); !c) return ready_error(Status(c.code(), "send: " + c.message()));
   Op* op = new_op_locked(dst, Op::Kind::am);
   op->header = wire::make_header(id, self_, peers_[dst].next_send_seq, payload.size());
   Status early;
@@ -146,8 +145,6 @@ Future<void> Engine::debug_send_raw(Rank dst, ByteView header, ByteView payload)
     promise.set_error(shut_down_status());
   } else if (peers_[dst].failed) {
     promise.set_error(Status(Errc::peer_failed, "debug_send_raw: rank " + std::to_string(dst) + " has failed"));
-  } else if (Status c = connect_locked(dst); !c) {
-    promise.set_error(Status(c.code(), "debug_send_raw: " + c.message()));
   } else if (header.size() > max_am_header_) {
     promise.set_error(Status(Errc::invalid_argument, "debug_send_raw: header of " + std::to_string(header.size()) +
                                                          " bytes exceeds UCX's AM header limit of " +
@@ -217,10 +214,6 @@ ucs_status_t Engine::on_am_locked(const void* header, std::size_t header_len, vo
   note_heard(h.src);
   Peer& peer = peers_[h.src];
   if (peer.failed) return UCS_OK;
-  if (!peer.ep && !peer.connect_back) {  // first contact: connect back at the next safe point
-    peer.connect_back = true;
-    connect_back_.push_back(h.src);
-  }
   if (h.flags & kSidebandFlag) {
     if (h.handler != wire::kHeartbeat || length != 0)
       defer_error_locked(Status(Errc::malformed_message, "malformed frame " + from_to(h.src, self_) +

@@ -139,14 +139,9 @@ struct EpErrorArg {
   Rank rank = kInvalidRank;
 };
 
-// Endpoints are made lazily (connect_locked): on the first send, get or
-// shutdown message to the peer, or, at the next safe point, after the first
-// frame from it arrived (connect-back). A peer without endpoints is not
-// monitored (no heartbeats, no timeout); once connected both sides are.
 struct Peer {
-  ucp_ep_h ep = nullptr;     // the ordered AM stream, gets, rkeys (null: not connected yet)
+  ucp_ep_h ep = nullptr;     // the ordered AM stream, gets, rkeys
   ucp_ep_h hb_ep = nullptr;  // side band for heartbeats only
-  bool connect_back = false;  // heard from before we connected: connect at the next safe point
   bool peer_mode = false;  // ep created with UCP_ERR_HANDLING_MODE_PEER
   bool failed = false;
   std::uint64_t next_send_seq = 0;
@@ -168,10 +163,6 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
 
   Rank rank() const noexcept { return self_; }
   Rank size() const noexcept { return size_; }
-  // Endpoints to `peer` exist (then it is monitored); self is always connected.
-  bool connected(Rank peer) const noexcept {
-    return peer == self_ || (liveness_ && liveness_->monitored(peer));
-  }
   const Options& options() const noexcept { return opts_; }
   common::HandlerTable& handlers() noexcept { return handlers_; }
   common::ProgressHook& progress_hook() noexcept { return hook_; }
@@ -203,7 +194,6 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   void release_region(UcxRegion* region) noexcept;
   Result<std::unique_ptr<MemoryRegion>> make_region_locked(ucp_mem_h memh, void* base, std::size_t length);
   void release_key(UcxRemoteKey* key) noexcept;
-  Status rejected_key(Rank peer, ucs_status_t st) const;
 
  private:
   friend class UcxRegion;
@@ -213,12 +203,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   // --- ucx_transport.cc: set-up and teardown
   Status create_context_and_worker();
   void use_large_tcp_segments(ucp_config_t* config);  // UCX_TLS=tcp: TX/RX segments of kTcpOnlySegment
-  Status connect_peers(Bootstrap& bootstrap);  // exchanges addresses only; endpoints are lazy
-  // Creates both endpoints to `r` if there are none yet, starts monitoring it and
-  // sends it a heartbeat (so it connects back). ok when connected; peer_failed for a
-  // failed peer; transport_error when UCX cannot reach it.
-  Status connect_locked(Rank r);
-  void connect_back_locked();  // safe point (not inside a UCX callback): peers heard from
+  Status connect_peers(Bootstrap& bootstrap);
   ucs_status_t create_ep_locked(Rank r, const ucp_address_t* address, bool peer_mode, ucp_ep_h* out);
   void close_peer_eps_locked(Peer& peer, bool force);
   void close_endpoints_and_wait(bool graceful);
@@ -321,10 +306,6 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   bool single_node_tls_ = false;   // all ranks on one node: UCX limited to kSingleNodeTls (set once in init)
   bool mm_error_handling_ = false;  // we asked UCX for MM_ERROR_HANDLING (set once in init)
   std::vector<Peer> peers_;  // sized once in the constructor (stable addresses)
-  std::vector<Bytes> addresses_;  // every rank's worker address (set once in connect_peers)
-  bool want_peer_mode_ = false;   // MODE_PEER still worth trying (false after one peer refused it)
-  std::vector<Rank> connect_back_;  // peers heard from without endpoints (Peer::connect_back set)
-  bool shutdown_started_ = false;   // kShutdown sent to the connected peers
   std::vector<Op*> free_ops_;  // recycled Op objects (bounded)
   std::unordered_set<RecvCtx*> recvs_;
   std::deque<PendingRndv> rndv_queue_;

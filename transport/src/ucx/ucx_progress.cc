@@ -116,10 +116,6 @@ bool Engine::sleep_on_fd(int timeout_ms) {
       drain_rndv_locked();
       busy = true;
     }
-    if (!connect_back_.empty()) {
-      connect_back_locked();
-      busy = true;
-    }
     const ucs_status_t st = ucp_worker_arm(worker_);
     if (st == UCS_ERR_BUSY) busy = true;
     else if (st != UCS_OK) spdlog::warn("ferry[{}]: ucp_worker_arm: {}", self_, ucs_status_string(st));
@@ -187,7 +183,6 @@ bool Engine::progress_step(bool try_only, bool* contended) {
   if (worker_ && state_ != State::closed) {
     n = ucp_worker_progress(worker_);
     if (rndv_drain_needed_) drain_rndv_locked();
-    if (!connect_back_.empty()) connect_back_locked();
   }
   const bool took = take_ready_locked();  // no second lock round trip to fetch what arrived
   mu_.unlock();
@@ -574,7 +569,6 @@ void Engine::recheck_timeouts() {
     for (int i = 0; i < 256 && ucp_worker_progress(worker_) != 0; ++i) {
     }
     if (rndv_drain_needed_) drain_rndv_locked();
-    if (!connect_back_.empty()) connect_back_locked();
   }
   std::erase_if(timed_out_, [&](Rank r) { return (activity_[r].load(std::memory_order_relaxed) & kHeard) != 0; });
 }

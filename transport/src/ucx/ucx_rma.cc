@@ -57,10 +57,9 @@ class UcxRemoteKey final : public RemoteKey {
 
   std::shared_ptr<Engine> engine_;
   Rank peer_;
-  Bytes packed_rkey_;  // rkey bytes, kept when the peer was not connected at unpack_key (immutable)
   std::uint64_t base_;
   std::size_t length_;
-  mutable ucp_rkey_h rkey_;  // guarded by Engine::mu_; null for self keys, until the first get, once released
+  ucp_rkey_h rkey_;  // guarded by Engine::mu_; null for self keys and once released
 };
 
 Result<std::unique_ptr<MemoryRegion>> Engine::register_memory(void* base, std::size_t length) {
@@ -149,13 +148,6 @@ void Engine::release_region(UcxRegion* region) noexcept {
   region->memh_ = nullptr;
 }
 
-Status Engine::rejected_key(Rank peer, ucs_status_t st) const {
-  return ucx_failure(Errc::invalid_argument,
-                     "UCX rejected the memory key of rank " + std::to_string(peer) +
-                         " (was it packed by a transport of this job?)",
-                     self_, st);
-}
-
 Result<std::shared_ptr<RemoteKey>> Engine::unpack_key(Rank peer, ByteView packed) {
   if (peer >= size_)
     return Status(Errc::invalid_argument, "unpack_key: rank " + std::to_string(peer) + " is outside the job (size " +
@@ -168,15 +160,15 @@ Result<std::shared_ptr<RemoteKey>> Engine::unpack_key(Rank peer, ByteView packed
   if (peer == self_)
     return std::shared_ptr<RemoteKey>(std::make_shared<UcxRemoteKey>(shared_from_this(), peer, k.base, k.length, nullptr));
   Peer& p = peers_[peer];
-  if (p.failed) return Status(Errc::peer_failed, "unpack_key: rank " + std::to_string(peer) + " has failed");
-  // UCX unpacks an rkey for an endpoint; endpoints are lazy, so a key to a peer
-  // not connected yet keeps its bytes and is unpacked at its first get (unpack_rkey_locked).
+  if (p.failed || !p.ep)
+    return Status(Errc::peer_failed, "unpack_key: rank " + std::to_string(peer) + " has failed");
   ucp_rkey_h rkey = nullptr;
-  if (p.ep) {
-    if (ucs_status_t st = ucp_ep_rkey_unpack(p.ep, k.rkey, &rkey); st != UCS_OK) return rejected_key(peer, st);
-  }
+  if (ucs_status_t st = ucp_ep_rkey_unpack(p.ep, k.rkey, &rkey); st != UCS_OK)
+    return ucx_failure(Errc::invalid_argument,
+                     "unpack_key: UCX rejected the key of rank " + std::to_string(peer) +
+                         " (was it packed by a transport of this job?)",
+                     self_, st);
   auto key = std::make_shared<UcxRemoteKey>(shared_from_this(), peer, k.base, k.length, rkey);
-  if (!rkey) key->packed_rkey_.assign(k.rkey, packed.data() + packed.size() - 2 * sizeof(std::uint32_t));
   keys_.insert(key.get());
   return std::shared_ptr<RemoteKey>(std::move(key));
 }
@@ -221,24 +213,13 @@ Future<void> Engine::get(const RemoteKey& key, std::uint64_t remote_addr, void* 
   auto future = promise.get_future();
   std::lock_guard<std::mutex> lock(mu_);
   Peer& p = peers_[k->peer_];
-  if (!usable_locked() || (!k->rkey_ && k->packed_rkey_.empty())) {
+  if (!usable_locked() || !k->rkey_) {
     promise.set_error(shut_down_status());
     return future;
   }
-  if (p.failed) {
+  if (p.failed || !p.ep) {
     promise.set_error(Status(Errc::peer_failed, "get: rank " + std::to_string(k->peer_) + " has failed"));
     return future;
-  }
-  if (Status c = connect_locked(k->peer_); !c) {
-    promise.set_error(Status(c.code(), "get: " + c.message()));
-    return future;
-  }
-  if (!k->rkey_) {
-    if (ucs_status_t st = ucp_ep_rkey_unpack(p.ep, k->packed_rkey_.data(), &k->rkey_); st != UCS_OK) {
-      k->rkey_ = nullptr;
-      promise.set_error(rejected_key(k->peer_, st));
-      return future;
-    }
   }
   Op* op = new_op_locked(k->peer_, Op::Kind::get);
   op->promise.emplace(std::move(promise));

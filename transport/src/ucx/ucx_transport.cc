@@ -50,7 +50,6 @@
 #include "backends.h"
 #include "common/engine_transport.h"
 #include "ferry/transport/affinity.h"
-#include "ferry/transport/startup_profile.h"
 #include "ucx/ucx_engine.h"
 #include "ucx/ucx_node.h"
 #include "ucx/ucx_tls.h"
@@ -225,12 +224,9 @@ Status Engine::init(Bootstrap& bootstrap) {
     if (!one) return one.status();
     single_node_tls_ = *one;
   }
-  startup_mark(self_, "ucx_node_check");
   if (auto s = create_context_and_worker(); !s) return s;
-  startup_mark(self_, "ucx_worker");
   if (auto s = connect_peers(bootstrap); !s) return s;
-  startup_mark(self_, "ucx_connected");
-  liveness_.emplace(self_, size_, opts_.heartbeat_interval, opts_.peer_timeout, /*monitor_all=*/false);
+  liveness_.emplace(self_, size_, opts_.heartbeat_interval, opts_.peer_timeout);
   {
     std::lock_guard<std::mutex> lock(mu_);
     state_ = State::running;
@@ -366,7 +362,6 @@ Status Engine::connect_peers(Bootstrap& bootstrap) {
     return ucx_failure(Errc::transport_error, "ucp_worker_get_address failed", self_, st);
   auto all = bootstrap.allgather(ByteView(reinterpret_cast<const std::byte*>(addr), addr_len));
   ucp_worker_release_address(worker_, addr);
-  startup_mark(self_, "ucx_addresses");
   if (!all)
     return Status(Errc::bootstrap_failed, "UCX address exchange failed on rank " + std::to_string(self_) + ": " +
                                               all.status().to_string());
@@ -375,59 +370,35 @@ Status Engine::connect_peers(Bootstrap& bootstrap) {
                                               std::to_string(all->size()) + " addresses for " + std::to_string(size_) +
                                               " ranks");
   std::lock_guard<std::mutex> lock(mu_);
-  for (Rank r = 0; r < size_; ++r)
-    if (r != self_ && (*all)[r].empty())
+  bool want_peer_mode = opts_.ucx_peer_error_handling;
+  for (Rank r = 0; r < size_; ++r) {
+    if (r == self_) continue;
+    const Bytes& blob = (*all)[r];
+    if (blob.empty())
       return Status(Errc::bootstrap_failed, "rank " + std::to_string(r) + " published an empty UCX address");
-  addresses_ = std::move(all).value();
-  want_peer_mode_ = opts_.ucx_peer_error_handling;
+    const auto* address = reinterpret_cast<const ucp_address_t*>(blob.data());
+    Peer& p = peers_[r];
+    ucs_status_t st = want_peer_mode ? create_ep_locked(r, address, true, &p.ep) : UCS_ERR_UNREACHABLE;
+    if (st == UCS_ERR_UNREACHABLE && want_peer_mode) {
+      // No transport UCX_TLS allows can do peer-failure handling here: in UCX
+      // 1.13, cma never can, posix/sysv only with MM_ERROR_HANDLING=y (which
+      // the user turned off, or which UCX_TLS made pointless). Fall back for
+      // this and the remaining peers: failures are then found by heartbeats.
+      want_peer_mode = false;
+      spdlog::debug("ferry[{}]: no UCX transport to rank {} supports peer-failure handling (UCX_TLS={}); using "
+                   "UCP_ERR_HANDLING_MODE_NONE, failures are detected by heartbeats",
+                   self_, r, std::getenv("UCX_TLS") ? std::getenv("UCX_TLS") : "default");
+    }
+    if (!want_peer_mode) st = create_ep_locked(r, address, false, &p.ep);
+    if (st == UCS_OK) st = create_ep_locked(r, address, want_peer_mode, &p.hb_ep);
+    if (st != UCS_OK)
+      return ucx_failure(Errc::transport_error, "ucp_ep_create to rank " + std::to_string(r) + " failed", self_, st);
+    p.peer_mode = want_peer_mode;
+    if (spdlog::should_log(spdlog::level::debug))
+      spdlog::debug("ferry[{}]: endpoint to rank {}: error handling {}, transports {}", self_, r,
+                    want_peer_mode ? "peer" : "none", ep_transports(p.ep));
+  }
   return Status::ok();
-}
-
-Status Engine::connect_locked(Rank r) {
-  Peer& p = peers_[r];
-  if (p.ep) return Status::ok();
-  if (p.failed) return Status(Errc::peer_failed, "rank " + std::to_string(r) + " has failed");
-  const auto* address = reinterpret_cast<const ucp_address_t*>(addresses_[r].data());
-  ucs_status_t st = want_peer_mode_ ? create_ep_locked(r, address, true, &p.ep) : UCS_ERR_UNREACHABLE;
-  if (st == UCS_ERR_UNREACHABLE && want_peer_mode_) {
-    // No transport UCX_TLS allows can do peer-failure handling here: in UCX
-    // 1.13, cma never can, posix/sysv only with MM_ERROR_HANDLING=y (which
-    // the user turned off, or which UCX_TLS made pointless). Fall back for
-    // this and later peers: failures are then found by heartbeats.
-    want_peer_mode_ = false;
-    spdlog::debug("ferry[{}]: no UCX transport to rank {} supports peer-failure handling (UCX_TLS={}); using "
-                  "UCP_ERR_HANDLING_MODE_NONE, failures are detected by heartbeats",
-                  self_, r, std::getenv("UCX_TLS") ? std::getenv("UCX_TLS") : "default");
-  }
-  if (!want_peer_mode_) st = create_ep_locked(r, address, false, &p.ep);
-  if (st == UCS_OK) st = create_ep_locked(r, address, want_peer_mode_, &p.hb_ep);
-  if (st != UCS_OK) {  // the peer is unreachable: it counts as failed (reported once, like any failure)
-    close_peer_eps_locked(p, true);
-    Status why = ucx_failure(Errc::peer_failed, "ucp_ep_create to rank " + std::to_string(r) + " failed", self_, st);
-    defer_failure_locked(r, why);
-    return why;
-  }
-  p.peer_mode = want_peer_mode_;
-  if (spdlog::should_log(spdlog::level::debug))
-    spdlog::debug("ferry[{}]: endpoint to rank {}: error handling {}, transports {}", self_, r,
-                  p.peer_mode ? "peer" : "none", ep_transports(p.ep));
-  if (liveness_) liveness_->monitor(r);
-  // The first frame tells the peer to connect back, so both sides monitor the link.
-  post_heartbeat_locked(r);
-  if (shutdown_started_) post_internal_locked(r, wire::kShutdown);
-  return Status::ok();
-}
-
-// Connects to the peers whose first frame arrived before we had endpoints to
-// them. Runs where ucp_ep_create is safe: after ucp_worker_progress returned.
-void Engine::connect_back_locked() {
-  std::vector<Rank> todo;
-  todo.swap(connect_back_);
-  for (Rank r : todo) {
-    peers_[r].connect_back = false;
-    if (!usable_locked()) continue;
-    (void)connect_locked(r);  // a failure is reported by connect_locked
-  }
 }
 
 // Creates the endpoint to rank r. A probe in peer-error mode runs with UCX's
@@ -484,9 +455,6 @@ Status Engine::shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     if (usable_locked()) {
       started = true;
-      shutdown_started_ = true;  // peers connected from now on get kShutdown at once (connect_locked)
-      // Only to connected peers (post_internal_locked skips the others): a peer
-      // we never talked to does not wait for us (see ShutdownBarrier::wait's `expected`).
       for (Rank r = 0; r < size_; ++r)
         if (r != self_ && !peers_[r].failed) post_internal_locked(r, wire::kShutdown);
       wake_locked();
@@ -498,7 +466,7 @@ Status Engine::shutdown() {
     auto bound = std::max<std::chrono::milliseconds>(opts_.peer_timeout, std::chrono::seconds(30));
     std::function<bool()> poll;
     if (opts_.progress == ProgressMode::busy) poll = [this] { return poll_once(); };
-    result = barrier_.wait(self_, events_, std::chrono::steady_clock::now() + bound, poll, &*liveness_);
+    result = barrier_.wait(self_, events_, std::chrono::steady_clock::now() + bound, poll);
     if (!result) spdlog::warn("ferry[{}]: {}; closing anyway", self_, result.to_string());
   }
   teardown(started);

@@ -183,11 +183,6 @@ class Transport : public Progressor {
   // Ranks declared failed so far.
   virtual std::vector<Rank> failed_peers() const = 0;
 
-  // True once this rank is connected to `peer` (and so monitors it). A backend that connects
-  // lazily connects on the first operation to the peer or on its first message from it; one
-  // that connects everything at start-up (the default) is always connected. Self: true.
-  virtual bool connected(Rank /*peer*/) const noexcept { return true; }
-
   // See TransportCounters (all zero for a backend that does not count).
   virtual TransportCounters counters() const noexcept { return {}; }
 
