@@ -216,8 +216,9 @@ class Tasks {
   void on_send_failed(Rank dst, const Status& why);
 
   // retry.cc
+  // Reads only the lineage budget, which is fixed at construction (no lock needed).
   std::shared_ptr<TaskSpec> make_spec(const RegistryEntry& fn, std::optional<Rank> where, std::span<const ArgSpec> args,
-                                      const TaskOptions& opts) const;
+                                      const TaskOptions& opts) const FERRY_NO_THREAD_SAFETY_ANALYSIS;
   // Encodes the spec's record for output `id` and sends it to `dst`.
   void send_spec(Rank dst, const ObjectId& id, TaskSpec& spec, std::span<const ArgSpec> args);
   // Whether a done record's error lets the task run again (retries left).
