@@ -17,6 +17,8 @@ case $tl in
   *) echo "unknown transport setting $tl (ucx-tcp or tcp)" >&2; exit 2 ;;
 esac
 export FERRY_PROGRESS=blocking FERRY_STORE_BYTES=64M FERRY_EXECUTOR_THREADS=2 UCX_WARN_UNUSED_ENV_VARS=n
+# The detector with a short timeout (few ranks, few threads here); the default is longer.
+export FERRY_HEARTBEAT_MS=${FERRY_HEARTBEAT_MS:-500} FERRY_PEER_TIMEOUT_MS=${FERRY_PEER_TIMEOUT_MS:-2500}
 unset FERRY_BOOTSTRAP FERRY_RENDEZVOUS_DIR FERRY_RANK FERRY_SIZE PMIX_NAMESPACE OMPI_COMM_WORLD_SIZE FERRY_TCP_ADDRESS
 [[ $(id -u) == 0 ]] || skip "network namespaces need root"
 command -v ip >/dev/null || skip "iproute2 (ip) missing"

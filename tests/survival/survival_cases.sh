@@ -25,6 +25,8 @@ case $tl in
   *) echo "unknown transport setting $tl" >&2; exit 2 ;;
 esac
 export FERRY_PROGRESS=blocking FERRY_STORE_BYTES=64M FERRY_EXECUTOR_THREADS=2 UCX_WARN_UNUSED_ENV_VARS=n
+# The detector with a short timeout (few ranks, few threads here); the default is longer.
+export FERRY_HEARTBEAT_MS=${FERRY_HEARTBEAT_MS:-500} FERRY_PEER_TIMEOUT_MS=${FERRY_PEER_TIMEOUT_MS:-2500}
 unset FERRY_BOOTSTRAP FERRY_RENDEZVOUS_DIR FERRY_RANK FERRY_SIZE PMIX_NAMESPACE OMPI_COMM_WORLD_SIZE
 out=$(mktemp); cleanup_extra=:; trap 'eval "$cleanup_extra"; rm -f "$out"' EXIT
 fail() { echo "FAIL [$case_name $tl]: $*"; cat "$out"; exit 1; }

@@ -80,11 +80,11 @@ struct Options {
   ProgressMode progress = ProgressMode::adaptive;
   // Liveness: every peer is sent a heartbeat each interval when the link is otherwise
   // idle; a peer not heard from within peer_timeout is declared failed. 0 disables.
-  // A stopped or cut-off peer is found within about peer_timeout; the ratio 5 tolerates
+  // A stopped or cut-off peer is found within about peer_timeout; the ratio 10 tolerates
   // heartbeats delayed by a loaded node, and a rank whose own progress thread was
   // starved restarts the timeouts instead of judging (see docs/ARCHITECTURE.md, Failure).
-  std::chrono::milliseconds heartbeat_interval{500};
-  std::chrono::milliseconds peer_timeout{2500};
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds peer_timeout{10000};
   // UCX: UCP_ERR_HANDLING_MODE_PEER on endpoints (failure detection). With it UCX may
   // pick send/recv-based protocols for get; false measures the pure one-sided path.
   bool ucx_peer_error_handling = true;
