@@ -28,6 +28,7 @@
 #include "ferry/ferry.h"
 #include "ferry/stats.h"
 #include "ferry_test/loopback.h"
+#include "in_process.h"
 
 namespace {
 
@@ -38,9 +39,7 @@ using ferry::test::LoopbackFabric;
 using Rank = ferry::transport::Rank;
 using Blob = std::vector<std::uint32_t>;
 
-void expect(bool ok, const std::string& what) {
-  if (!ok) throw std::runtime_error(what);
-}
+using inproc::expect;
 
 struct Ctx {
   Rank rank;
@@ -57,47 +56,15 @@ struct Ctx {
 // Runs body on `ranks` in-process ranks; returns one line per failed rank.
 std::vector<std::string> run_ranks(Rank ranks, const ferry::RuntimeOptions& options,
                                    const std::function<void(Ctx&)>& body) {
-  LoopbackFabric fab(ranks, [](Rank r) { ferry::rt::testing::act_as_rank(static_cast<int>(r)); });
-  ferry::rt::testing::set_in_process_ranks(true);
-  std::vector<std::string> errors(ranks);
-  std::vector<std::thread> threads;
-  for (Rank r = 0; r < ranks; ++r) {
-    threads.emplace_back([&, r] {
-      ferry::rt::testing::act_as_rank(static_cast<int>(r));
-      try {
-        ferry::transport::Options topts;
-        topts.peer_timeout = 10s;
-        auto t = fab.make_transport(r, topts);
-        expect(t.is_ok(), "loopback transport: " + t.status().to_string());
-        auto rt = ferry::Runtime::create(**t, fab.bootstrap(r), options);
-        expect(rt.is_ok(), "Runtime::create: " + rt.status().to_string());
-        Ctx c{r, fab, **rt};
-        body(c);
-        ferry::Status s = (*rt)->shutdown();
-        expect(s.is_ok() || !fab.alive(r), "runtime shutdown: " + s.to_string());
-        rt->reset();
-        s = (*t)->shutdown();
-        expect(s.is_ok() || !fab.alive(r), "transport shutdown: " + s.to_string());
-      } catch (const std::exception& e) {
-        errors[r] = "rank " + std::to_string(r) + ": " + e.what();
-      }
-      ferry::rt::testing::act_as_rank(-1);
-    });
-  }
-  for (auto& t : threads) t.join();
-  ferry::rt::testing::set_in_process_ranks(false);
-  std::vector<std::string> failed;
-  for (auto& e : errors)
-    if (!e.empty()) failed.push_back(e);
-  return failed;
+  inproc::Setup setup;
+  setup.ranks = ranks;
+  setup.options = options;
+  return inproc::run_in_process(setup, [&](inproc::RankCtx& rc) {
+    Ctx c{rc.rank, rc.fab, rc.rt};
+    body(c);
+  });
 }
 
-#define REQUIRE_RANKS(errors)                       \
-  do {                                              \
-    const auto errs_ = (errors);                    \
-    for (const auto& e_ : errs_) UNSCOPED_INFO(e_); \
-    REQUIRE(errs_.empty());                         \
-  } while (0)
 
 // Executions per (function, key), process-wide (all ranks share the process).
 std::mutex runs_mu;
