@@ -29,10 +29,14 @@ constexpr int kPopulateWrite = 23;  // Linux 5.14 uapi value
 constexpr int kPopulateWrite = MADV_POPULATE_WRITE;
 #endif
 
-void lower_priority() noexcept {
-  sched_param p{};
-  if (::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &p) != 0)
-    (void)::setpriority(PRIO_PROCESS, 0, 19);  // best effort
+// CPUs this process may run on (its affinity mask), at least 1.
+std::size_t usable_cpus() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    return static_cast<std::size_t>(CPU_COUNT(&set));
+  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<std::size_t>(n) : 1;
 }
 
 }  // namespace
@@ -43,6 +47,7 @@ std::size_t default_prefault_bytes(std::size_t capacity) {
       pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : std::size_t{4} << 30;
   auto layout = transport::affinity::local_layout_from_env([](const char* n) { return std::getenv(n); });
   const std::size_t local = layout ? std::max(1u, layout.value().size) : 1;
+  if (local > usable_cpus()) return 0;  // oversubscribed: no CPU to spare for it
   return std::min({capacity, kDefaultPrefaultBytes, physical / 8 / local});
 }
 
@@ -80,7 +85,6 @@ std::size_t Prefaulter::target() const {
 
 void Prefaulter::run() {
   (void)::pthread_setname_np(::pthread_self(), "ferry-prefault");
-  if (options_.idle_priority) lower_priority();
   std::size_t done = 0;
   for (;;) {
     {

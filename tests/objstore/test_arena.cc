@@ -1,6 +1,7 @@
 // test_arena.cc — FERRY_STORE_BYTES parsing, the default size, and mapping the arena.
 #include <catch2/catch.hpp>
 
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -163,9 +164,15 @@ TEST_CASE("FERRY_STORE_PREFAULT: default, off, bytes, capped by the store, bad v
     const std::size_t physical = static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
     CHECK(resolve_prefault_bytes(8 * G).value() == std::min(ferry::objstore::kDefaultPrefaultBytes, physical / 8));
     CHECK(resolve_prefault_bytes(64 * M).value() == std::min(64 * M, physical / 8));
-    // Many ranks on the node share an eighth of its memory.
-    EnvGuard n256("FERRY_LOCAL_SIZE", "256");
-    CHECK(resolve_prefault_bytes(8 * G).value() == std::min(ferry::objstore::kDefaultPrefaultBytes, physical / 8 / 256));
+    // Ranks on the node share an eighth of its memory; more ranks than CPUs: none.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    REQUIRE(::sched_getaffinity(0, sizeof set, &set) == 0);
+    const auto cpus = static_cast<std::size_t>(CPU_COUNT(&set));
+    EnvGuard nc("FERRY_LOCAL_SIZE", std::to_string(cpus));
+    CHECK(resolve_prefault_bytes(8 * G).value() == std::min(ferry::objstore::kDefaultPrefaultBytes, physical / 8 / cpus));
+    EnvGuard n256("FERRY_LOCAL_SIZE", std::to_string(cpus + 1));
+    CHECK(resolve_prefault_bytes(8 * G).value() == 0);
   }
   for (const char* off : {"0", "n", "no", "off", "N"}) {
     EnvGuard g("FERRY_STORE_PREFAULT", off);
@@ -188,7 +195,7 @@ TEST_CASE("FERRY_STORE_PREFAULT: default, off, bytes, capped by the store, bad v
 TEST_CASE("prefaulter: faults in `ahead` bytes past the high-water mark, never past the store", "[arena][prefault]") {
   auto arena = Arena::create(ArenaOptions{256 * M}).value();
   REQUIRE(resident_bytes(arena->base(), arena->capacity()) < 4 * M);
-  arena->start_prefault({.ahead = 32 * M, .idle_priority = false});
+  arena->start_prefault({.ahead = 32 * M});
   const auto* p = arena->prefaulter();
   REQUIRE(p != nullptr);
   if (!wait_faulted(*p, 32 * M) && !p->supported())
@@ -225,7 +232,7 @@ TEST_CASE("prefaulter: ahead = 0 starts nothing, and the contents are never chan
   // Data written before and while the prefaulter runs is kept.
   auto off = arena->allocator().allocate(8 * M).value();
   std::memset(arena->at(off), 0x5a, 8 * M);
-  arena->start_prefault({.ahead = 64 * M, .idle_priority = false});
+  arena->start_prefault({.ahead = 64 * M});
   for (std::size_t i = 8 * M; i < 16 * M; i += 4096) *arena->at(i) = std::byte{0x33};
   const auto* p = arena->prefaulter();
   REQUIRE(p != nullptr);

@@ -2,8 +2,7 @@
 //
 // A fresh arena page costs a page fault (and, on some VMs, a hypervisor exit)
 // the first time it is written: a job's first 1 GB through the store was ~7x
-// slower than its second. A Prefaulter is a background thread at the lowest
-// CPU priority (SCHED_IDLE: it runs only on otherwise idle CPU) that faults the
+// slower than its second. A Prefaulter is a background thread that faults the
 // arena in with madvise(MADV_POPULATE_WRITE) in 2 MiB steps, from offset 0 up
 // to `ahead` bytes past the allocator's high-water mark (the allocator hands
 // out the lowest offsets first, so used blocks sit low in the arena). It never
@@ -14,10 +13,16 @@
 // sleeps once it is ahead. Without MADV_POPULATE_WRITE (Linux < 5.14) it stops
 // at the first refusal; the store works as before.
 //
+// It runs at normal priority, not SCHED_IDLE: a populate holds the process's
+// mmap lock, and a SCHED_IDLE thread preempted there on busy CPUs kept every
+// other thread's page faults and mmaps waiting for seconds (a rank's progress
+// thread stopped and its peers timed it out). Its work is bounded by `ahead`.
+//
 // Size: FERRY_STORE_PREFAULT (bytes with an optional K/M/G/T suffix, or 0/n
 // for off, capped by the capacity), default min(capacity, 512 MiB, physical
 // memory / 8 / ranks on this node) so that many ranks per node (ferry-run -n
-// 256) do not fault in more than an eighth of the node's memory between them.
+// 256) do not fault in more than an eighth of the node's memory between them;
+// 0 when the node has more ranks than this process has CPUs (no CPU to spare).
 //
 // Thread-safety: faulted() may be called from any thread; construction and
 // destruction from one thread (the owner stops and joins the thread before the
@@ -42,12 +47,12 @@ inline constexpr std::size_t kDefaultPrefaultBytes = std::size_t{512} << 20;
 // Bad values -> invalid_argument naming the variable.
 Result<std::size_t> resolve_prefault_bytes(std::size_t capacity);
 // min(capacity, kDefaultPrefaultBytes, physical memory / 8 / local ranks), the
-// local rank count from the launcher (transport::local_layout_from_env).
+// local rank count from the launcher (transport::local_layout_from_env); 0 when
+// that count exceeds the CPUs in this process's affinity mask.
 std::size_t default_prefault_bytes(std::size_t capacity);
 
 struct PrefaultOptions {
   std::size_t ahead = kDefaultPrefaultBytes;  // bytes past the high-water mark kept faulted
-  bool idle_priority = true;                  // SCHED_IDLE (tests turn it off on loaded machines)
 };
 
 class Prefaulter {
