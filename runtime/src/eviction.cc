@@ -72,8 +72,11 @@ std::size_t StorePressure::make_room(objstore::ObjectTable& table, std::size_t b
   // Another thread may have made room meanwhile: a non-zero answer makes the table allocate again.
   if (has_room(table, bytes)) return bytes;
   std::size_t freed = evict_copies(table, bytes);
-  if (!has_room(table, bytes) && !CachingScope::active()) freed += spill_primaries(table, bytes);
-  return has_room(table, bytes) ? std::max(freed, bytes) : freed;
+  bool room = has_room(table, bytes);
+  if (!room && !CachingScope::active()) freed += spill_primaries(table, bytes, room);
+  // Room seen once is worth another allocation, even if a concurrent create takes it first:
+  // 0 would end the table's retries although victims are left.
+  return room || has_room(table, bytes) ? std::max(freed, bytes) : freed;
 }
 
 std::size_t StorePressure::evict_copies(objstore::ObjectTable& table, std::size_t bytes) {
@@ -116,11 +119,11 @@ std::size_t StorePressure::evict_copies(objstore::ObjectTable& table, std::size_
   return gone;
 }
 
-std::size_t StorePressure::spill_primaries(objstore::ObjectTable& table, std::size_t bytes) {
+std::size_t StorePressure::spill_primaries(objstore::ObjectTable& table, std::size_t bytes, bool& room) {
   std::size_t freed = 0;
   for (const auto& v : table.evictable(kMaxCandidates)) {
     if (v.id.owner() != core_.self_) continue;
-    if (has_room(table, bytes)) break;
+    if ((room = has_room(table, bytes))) break;
     auto spilled = table.spill(v.id, &write_spill, store_.get());
     if (!spilled) {  // the disk is full (or unusable): more attempts would fail alike
       std::lock_guard<std::mutex> lock(mu_);
@@ -134,11 +137,16 @@ std::size_t StorePressure::spill_primaries(objstore::ObjectTable& table, std::si
       metrics::add(metrics::C::spill_freed_bytes, v.size);
     }
   }
-  if (freed == 0) {
+  room = room || has_room(table, bytes);
+  if (freed == 0 && !room) {
+    const auto st = table.stats();
     std::lock_guard<std::mutex> lock(mu_);
     if (last_failure_.empty())
-      last_failure_ = "no object could be spilled or evicted (every object of this rank is pinned by a reader "
-                      "or in use, or is another rank's task output)";
+      last_failure_ = "no object could be spilled or evicted: of its " + std::to_string(st.objects) + " objects " +
+                      std::to_string(st.pinned) + " are pinned (being read, or held by a running task), " +
+                      std::to_string(st.spilled) + " spilled already, " + std::to_string(st.owned_bytes) +
+                      " payload bytes are this rank's and " + std::to_string(st.foreign_bytes) +
+                      " other ranks' (copies in use, or outputs of tasks run here for other ranks)";
   }
   return freed;
 }

@@ -87,7 +87,9 @@ class StorePressure : public objstore::SpillHandler {
 
  private:
   std::size_t evict_copies(objstore::ObjectTable& table, std::size_t bytes);
-  std::size_t spill_primaries(objstore::ObjectTable& table, std::size_t bytes);
+  // Spills this rank's unpinned objects, least recently used first, until `bytes` fit; sets
+  // `room` when they fit (possibly thanks to another thread, which may take the room again).
+  std::size_t spill_primaries(objstore::ObjectTable& table, std::size_t bytes, bool& room);
   void on_retire(Rank src, transport::ByteView p);
   static bool has_room(const objstore::ObjectTable& table, std::size_t bytes);
 

@@ -51,7 +51,7 @@ records=60000   # 6 MB
 [[ $case == spill* ]] && records=120000
 skew=; [[ $case == skew ]] && skew=--skew
 launch "$build/shuffle/ferry-gensort" --output "$work/in" --records $records --files 3 --seed 7 $skew \
-  >"$work/gen.log" 2>&1 || { cat "$work/gen.log"; fail "ferry-gensort exited $?"; }
+  >"$work/gen.log" 2>&1 || { rc=$?; cat "$work/gen.log"; fail "ferry-gensort exited $rc"; }
 cat "$work/gen.log"
 grep -q "ferry-gensort: $records records.* ok" "$work/gen.log" || fail "ferry-gensort printed no success line"
 
@@ -59,12 +59,12 @@ case $case in
   uniform|skew)
     # 512 KiB chunks: 12 maps, several rounds; partitions = ranks + 1 (a rank reduces two)
     launch "$build/shuffle/ferry-sort" --input "$work/in" --output "$work/out" --chunk 512K \
-      --partitions $((n + 1)) --maps-per-round 2 >"$work/sort.log" 2>&1 || { cat "$work/sort.log"; fail "ferry-sort exited $?"; }
+      --partitions $((n + 1)) --maps-per-round 2 >"$work/sort.log" 2>&1 || { rc=$?; cat "$work/sort.log"; fail "ferry-sort exited $rc"; }
     cat "$work/sort.log"
     grep -q "ferry-sort: $records records.* ok" "$work/sort.log" || fail "ferry-sort printed no success line"
     [[ $(ls "$work/out" | wc -l) == $((n + 1)) ]] || fail "expected $((n + 1)) output files, got $(ls "$work/out")"
     launch "$build/shuffle/ferry-valsort" --output "$work/out" --input "$work/in" --records $records \
-      >"$work/val.log" 2>&1 || { cat "$work/val.log"; fail "ferry-valsort exited $? (output invalid)"; }
+      >"$work/val.log" 2>&1 || { rc=$?; cat "$work/val.log"; fail "ferry-valsort exited $rc (output invalid)"; }
     cat "$work/val.log"
     grep -q "ferry-valsort: $records records in $((n + 1)) file(s) in order, count and checksum equal the input's.* ok" \
       "$work/val.log" || fail "ferry-valsort printed no success line" ;;
@@ -87,7 +87,7 @@ case $case in
     export FERRY_STORE_BYTES=3M FERRY_SPILL_DIR=$work/spill FERRY_METRICS=$work/metrics
     mkdir -p "$work/spill" "$work/metrics"
     launch "$build/shuffle/ferry-sort" --input "$work/in" --output "$work/out" --chunk 128K \
-      >"$work/sort.log" 2>&1 || { cat "$work/sort.log"; fail "ferry-sort (store spilling) exited $?"; }
+      >"$work/sort.log" 2>&1 || { rc=$?; cat "$work/sort.log"; fail "ferry-sort (store spilling) exited $rc"; }
     cat "$work/sort.log"
     grep -q "ferry-sort: $records records.* ok" "$work/sort.log" || fail "ferry-sort printed no success line"
     [[ -z $(ls -A "$work/spill") ]] || fail "spill directories left behind: $(ls "$work/spill")"
@@ -97,18 +97,18 @@ case $case in
     [[ $spills -gt 0 && $restores -gt 0 ]] || fail "the store did not spill and restore (spills $spills, restores $restores)"
     unset FERRY_METRICS
     launch "$build/shuffle/ferry-valsort" --output "$work/out" --input "$work/in" --records $records \
-      >"$work/val.log" 2>&1 || { cat "$work/val.log"; fail "ferry-valsort exited $? (output invalid)"; }
+      >"$work/val.log" 2>&1 || { rc=$?; cat "$work/val.log"; fail "ferry-valsort exited $rc (output invalid)"; }
     cat "$work/val.log"
     grep -q "count and checksum equal the input's.* ok" "$work/val.log" || fail "ferry-valsort printed no success line" ;;
   spill-dir)
     export FERRY_STORE_BYTES=3M   # 2-4 ranks x 3 MiB < 11.4 MiB of records
     launch "$build/shuffle/ferry-sort" --input "$work/in" --output "$work/out" --chunk 256K --spill-dir "$work/spill" \
-      >"$work/sort.log" 2>&1 || { cat "$work/sort.log"; fail "ferry-sort --spill-dir exited $?"; }
+      >"$work/sort.log" 2>&1 || { rc=$?; cat "$work/sort.log"; fail "ferry-sort --spill-dir exited $rc"; }
     cat "$work/sort.log"
     grep -q "ferry-sort: $records records.* ok" "$work/sort.log" || fail "ferry-sort printed no success line"
     [[ -z $(ls -A "$work/spill") ]] || fail "spill files left behind: $(ls "$work/spill")"
     launch "$build/shuffle/ferry-valsort" --output "$work/out" --input "$work/in" --records $records \
-      >"$work/val.log" 2>&1 || { cat "$work/val.log"; fail "ferry-valsort exited $? (output invalid)"; }
+      >"$work/val.log" 2>&1 || { rc=$?; cat "$work/val.log"; fail "ferry-valsort exited $rc (output invalid)"; }
     cat "$work/val.log"
     grep -q "count and checksum equal the input's.* ok" "$work/val.log" || fail "ferry-valsort printed no success line" ;;
   *) echo "unknown case $case" >&2; exit 2 ;;
