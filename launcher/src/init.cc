@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "ferry/launcher/bootstrap.h"
+#include "ferry/transport/startup_profile.h"
 
 namespace ferry {
 
@@ -123,8 +124,10 @@ void Session::abort(const std::string& why) {
 void Session::shutdown() {
   if (!state_ || state_->shut_down) return;
   state_->shut_down = true;
+  transport::startup_mark(state_->rank, "shutdown_start");
   Status s = state_->runtime->shutdown();
   state_->runtime.reset();
+  transport::startup_mark(state_->rank, "shutdown_done");
   state_->bootstrap.reset();  // after the runtime: an MPI bootstrap frees its communicator here
   if (!s) throw Error(s);
 }
@@ -139,7 +142,9 @@ Session init(std::unique_ptr<transport::Bootstrap> bootstrap, std::string launch
   if (!runtime_options)
     throw_error(runtime_options.status().code(),
                 where(*bootstrap, launcher) + ": bad runtime setting: " + runtime_options.status().message());
+  transport::startup_mark(bootstrap->rank(), "init_start");
   auto runtime = Runtime::create(*bootstrap, *transport_options, *runtime_options);
+  transport::startup_mark(bootstrap->rank(), "runtime_up");
   if (!runtime)
     throw_error(runtime.status().code(), where(*bootstrap, launcher) + ": starting the runtime over the " +
                                              transport::to_string(transport_options->backend) +
@@ -151,6 +156,7 @@ Session init(std::unique_ptr<transport::Bootstrap> bootstrap, std::string launch
     throw_error(s.code(), where(*bootstrap, launcher) + ": the barrier after starting the runtime failed: " +
                               s.message());
   }
+  transport::startup_mark(bootstrap->rank(), "first_barrier");
   launcher::end_startup(*bootstrap);  // PMIx: so that srun keeps the step when a rank dies
   auto state = std::make_unique<Session::State>();
   state->rank = bootstrap->rank();

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "eviction.h"
+#include "ferry/transport/startup_profile.h"
 #include "metrics.h"
 #include "observe.h"
 #include "protocol.h"
@@ -77,6 +78,7 @@ Status Core::init(transport::Bootstrap& boot) {
   if (Status s = observe::start(*this); !s) return s;
   auto arena = objstore::Arena::create_registered(t_, {opts_.store_bytes, self_});
   if (!arena) return arena.status();
+  transport::startup_mark(self_, "runtime_arena");
   arena_ = std::move(arena).value();
   auto prefault = objstore::resolve_prefault_bytes(arena_->capacity());
   if (!prefault) return prefault.status();
@@ -91,7 +93,9 @@ Status Core::init(transport::Bootstrap& boot) {
   install_control_handlers();
   // One allgather: every rank's arena key, registry hash and executor threads;
   // it also proves every rank installed its handlers before anyone sends.
+  transport::startup_mark(self_, "runtime_handlers");
   if (Status s = exchange_startup_info(boot); !s) return s;
+  transport::startup_mark(self_, "runtime_keys");
   observe::started_sync();
   return Status::ok();
 }

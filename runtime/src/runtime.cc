@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core.h"
+#include "ferry/transport/startup_profile.h"
 #include "current.h"
 #include "executor.h"
 #include "malloc_tuning.h"
@@ -141,6 +142,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(transport::Bootstrap& bootstrap
   const std::uint32_t epoch = ++g_epoch;
   if (g_in_process.load()) lock.unlock();  // in-process ranks start together: the start is collective
   auto t = transport::make_transport(transport_options, bootstrap);
+  transport::startup_mark(bootstrap.rank(), "transport_up");
   if (!t) return t.status();
   transport::Transport& ref = *t.value();
   auto core = rt::Core::start(ref, std::move(t).value(), bootstrap, options, epoch);

@@ -28,6 +28,7 @@
 #include "backends.h"
 #include "common/engine_transport.h"
 #include "ferry/transport/affinity.h"
+#include "ferry/transport/startup_profile.h"
 #include "common/log_limit.h"
 #include "ferry/transport/job_key.h"
 #include "tcp/tcp_auth.h"
@@ -398,12 +399,15 @@ Status Engine::start(Bootstrap& bootstrap) {
   if (size_ > 1) {
     std::vector<tcp::endpoint> peers;
     if (auto s = listen_and_exchange(bootstrap, peers); !s) return s;
+    startup_mark(self_, "tcp_addresses");
     if (auto s = connect_all(peers); !s) return s;
+    startup_mark(self_, "tcp_connected");
     // Start heartbeats only once every rank is connected, so a rank still
     // waiting for slow peers is not mistaken for a silent one.
     if (auto s = bootstrap.barrier(); !s)
       return Status(Errc::bootstrap_failed, "TCP transport on rank " + std::to_string(self_) +
                                                 ": barrier after connecting failed: " + s.message());
+    startup_mark(self_, "tcp_barrier");
   }
   for (Rank r = 0; r < size_; ++r) {
     liveness_.heard_from(r);
