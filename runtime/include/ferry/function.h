@@ -136,6 +136,25 @@ class function {
 // Use it at namespace scope, where `fn` is declared; an overloaded or
 // templated function needs its signature: FERRY_REMOTE_AS(add_ints, add, int (*)(int, int))
 // defines `add_ints` registered as "add_ints".
-#define FERRY_REMOTE(fn) inline const auto fn##_fn = ::ferry::function<&fn>(#fn)
+//
+// The language gives an overload set no type, so FERRY_REMOTE cannot static_assert on it:
+// instead `&fn` goes through detail::one_function, whose deduction fails for an overload set
+// or a function template, and the compiler's "couldn't deduce template parameter ..." then
+// names the remedy (tests/compile_fail checks the message).
+#define FERRY_REMOTE(fn) inline const auto fn##_fn = ::ferry::function<::ferry::detail::one_function(&fn)>(#fn)
 #define FERRY_REMOTE_AS(handle, fn, signature) \
   inline const auto handle = ::ferry::function<static_cast<signature>(&fn)>(#handle)
+
+namespace ferry::detail {
+
+// Identity for a pointer to one free function (a noexcept one converts; its signature is
+// registered without noexcept). An overloaded or templated name matches no single
+// R(*)(A...), so deduction fails naming this parameter: the remedy.
+template <class FERRY_REMOTE_needs_one_function__for_an_overloaded_or_templated_name_use_FERRY_REMOTE_AS_handle_fn_signature,
+          class... A>
+constexpr auto one_function(
+    FERRY_REMOTE_needs_one_function__for_an_overloaded_or_templated_name_use_FERRY_REMOTE_AS_handle_fn_signature (*f)(
+        A...)) noexcept {
+  return f;
+}
+}  // namespace ferry::detail
