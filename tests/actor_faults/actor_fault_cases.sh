@@ -7,12 +7,8 @@
 set -uo pipefail
 case_name=${1:?usage: actor_fault_cases.sh CASE TRANSPORT} tl=${2:-tcp}
 : "${FERRY_RUN:?FERRY_RUN must point to ferry-run}" "${ACTOR_FAULT_PROBE:?ACTOR_FAULT_PROBE must point to the probe}"
-case $tl in
-  ucx-tcp) export FERRY_TRANSPORT=ucx UCX_TLS=tcp ;;
-  ucx-shm) export FERRY_TRANSPORT=ucx UCX_TLS=posix,sysv,cma,self ;;
-  tcp)     export FERRY_TRANSPORT=tcp ;;
-  *) echo "unknown transport setting $tl" >&2; exit 2 ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/../support/settings.sh"
+ferry_transport_setting "$tl"
 export FERRY_PROGRESS=blocking FERRY_STORE_BYTES=64M FERRY_EXECUTOR_THREADS=2 UCX_WARN_UNUSED_ENV_VARS=n
 unset FERRY_BOOTSTRAP FERRY_RENDEZVOUS_DIR FERRY_RANK FERRY_SIZE PMIX_NAMESPACE OMPI_COMM_WORLD_SIZE
 out=$(mktemp); trap 'rm -f "$out"' EXIT

@@ -19,20 +19,13 @@
 #include <thread>
 
 #include "ferry/ferry.h"
+#include "ferry_test/probe_check.h"
 
 namespace {
 
 constexpr auto kTimeout = std::chrono::seconds(120);  // UCX over shm notices a SIGKILL by keepalive
 
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "actor-ft probe: FAILED: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::_Exit(1);
-}
-#define CHECK(cond) \
-  do {              \
-    if (!(cond)) fail(std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #cond); \
-  } while (0)
+FERRY_TEST_PROBE("actor-ft probe")
 
 struct Counter {
   explicit Counter(std::int64_t start) : value(start) {}

@@ -23,21 +23,14 @@
 
 #include "ferry/ferry.h"
 #include "ferry/init.h"
+#include "ferry_test/probe_check.h"
 
 namespace {
 
 constexpr ferry::transport::HandlerId kRefs = 0x0101;  // payload: u32 sender + 16-byte ref id
 constexpr auto kTimeout = std::chrono::seconds(20);
 
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "init probe: FAILED: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::_Exit(1);
-}
-#define CHECK(cond) \
-  do {              \
-    if (!(cond)) fail(std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #cond); \
-  } while (0)
+FERRY_TEST_PROBE("init probe")
 
 // Runs `f`, which must throw ferry::Error with code `code` and `text` in the message.
 template <class F>

@@ -18,6 +18,7 @@
 #include "ferry/ferry.h"
 #include "ferry/init.h"
 #include "ferry/shuffle/shuffle.h"
+#include "ferry_test/probe_check.h"
 
 namespace {
 
@@ -32,11 +33,7 @@ struct Pair {
   std::uint64_t value;
 };
 
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "groupby: FAILED: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::_Exit(1);
-}
+FERRY_TEST_PROBE("groupby")
 
 std::map<std::uint64_t, std::uint64_t> sums_of(std::span<const BlockView> blocks) {
   std::map<std::uint64_t, std::uint64_t> sums;

@@ -11,11 +11,9 @@ tl=${1:?usage: linkdown.sh ucx-tcp|tcp}
 : "${FERRY_RUN:?FERRY_RUN must point to ferry-run}" "${SURVIVAL_PROBE:?SURVIVAL_PROBE must point to ferry_survival_probe}"
 src=$(cd "$(dirname "$0")/../.." && pwd)
 skip() { echo "SKIP: $*"; exit 77; }
-case $tl in
-  ucx-tcp) export FERRY_TRANSPORT=ucx UCX_TLS=tcp ;;
-  tcp)     export FERRY_TRANSPORT=tcp ;;
-  *) echo "unknown transport setting $tl (ucx-tcp or tcp)" >&2; exit 2 ;;
-esac
+[[ $tl == ucx-shm ]] && { echo "linkdown.sh: a network link needs ucx-tcp or tcp" >&2; exit 2; }
+source "$(dirname "${BASH_SOURCE[0]}")/../support/settings.sh"
+ferry_transport_setting "$tl"
 export FERRY_PROGRESS=blocking FERRY_STORE_BYTES=64M FERRY_EXECUTOR_THREADS=2 UCX_WARN_UNUSED_ENV_VARS=n
 # The detector with a short timeout (few ranks, few threads here); the default is longer.
 export FERRY_HEARTBEAT_MS=${FERRY_HEARTBEAT_MS:-500} FERRY_PEER_TIMEOUT_MS=${FERRY_PEER_TIMEOUT_MS:-2500}

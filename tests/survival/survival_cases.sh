@@ -18,12 +18,8 @@
 set -uo pipefail
 case_name=${1:?usage: survival_cases.sh CASE TRANSPORT} tl=${2:-tcp}
 : "${FERRY_RUN:?FERRY_RUN must point to ferry-run}" "${SURVIVAL_PROBE:?SURVIVAL_PROBE must point to ferry_survival_probe}"
-case $tl in
-  ucx-tcp) export FERRY_TRANSPORT=ucx UCX_TLS=tcp ;;
-  ucx-shm) export FERRY_TRANSPORT=ucx UCX_TLS=posix,sysv,cma,self ;;
-  tcp)     export FERRY_TRANSPORT=tcp ;;
-  *) echo "unknown transport setting $tl" >&2; exit 2 ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/../support/settings.sh"
+ferry_transport_setting "$tl"
 export FERRY_PROGRESS=blocking FERRY_STORE_BYTES=64M FERRY_EXECUTOR_THREADS=2 UCX_WARN_UNUSED_ENV_VARS=n
 # The detector with a short timeout (few ranks, few threads here); the default is longer.
 export FERRY_HEARTBEAT_MS=${FERRY_HEARTBEAT_MS:-500} FERRY_PEER_TIMEOUT_MS=${FERRY_PEER_TIMEOUT_MS:-2500}

@@ -31,21 +31,14 @@
 
 #include "ferry/ferry.h"
 #include "ferry/stats.h"
+#include "ferry_test/probe_check.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kTimeout = std::chrono::seconds(60);
 
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "survival probe: FAILED: %s\n", what.c_str());
-  std::fflush(stderr);
-  std::_Exit(1);
-}
-#define CHECK(cond) \
-  do {              \
-    if (!(cond)) fail(std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #cond); \
-  } while (0)
+FERRY_TEST_PROBE("survival probe")
 
 unsigned where_am_i(int x) { return ferry::this_rank() * 1000u + static_cast<unsigned>(x); }
 FERRY_REMOTE(where_am_i);
