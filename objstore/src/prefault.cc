@@ -29,25 +29,16 @@ constexpr int kPopulateWrite = 23;  // Linux 5.14 uapi value
 constexpr int kPopulateWrite = MADV_POPULATE_WRITE;
 #endif
 
-// CPUs this process may run on (its affinity mask), at least 1.
-std::size_t usable_cpus() noexcept {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-    return static_cast<std::size_t>(CPU_COUNT(&set));
-  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<std::size_t>(n) : 1;
-}
-
 }  // namespace
 
 std::size_t default_prefault_bytes(std::size_t capacity) {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   const std::size_t physical =
       pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : std::size_t{4} << 30;
-  auto layout = transport::affinity::local_layout_from_env([](const char* n) { return std::getenv(n); });
+  const auto getenv = [](const char* n) { return std::getenv(n); };
+  if (transport::affinity::oversubscription(getenv) > 1) return 0;  // no CPU to spare for it
+  auto layout = transport::affinity::local_layout_from_env(getenv);
   const std::size_t local = layout ? std::max(1u, layout.value().size) : 1;
-  if (local > usable_cpus()) return 0;  // oversubscribed: no CPU to spare for it
   return std::min({capacity, kDefaultPrefaultBytes, physical / 8 / local});
 }
 

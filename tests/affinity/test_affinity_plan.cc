@@ -1,12 +1,19 @@
 // test_affinity_plan.cc — the pure half of ferry/transport/affinity.h: FERRY_BIND parsing, the
-// launcher's local layout from the environment, and make_plan's placement rule.
+// launcher's local layout from the environment, make_plan's placement rule, oversubscription and
+// the liveness defaults derived from it.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "ferry/transport/affinity.h"
+#include "ferry/transport/transport.h"
 
 namespace af = ferry::transport::affinity;
 using af::BindMode;
@@ -183,4 +190,67 @@ TEST_CASE("affinity: the process plan reads FERRY_BIND and the layout", "[affini
   REQUIRE(forced);
   CHECK(forced.value().plan.bind);
   CHECK(forced.value().plan.slots.size() == 2);
+}
+
+TEST_CASE("affinity: oversubscription is local ranks per online CPU, rounded up", "[affinity]") {
+  const auto cpus = static_cast<unsigned>(::sysconf(_SC_NPROCESSORS_ONLN));
+  REQUIRE(cpus > 0);
+  CHECK(af::oversubscription(env({})) == 1);
+  CHECK(af::oversubscription(env({{"FERRY_LOCAL_RANK", "0"}, {"FERRY_LOCAL_SIZE", std::to_string(cpus)}})) == 1);
+  CHECK(af::oversubscription(env({{"FERRY_LOCAL_RANK", "0"}, {"FERRY_LOCAL_SIZE", std::to_string(cpus + 1)}})) == 2);
+  CHECK(af::oversubscription(env({{"FERRY_LOCAL_RANK", "0"}, {"FERRY_LOCAL_SIZE", std::to_string(64 * cpus)}})) == 64);
+  CHECK(af::oversubscription(env({{"FERRY_LOCAL_RANK", "x"}, {"FERRY_LOCAL_SIZE", "5"}})) == 1);  // malformed: 1
+}
+
+namespace {
+
+// Sets (or with nullptr unsets) an environment variable for one scope.
+struct ScopedEnv {
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) ::setenv(name, value, 1);
+    else ::unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_) ::setenv(name_, old_->c_str(), 1);
+    else ::unsetenv(name_);
+  }
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+}  // namespace
+
+TEST_CASE("transport options: liveness defaults scale with ranks per CPU, the variables win", "[affinity][liveness]") {
+  using namespace std::chrono_literals;
+  using ferry::transport::Options;
+  const auto cpus = static_cast<unsigned>(::sysconf(_SC_NPROCESSORS_ONLN));
+  ScopedEnv hb("FERRY_HEARTBEAT_MS", nullptr), to("FERRY_PEER_TIMEOUT_MS", nullptr), r("FERRY_LOCAL_RANK", "0");
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"}) ::unsetenv(v);
+  {
+    ScopedEnv n("FERRY_LOCAL_SIZE", std::to_string(cpus).c_str());
+    auto o = Options::from_env().value();
+    CHECK(o.heartbeat_interval == 500ms);
+    CHECK(o.peer_timeout == 2500ms);
+  }
+  {
+    ScopedEnv n("FERRY_LOCAL_SIZE", std::to_string(2 * cpus).c_str());
+    auto o = Options::from_env().value();
+    CHECK(o.heartbeat_interval == 1000ms);
+    CHECK(o.peer_timeout == 5000ms);
+  }
+  {
+    ScopedEnv n("FERRY_LOCAL_SIZE", std::to_string(64 * cpus).c_str());  // capped
+    auto o = Options::from_env().value();
+    CHECK(o.heartbeat_interval == 500ms * Options::kLivenessScaleMax);
+    CHECK(o.peer_timeout == 2500ms * Options::kLivenessScaleMax);
+    ScopedEnv t("FERRY_PEER_TIMEOUT_MS", "3000");  // given: not scaled; the heartbeat follows it
+    o = Options::from_env().value();
+    CHECK(o.peer_timeout == 3000ms);
+    CHECK(o.heartbeat_interval == 600ms);
+    ScopedEnv h("FERRY_HEARTBEAT_MS", "100");
+    o = Options::from_env().value();
+    CHECK(o.heartbeat_interval == 100ms);
+    CHECK(o.peer_timeout == 3000ms);
+  }
 }

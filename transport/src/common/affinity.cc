@@ -6,6 +6,8 @@
 // Thread-safety: all functions are reentrant.
 #include "ferry/transport/affinity.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -74,6 +76,14 @@ std::string_view to_string(BindMode mode) noexcept {
     case BindMode::automatic: return "auto";
   }
   return "?";
+}
+
+unsigned oversubscription(const Getenv& getenv) {
+  auto layout = local_layout_from_env(getenv);
+  const unsigned local = layout ? std::max(1u, layout.value().size) : 1u;
+  const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const unsigned cpus = online > 0 ? static_cast<unsigned>(online) : 1u;
+  return std::max(1u, (local + cpus - 1) / cpus);
 }
 
 Result<LocalLayout> local_layout_from_env(const Getenv& getenv) {

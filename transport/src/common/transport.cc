@@ -4,12 +4,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "backends.h"
+#include "ferry/transport/affinity.h"
 #include "ferry/transport/job_key.h"
 
 namespace ferry {
@@ -100,12 +102,16 @@ Result<Options> Options::from_env() {
     else if (s == "none") o.ucx_peer_error_handling = false;
     else return bad_env("FERRY_UCX_ERR_MODE", s, "'peer' or 'none'");
   }
-  std::uint64_t ms = o.heartbeat_interval.count();
+  const unsigned scale = std::min(kLivenessScaleMax, affinity::oversubscription([](const char* n) { return std::getenv(n); }));
+  const auto given = [](const char* name) { const char* v = std::getenv(name); return v && *v; };
+  std::uint64_t ms = o.heartbeat_interval.count() * scale;
   if (auto s = read_number("FERRY_HEARTBEAT_MS", ms); !s) return s;
   o.heartbeat_interval = std::chrono::milliseconds(ms);
-  ms = o.peer_timeout.count();
+  ms = o.peer_timeout.count() * scale;
   if (auto s = read_number("FERRY_PEER_TIMEOUT_MS", ms); !s) return s;
   o.peer_timeout = std::chrono::milliseconds(ms);
+  if (given("FERRY_PEER_TIMEOUT_MS") && !given("FERRY_HEARTBEAT_MS"))
+    o.heartbeat_interval = std::max(std::chrono::milliseconds(1), o.peer_timeout / 5);
   if (auto s = read_number("FERRY_MAX_AM_BYTES", o.max_am_bytes); !s) return s;
   if (const char* v = std::getenv("FERRY_TCP_ADDRESS"); v) o.tcp_listen_address = v;
   if (const char* v = std::getenv("FERRY_JOB_KEY"); v && *v) {

@@ -52,6 +52,11 @@ struct LocalLayout {
 using Getenv = std::function<const char*(const char*)>;
 Result<LocalLayout> local_layout_from_env(const Getenv& getenv);
 
+// Ranks on this node per online CPU of the node, rounded up, at least 1 (the node's CPUs, not this
+// process's mask: a launcher that binds each rank to its own core has not oversubscribed the node).
+// The layout comes from local_layout_from_env (1 rank when it says nothing or is malformed).
+unsigned oversubscription(const Getenv& getenv);
+
 // The OS indexes of the PUs (hardware threads) of one core.
 using CpuList = std::vector<unsigned>;
 std::string format_cpus(const CpuList& cpus);  // "0-3,8"

@@ -80,11 +80,12 @@ struct Options {
   ProgressMode progress = ProgressMode::adaptive;
   // Liveness: every peer is sent a heartbeat each interval when the link is otherwise
   // idle; a peer not heard from within peer_timeout is declared failed. 0 disables.
-  // A stopped or cut-off peer is found within about peer_timeout; the ratio 10 tolerates
+  // A stopped or cut-off peer is found within about peer_timeout; the ratio 5 tolerates
   // heartbeats delayed by a loaded node, and a rank whose own progress thread was
   // starved restarts the timeouts instead of judging (see docs/ARCHITECTURE.md, Failure).
-  std::chrono::milliseconds heartbeat_interval{1000};
-  std::chrono::milliseconds peer_timeout{10000};
+  // from_env() multiplies both by the node's oversubscription (kLivenessScaleMax at most).
+  std::chrono::milliseconds heartbeat_interval{500};
+  std::chrono::milliseconds peer_timeout{2500};
   // UCX: UCP_ERR_HANDLING_MODE_PEER on endpoints (failure detection). With it UCX may
   // pick send/recv-based protocols for get; false measures the pure one-sided path.
   bool ucx_peer_error_handling = true;
@@ -97,6 +98,12 @@ struct Options {
   // TCP backend: the job key as raw bytes (ferry/transport/job_key.h); empty = rank 0
   // makes one and the bootstrap distributes it. Never logged.
   std::string job_key;
+
+  // On a node with more ranks than CPUs a live rank can go unscheduled for seconds: unless
+  // FERRY_HEARTBEAT_MS / FERRY_PEER_TIMEOUT_MS say otherwise, from_env() multiplies the two
+  // defaults by the ranks per CPU (affinity::oversubscription), at most this factor. With only
+  // FERRY_PEER_TIMEOUT_MS set, the heartbeat interval is a fifth of it.
+  static constexpr unsigned kLivenessScaleMax = 8;
 
   // Reads FERRY_TRANSPORT (ucx|tcp), FERRY_PROGRESS (busy|blocking|adaptive),
   // FERRY_HEARTBEAT_MS, FERRY_PEER_TIMEOUT_MS, FERRY_UCX_ERR_MODE (peer|none),
