@@ -4,12 +4,17 @@
 #                             remote_get) vs ucx_perftest ucp_get 64 MiB; target >= 0.8
 #   obj_get_64MiB_notun_GBps  the same without glibc.malloc.hugetlb (FERRY_MALLOC_TUNING=n: what
 #                             mpirun/srun ranks get) vs the same ucp_get
+#   obj_get_vs_fresh_copy     the same get() vs a plain copy of 64 MiB into a fresh vector prepared like
+#                             get()'s result (fresh_value_copy: the page-fault floor of any get into a
+#                             fresh value, which ucp_get into its reused buffer does not pay)
 #   obj_view_64MiB_GBps       the zero-copy view() of the same objects vs the same ucp_get (for information)
 #   store_first_over_later_*  a job's first pass through 1 GiB of its store (put + get + drop of 64 MiB
 #                             objects, ferry_bench_store_first_use) over its later passes; target <= 1.2;
 #                             shm = UCX-allocated shared-memory arena (default) with FERRY_STORE_PREFAULT=0,
 #                             shm_prefault = the same with the default prefaulter, anon_thp = anonymous
 #                             arena with huge pages (FERRY_UCX_ALLOCATE=n); "init_ms" rows give start-up
+#   plain_first_ms_thp / _4k  the same first-over-later ratio for plain anonymous memory (ferry_first_touch:
+#                             mmap + memset, no ferry), with and without MADV_HUGEPAGE: the machine's floor
 #   tcp_get_64MiB_GBps        UCX_TLS=tcp: the transport's one-sided get of 64 MiB (ferry_bench_transport)
 #   tcp_view_64MiB_GBps       UCX_TLS=tcp: view() of a fresh 64 MiB object
 #   tcpbackend_get_64MiB_GBps FERRY_TRANSPORT=tcp: the transport's get of 64 MiB
@@ -65,11 +70,13 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ) host=$(hostname) cores=$(nproc) rounds=$ROUN
 for ((r = 1; r <= ROUNDS; r++)); do
   d="$TMP/r$r"; mkdir -p "$d"
   perftest "$d/ucp_get_shm" "$SHM_TLS"
-  gbench "$d/obj.json" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx FERRY_STORE_BYTES=2G -- "$OBJ" '(remote_get|remote_view)/67108864'
+  gbench "$d/obj.json" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx FERRY_STORE_BYTES=2G -- "$OBJ" '(remote_get|remote_view|fresh_value_copy)/67108864'
   gbench "$d/obj_notun.json" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx FERRY_STORE_BYTES=2G FERRY_MALLOC_TUNING=n -- "$OBJ" 'remote_get/67108864'
   first_use "$d/first_shm" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx FERRY_STORE_PREFAULT=0
   first_use "$d/first_shm_prefault" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx
   first_use "$d/first_anon_thp" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx FERRY_UCX_ALLOCATE=n
+  "$BUILD/bench/ferry_first_touch" "$STORE_MIB" 1 >"$d/touch_thp" 2>&1 || true
+  "$BUILD/bench/ferry_first_touch" "$STORE_MIB" 0 >"$d/touch_4k" 2>&1 || true
   gbench "$d/tcp_get.json" UCX_TLS=tcp FERRY_TRANSPORT=ucx FERRY_PROGRESS=blocking -- "$TB" 'get/67108864'
   gbench "$d/tcp_view.json" UCX_TLS=tcp FERRY_TRANSPORT=ucx FERRY_PROGRESS=blocking FERRY_STORE_BYTES=2G -- "$OBJ" 'remote_view/67108864'
   gbench "$d/tcpb_get.json" FERRY_TRANSPORT=tcp FERRY_PROGRESS=blocking -- "$TB" 'get/67108864'
@@ -108,11 +115,16 @@ def rows(d):
     mpi = field(p("mpi_tcp"), "GBps")
     out = [("obj_get_64MiB_GBps", gb(p("obj.json"), "remote_get/67108864/real_time"), ucp, 0.8, False),
            ("obj_get_64MiB_notun_GBps", gb(p("obj_notun.json"), "remote_get/67108864/real_time"), ucp, 0.8, False),
+           ("obj_get_vs_fresh_copy", gb(p("obj.json"), "remote_get/67108864/real_time"),
+            gb(p("obj.json"), "fresh_value_copy/67108864/real_time"), None, False),
            ("obj_view_64MiB_GBps", gb(p("obj.json"), "remote_view/67108864/real_time"), ucp, None, False)]
     for k in ("shm", "shm_prefault", "anon_thp"):
         f = p("first_" + k)
         out.append(("store_first_ms_" + k, field(f, "first_ms"), field(f, "later_ms"), 1.2, True))
         out.append(("store_init_ms_" + k, field(f, "init_ms"), nan, None, True))
+    for k in ("thp", "4k"):  # the same first/later ratio of plain memory, no ferry: the machine's floor
+        f = p("touch_" + k)
+        out.append(("plain_first_ms_" + k, field(f, "first_ms"), field(f, "later_ms"), None, True))
     out += [("tcp_get_64MiB_GBps", gb(p("tcp_get.json"), "get/67108864/real_time"), mpi, 0.9, False),
             ("tcp_view_64MiB_GBps", gb(p("tcp_view.json"), "remote_view/67108864/real_time"), mpi, 0.9, False),
             ("tcpbackend_get_64MiB_GBps", gb(p("tcpb_get.json"), "get/67108864/real_time"), mpi, 0.9, False)]
@@ -133,6 +145,6 @@ for i, (name, _, _, target, lower) in enumerate(per[0]):
         tgt = ("<= " if lower else ">= ") + "%g" % target
         met = "yes" if (ratio <= target if lower else ratio >= target) else "no"
     print("%-26s %10.3f %10.3f %7.2f %13s  %-8s %s   (ferry range %s)" % (name, med(fs), med(ls), ratio, rng, tgt, met, fr))
-print("# limits: obj_*: ucx_perftest ucp_get 64 MiB over %s; store_first_ms_*: the later passes of the same"
+print("# limits: obj_* (but obj_get_vs_fresh_copy: fresh_value_copy): ucx_perftest ucp_get 64 MiB over %s; store_first_ms_*: the later passes of the same"
       " process (ms, lower is better); tcp*: Open MPI 64 MiB receive over btl tcp (ferry_mpi_bw)" % "posix,sysv,cma,self")
 PY

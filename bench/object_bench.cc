@@ -18,6 +18,9 @@
 //                        put() writes each new object: the like-for-like baseline of remote_view
 //                        (on the test VM a copy of pages another process just wrote is 10-15 %
 //                        slower than a re-read of idle ones)
+//   fresh_value_copy/<bytes> rank 0 alone: a copy from a warm buffer into a fresh vector prepared
+//                        as get() prepares its result (the page-fault floor of any get into a
+//                        fresh value)
 // Objects are made in batches outside the timed region (PauseTiming). Use FERRY_PROGRESS=busy
 // and UCX_TLS to pick the path; bench/compare-limits.sh runs this beside ucx_perftest's ucp_get.
 //
@@ -40,6 +43,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "ferry/detail/landing.h"
 #include "ferry/ferry.h"
 #include "ferry/init.h"
 #include "two_rank_main.h"
@@ -199,6 +203,24 @@ void raw_read(benchmark::State& state, bool fresh) {
   state.SetBytesProcessed(state.iterations() * state.range(0));
 }
 
+// The floor under remote_get of a large object: copying `bytes` from a warm buffer into a fresh
+// vector prepared as get() prepares its result (reserve, huge pages advised, one copy without
+// zero-fill; serialization.h decode), no runtime involved. A get into a fresh value pays this
+// (page faults of the new storage) after the transfer; ucp_get into a reused buffer does not.
+void fresh_value_copy(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  const Blob source(bytes, std::byte{0x5a});
+  for (auto _ : state) {
+    Blob v;
+    v.reserve(bytes);
+    ferry::detail::prepare_landing(v.data(), bytes);
+    v.insert(v.end(), source.begin(), source.end());
+    benchmark::DoNotOptimize(v.data());
+    if (v[bytes - 1] != std::byte{0x5a}) state.SkipWithError("wrong bytes");
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+
 void raw_get(benchmark::State& state) { raw_read(state, false); }
 void raw_get_fresh(benchmark::State& state) { raw_read(state, true); }
 
@@ -210,6 +232,7 @@ BENCHMARK(remote_view)->Arg(8)->Arg(4096)->Arg(1 << 20)->Arg(kLargest)->MinWarmU
 BENCHMARK(remote_view_rotating)->Arg(kLargest)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 BENCHMARK(raw_get)->Arg(kLargest)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 BENCHMARK(raw_get_fresh)->Arg(kLargest)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
+BENCHMARK(fresh_value_copy)->Arg(kLargest)->MinWarmUpTime(kWarmUpSeconds)->UseRealTime();
 
 }  // namespace
 
