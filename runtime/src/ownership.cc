@@ -180,6 +180,17 @@ void Ownership::lose_primary_locked(ObjectId id, Owned& e, Rank holder, Actions&
     x->waiters.clear();
     return;
   }
+  if (Extra* x = e.extra.get(); x && !e.released && std::any_of(x->leases.begin(), x->leases.end(), [&](const Lease& l) {
+        return l.holder == holder && l.reader != holder && !dead_.count(l.reader);
+      })) {
+    x->lost_holder = holder;  // a reader's finished read may still bring a copy
+    e.state = State::pending;
+    return;
+  }
+  decide_lost_locked(id, e, holder, out);
+}
+
+void Ownership::decide_lost_locked(ObjectId id, Owned& e, Rank holder, Actions& out) {
   if (e.task_output && !e.released) {
     e.state = State::pending;
     e.value.reset();
@@ -190,6 +201,15 @@ void Ownership::lose_primary_locked(ObjectId id, Owned& e, Rank holder, Actions&
               Status(Errc::object_lost, "object " + id.to_string() + " was lost: every copy was on " + rank_str(holder) +
                                             ", which died, and it cannot be re-made"),
               out);
+}
+
+void Ownership::settle_lost_locked(ObjectId id, Owned& e, Actions& out) {
+  Extra* x = e.extra.get();
+  if (!x || x->lost_holder == transport::kInvalidRank) return;
+  const Rank holder = x->lost_holder;
+  if (std::any_of(x->leases.begin(), x->leases.end(), [&](const Lease& l) { return l.holder == holder; })) return;
+  x->lost_holder = transport::kInvalidRank;
+  decide_lost_locked(id, e, holder, out);
 }
 
 void Ownership::fail_locked(ObjectId id, Owned& e, Status why, Actions& out) {
@@ -388,6 +408,21 @@ Actions Ownership::read_done(ObjectId id, Rank reader, std::uint64_t lease,
   }
   Owned& e = it->second;
   if (e.extra) erase_if_vec(e.extra->leases, [&](const Lease& l) { return l.id == lease && l.reader == reader; });
+  if (e.extra && e.extra->lost_holder != transport::kInvalidRank) {
+    Extra& x = *e.extra;
+    if (cached_offset && reader != self_ && !dead_.count(reader) && !e.released) {
+      // Read before its holder died: this copy is now the only one, and the primary.
+      x.lost_holder = transport::kInvalidRank;
+      e.state = State::ready;
+      e.primary = Location{reader, *cached_offset};
+      for (const Waiter& w : x.waiters) out.replies.push_back({w.reader, w.request, id, answer(id, e, w.reader)});
+      x.waiters.clear();
+      settle(it, out);
+      drain_unheld(out);
+      return out;
+    }
+    settle_lost_locked(id, e, out);
+  }
   if (cached_offset && reader != self_) {
     const Extra& v = e.view();
     auto same = [&](const Location& l) { return l.rank == reader; };
@@ -520,12 +555,16 @@ Actions Ownership::peer_failed(Rank peer) {
     if (Extra* x = e.extra.get()) {
       erase_if_vec(x->borrowers, [&](const Episode& b) { return b.rank == peer; });
       erase_if_vec(x->tombstones, [&](const Episode& b) { return b.rank == peer; });
-      erase_if_vec(x->leases, [&](const Lease& l) { return l.reader == peer || l.holder == peer; });
+      // Leases on the dead holder stay while their (live) readers may still announce a copy.
+      erase_if_vec(x->leases, [&](const Lease& l) {
+        return l.reader == peer || (l.holder == peer && (e.released || (e.primary && e.primary->rank != peer)));
+      });
       erase_if_vec(x->copies, [&](const Location& l) { return l.rank == peer; });
       erase_if_vec(x->retired, [&](const Location& l) { return l.rank == peer; });
       erase_if_vec(x->waiters, [&](const Waiter& w) { return w.reader == peer; });
     }
     if (e.primary && e.primary->rank == peer && e.state == State::ready) lose_primary_locked(id, e, peer, out);
+    else settle_lost_locked(id, e, out);  // a reader of a lost primary died
     if (!e.released && unreferenced(e)) release_locked(id, e, out);
     auto next = std::next(it);
     settle(it, out);  // may erase `it`

@@ -32,7 +32,9 @@
 // Failure: peer_failed(r) releases r's leases, forgets r's copies and waiting
 //   requests, and frees local copies of objects r owned (refs owned by a dead
 //   rank fail with owner_died). An owned object whose primary was on r gets a
-//   secondary copy as its new primary if one exists; otherwise a task output
+//   secondary copy as its new primary if one exists; if live readers still hold
+//   leases on the dead holder, their read_done decides (a copy that arrives becomes
+//   the primary; the loss counts once the last such lease ended); otherwise a task output
 //   goes back to pending and is listed in `reconstruct` (the runtime re-runs
 //   its task from lineage, or fails it with object_lost); anything else fails
 //   with object_lost. Erased task outputs are listed in `forget_lineage`.
@@ -339,6 +341,11 @@ class Ownership {
     std::vector<Location> retired;  // no longer handed out; dropped when their leases end
     std::vector<Lease> leases;
     std::vector<Waiter> waiters;
+    // The primary's holder died while live readers held leases on it: a reader whose one-sided
+    // read had completed announces a copy in its read_done, which becomes the primary; the
+    // object counts as lost (re-made or failed) only once the last of those leases ended.
+    // kInvalidRank otherwise. The entry is `pending` meanwhile (new readers wait).
+    Rank lost_holder = transport::kInvalidRank;
   };
   struct Owned {
     State state = State::ready;
@@ -378,6 +385,10 @@ class Ownership {
   // The primary of `e` (on dead rank `holder`) is gone: promote a copy,
   // or back to pending + reconstruct (task outputs), or fail (object_lost).
   void lose_primary_locked(ObjectId id, Owned& e, Rank holder, Actions& out) FERRY_REQUIRES(mu_);
+  // No copy is left or coming: a task output goes back to pending and is re-made, anything else fails.
+  void decide_lost_locked(ObjectId id, Owned& e, Rank holder, Actions& out) FERRY_REQUIRES(mu_);
+  // After leases ended: decides an object whose copies-in-flight (Extra::lost_holder) are all settled.
+  void settle_lost_locked(ObjectId id, Owned& e, Actions& out) FERRY_REQUIRES(mu_);
   void remove_ref_locked(ObjectId id, Actions& out) FERRY_REQUIRES(mu_);
   // Refs of erased entries' contained lists, dropped at the end of each call.
   void drain_unheld(Actions& out) FERRY_REQUIRES(mu_);

@@ -311,3 +311,52 @@ TEST_CASE("ownership: refs kept for a receiver that already died are not kept (h
   INFO(o.stats().describe());
   CHECK(o.stats().empty());
 }
+
+TEST_CASE("ownership: a lost primary waits for the reads in flight: a copy they made becomes the primary",
+          "[ownership][peer]") {
+  auto made_at_2 = [](Ownership& o, ObjectId id) {
+    REQUIRE(o.add_pending(id).is_ok());
+    (void)o.set_ready(id, meta_of(1 << 20), Location{2, 128}, nullptr);
+  };
+  auto in_list = [](const std::vector<ObjectId>& v, ObjectId id) { return std::find(v.begin(), v.end(), id) != v.end(); };
+
+  SECTION("the reader's copy arrives after the holder's death: no re-make, waiters are sent to it") {
+    Ownership o(kOwner, kInline);
+    const ObjectId id(kOwner, 1);
+    made_at_2(o, id);
+    const Reply r = only_reply(o.locate(id, 1, 1));  // rank 1 reads from rank 2
+    REQUIRE(r.body.where.rank == 2);
+    Actions died = o.peer_failed(2);
+    CHECK(!in_list(died.reconstruct, id));               // rank 1's read may have finished
+    CHECK(o.locate(id, 3, 2).empty());                   // rank 3 waits meanwhile
+    Actions done = o.read_done(id, 1, r.body.lease, 4096);  // it had: a copy at rank 1
+    CHECK(!in_list(done.reconstruct, id));
+    const Reply to3 = only_reply(done);
+    CHECK(to3.reader == 3);
+    CHECK(to3.body.where.rank == 1);
+    CHECK(to3.body.where.offset == 4096);
+    CHECK(only_reply(o.locate(id, 4, 3)).body.where.rank == 1);
+  }
+  SECTION("the read failed: the output is re-made once the lease ended") {
+    Ownership o(kOwner, kInline);
+    const ObjectId id(kOwner, 1);
+    made_at_2(o, id);
+    const Reply r = only_reply(o.locate(id, 1, 1));
+    CHECK(!in_list(o.peer_failed(2).reconstruct, id));
+    CHECK(in_list(o.read_done(id, 1, r.body.lease, std::nullopt).reconstruct, id));
+  }
+  SECTION("the reader dies too: re-made") {
+    Ownership o(kOwner, kInline);
+    const ObjectId id(kOwner, 1);
+    made_at_2(o, id);
+    (void)only_reply(o.locate(id, 1, 1));
+    CHECK(!in_list(o.peer_failed(2).reconstruct, id));
+    CHECK(in_list(o.peer_failed(1).reconstruct, id));
+  }
+  SECTION("no read in flight: re-made at once") {
+    Ownership o(kOwner, kInline);
+    const ObjectId id(kOwner, 1);
+    made_at_2(o, id);
+    CHECK(in_list(o.peer_failed(2).reconstruct, id));
+  }
+}
