@@ -81,6 +81,19 @@ void Executor::post(Runnable* r) {
   cv_.notify_one();
 }
 
+void Executor::post_urgent(Runnable* r) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      r->discard();
+      return;
+    }
+    queue_.push_front(r);
+    queued_.store(queue_.size(), std::memory_order_release);
+  }
+  cv_.notify_one();
+}
+
 void Executor::post_many(std::vector<Runnable*>& rs) {
   if (rs.empty()) return;
   {

@@ -1,6 +1,6 @@
 // executor.h — one rank's pool of executor threads (internal).
 //
-// Runs Runnables (tasks whose dependencies are here, actor drains) FIFO on
+// Runs Runnables (tasks whose dependencies are here, actor drains) FIFO (post_urgent: first) on
 // `target` threads (FERRY_EXECUTOR_THREADS; default: the CPUs of this
 // process's affinity mask, >= 1). A task that blocks (get/wait inside a task)
 // waits by helping: help_until() runs queued work (newest first) on the waiting thread until
@@ -74,6 +74,9 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   void post(Runnable* r);
+  // Ahead of everything queued (LIFO among urgent posts): work that others already wait for,
+  // such as a task run again after a rank failure.
+  void post_urgent(Runnable* r);
   void post_many(std::vector<Runnable*>& rs);  // one lock; clears rs
   // Queued + running.
   std::uint32_t load() const;

@@ -112,6 +112,7 @@ void Tasks::accept_batch(Rank src, std::shared_ptr<const Bytes> msg, std::size_t
     const bool now = start_dependencies(j, args);
     if (!now) continue;
     if (j->actor) host_->ready(j);
+    else if (rerun(*j)) executor_->post_urgent(j);
     else ready.push_back(j);
   }
   executor_->post_many(ready);
@@ -221,6 +222,7 @@ void Tasks::hand_off(const Completion& c, bool contained) {
 
 void Tasks::dependency_ready(Job* j) {
   if (j->actor) host_->ready(j);
+  else if (rerun(*j)) executor_->post_urgent(j);
   else executor_->post(j);
 }
 

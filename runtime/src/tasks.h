@@ -90,6 +90,10 @@ struct Job final : Runnable {
   void run() override;
 };
 
+// A task record sent again (a retry after a rank failure, or a lost output re-made): the
+// executor runs it before queued work, since others already wait for its result.
+inline bool rerun(const Job& j) noexcept { return j.kind == proto::RecordKind::task && j.seq > 0; }
+
 // The sink an invoker writes its result into (task_exec.cc): small results
 // are copied into a per-thread scratch buffer (then into the done record),
 // large ones straight into a block of this rank's arena.
