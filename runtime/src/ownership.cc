@@ -180,12 +180,15 @@ void Ownership::lose_primary_locked(ObjectId id, Owned& e, Rank holder, Actions&
     x->waiters.clear();
     return;
   }
-  if (Extra* x = e.extra.get(); x && !e.released && std::any_of(x->leases.begin(), x->leases.end(), [&](const Lease& l) {
-        return l.holder == holder && l.reader != holder && !dead_.count(l.reader);
-      })) {
-    x->lost_holder = holder;  // a reader's finished read may still bring a copy
-    e.state = State::pending;
-    return;
+  if (Extra* x = e.extra.get(); x && !e.released) {
+    bool reading = false;  // a live reader's finished read may still bring a copy
+    for (const Lease& l : x->leases)
+      reading = reading || (l.holder == holder && l.reader != holder && !dead_.count(l.reader));
+    if (reading) {
+      x->lost_holder = holder;
+      e.state = State::pending;
+      return;
+    }
   }
   decide_lost_locked(id, e, holder, out);
 }
