@@ -80,6 +80,7 @@ int runs_of(const std::string& key) {
 
 std::uint32_t nap_where(std::uint32_t key, std::uint32_t ms) {
   count_run("nap" + std::to_string(key));
+  count_run("nap" + std::to_string(key) + "@" + std::to_string(ferry::Runtime::current()->rank()));
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ferry::Runtime::current()->rank();
 }
@@ -164,7 +165,16 @@ TEST_CASE("fault tolerance: nested tasks lost with a rank are resubmitted by the
     c.barrier();
     if (c.rank != 0) return;
     auto o = outer_fn.on(ferry::rank{1}).remote(std::uint32_t{7}, std::uint32_t{3});
-    std::this_thread::sleep_for(400ms);  // the inner tasks run, some on rank 3
+    // Kill rank 3 while an inner task runs there (not after a fixed sleep: a loaded machine may
+    // not have placed them yet).
+    auto on_3 = [] {
+      int n = 0;
+      for (std::uint32_t k = 0; k < 6; ++k) n += runs_of("nap" + std::to_string(700 + k) + "@3");
+      return n;
+    };
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (on_3() == 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+    expect(on_3() > 0, "no inner task started on rank 3 within 20 s (placement?)");
     c.fab.kill(3);
     expect(o.get(30s) == 0u, "an inner result came from the killed rank");
     int reran = 0;
