@@ -68,27 +68,19 @@ void Executor::spawn_locked() {
   threads_.emplace_back([this] { worker(); });
 }
 
-void Executor::post(Runnable* r) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) {
-      r->discard();
-      return;
-    }
-    queue_.push_back(r);
-    queued_.store(queue_.size(), std::memory_order_release);
-  }
-  cv_.notify_one();
-}
+void Executor::post(Runnable* r) { enqueue(r, false); }
 
-void Executor::post_urgent(Runnable* r) {
+void Executor::post_urgent(Runnable* r) { enqueue(r, true); }
+
+void Executor::enqueue(Runnable* r, bool front) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
       r->discard();
       return;
     }
-    queue_.push_front(r);
+    if (front) queue_.push_front(r);
+    else queue_.push_back(r);
     queued_.store(queue_.size(), std::memory_order_release);
   }
   cv_.notify_one();

@@ -104,6 +104,7 @@ class Executor {
  private:
   void spawn_locked();
   void worker();
+  void enqueue(Runnable* r, bool front);  // post (back) or post_urgent (front)
   // Why poll_while_idle() returned.
   enum class PollEnd { work, yield, spent };
   // Polls until work is queued or the executor stops (work), the transport
