@@ -84,6 +84,18 @@ std::uint32_t nap_where(std::uint32_t key, std::uint32_t ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ferry::Runtime::current()->rank();
 }
+// Waits (at most 20 s) until one of the naps with keys [first, first + count) started on `rank`.
+bool wait_naps_on(std::uint32_t first, std::uint32_t count, std::uint32_t rank) {
+  auto started = [&] {
+    int n = 0;
+    for (std::uint32_t k = first; k < first + count; ++k)
+      n += runs_of("nap" + std::to_string(k) + "@" + std::to_string(rank));
+    return n > 0;
+  };
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!started() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+  return started();
+}
 // 64 Ki words = 256 KiB: above the inline limit, so it stays in the executor's arena.
 Blob block(std::uint32_t seed) {
   count_run("block" + std::to_string(seed));
@@ -131,7 +143,8 @@ TEST_CASE("fault tolerance: tasks on a killed rank are retried on live ranks, ea
     for (std::uint32_t k = 0; k < 12; ++k) naps.push_back(nap_fn.remote(k, std::uint32_t{1500}));
     auto pinned = nap_fn.on(ferry::rank{2}).remote(std::uint32_t{100}, std::uint32_t{1500});
     auto none = nap_fn.options({.max_retries = 0}).remote(std::uint32_t{101}, std::uint32_t{1500});
-    std::this_thread::sleep_for(300ms);  // all of them run
+    // Kill rank 2 once an unpinned task runs there (a fixed sleep failed on a loaded machine).
+    expect(wait_naps_on(0, 12, 2), "no unpinned task started on rank 2 within 20 s (placement?)");
     c.fab.kill(2);
     std::vector<std::uint32_t> where;
     for (auto& r : naps) where.push_back(r.get(30s));
@@ -167,14 +180,7 @@ TEST_CASE("fault tolerance: nested tasks lost with a rank are resubmitted by the
     auto o = outer_fn.on(ferry::rank{1}).remote(std::uint32_t{7}, std::uint32_t{3});
     // Kill rank 3 while an inner task runs there (not after a fixed sleep: a loaded machine may
     // not have placed them yet).
-    auto on_3 = [] {
-      int n = 0;
-      for (std::uint32_t k = 0; k < 6; ++k) n += runs_of("nap" + std::to_string(700 + k) + "@3");
-      return n;
-    };
-    const auto until = std::chrono::steady_clock::now() + 20s;
-    while (on_3() == 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
-    expect(on_3() > 0, "no inner task started on rank 3 within 20 s (placement?)");
+    expect(wait_naps_on(700, 6, 3), "no inner task started on rank 3 within 20 s (placement?)");
     c.fab.kill(3);
     expect(o.get(30s) == 0u, "an inner result came from the killed rank");
     int reran = 0;
