@@ -120,6 +120,15 @@ inline std::vector<std::string> run_in_process(const Setup& setup, const std::fu
   return failed;
 }
 
+// run_in_process on `ranks` ranks with `options` and nothing injected before start.
+inline std::vector<std::string> run_ranks(Rank ranks, const ferry::RuntimeOptions& options,
+                                          const std::function<void(RankCtx&)>& body) {
+  Setup setup;
+  setup.ranks = ranks;
+  setup.options = options;
+  return run_in_process(setup, body);
+}
+
 // Polls rt.stats() until nothing is owned, borrowed, cached, read, stored or pending on this rank;
 // throws with the last stats after `timeout`.
 inline void wait_clean(ferry::Runtime& rt, const std::string& what, std::chrono::milliseconds timeout = 60s) {

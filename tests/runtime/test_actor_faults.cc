@@ -44,40 +44,26 @@ void expect_error(const ferry::Result<T>& r, Errc code, const std::vector<std::s
   for (const auto& w : words) expect(m.find(w) != std::string::npos, what + ": '" + w + "' missing from: " + m);
 }
 
-struct RankCtx {
-  Rank rank;
-  LoopbackFabric& fab;
-  ferry::Runtime& rt;
-  ferry::transport::Bootstrap& boot() { return fab.bootstrap(rank); }
-  void step() { expect(boot().barrier().is_ok(), "bootstrap barrier"); }
-  // Rank `from`'s value of `v` on every rank (through the bootstrap, like a launcher).
-  template <class T>
-  T share(Rank from, const T& v) {
-    std::ostringstream os(std::ios::binary);
-    if (rank == from) {
-      cereal::BinaryOutputArchive ar(os);
-      ar(v);
-    }
-    const std::string s = std::move(os).str();
-    auto all = boot().allgather(std::as_bytes(std::span<const char>(s.data(), s.size())));
-    expect(all.is_ok(), "allgather");
-    const auto& b = (*all)[from];
-    std::istringstream is(std::string(reinterpret_cast<const char*>(b.data()), b.size()), std::ios::binary);
-    cereal::BinaryInputArchive ar(is);
-    T out;
-    ar(out);
-    return out;
-  }
-};
+using inproc::RankCtx;
+using inproc::run_ranks;
 
-std::vector<std::string> run_ranks(Rank n, const ferry::RuntimeOptions& opts, const std::function<void(RankCtx&)>& body) {
-  inproc::Setup setup;
-  setup.ranks = n;
-  setup.options = opts;
-  return inproc::run_in_process(setup, [&](inproc::RankCtx& rc) {
-    RankCtx c{rc.rank, rc.fab, rc.rt};
-    body(c);
-  });
+// Rank `from`'s value of `v` on every rank (through the bootstrap, like a launcher).
+template <class T>
+T share(RankCtx& c, Rank from, const T& v) {
+  std::ostringstream os(std::ios::binary);
+  if (c.rank == from) {
+    cereal::BinaryOutputArchive ar(os);
+    ar(v);
+  }
+  const std::string s = std::move(os).str();
+  auto all = c.boot().allgather(std::as_bytes(std::span<const char>(s.data(), s.size())));
+  expect(all.is_ok(), "allgather");
+  const auto& b = (*all)[from];
+  std::istringstream is(std::string(reinterpret_cast<const char*>(b.data()), b.size()), std::ios::binary);
+  cereal::BinaryInputArchive ar(is);
+  T out;
+  ar(out);
+  return out;
 }
 
 
@@ -117,13 +103,13 @@ TEST_CASE("actor faults: the host dies -> restarted on a live rank, in-flight ca
     ferry::actor<Counter> a;
     if (c.rank == 0)
       a = counter_cls.on(ferry::rank{1}).options({.max_restarts = 1, .max_task_retries = 1}).create(std::int64_t{10});
-    a = c.share(0, a);
+    a = share(c, 0, a);
     expect(a.options().max_restarts == 1 && a.options().max_task_retries == 1, "options travel with the handle");
     if (c.rank == 0) {
       expect(a.call(Counter_add, 5).get(30s) == 15, "add before the failure");
       expect(a.call(Counter_where).get(30s) == 1u, "the actor lives on rank 1");
     }
-    c.step();
+    c.barrier();
     if (c.rank == 0) {
       auto in_flight = a.call(Counter_slow_add, 1, 400);  // running on rank 1 when it dies
       auto queued = a.call(Counter_add, 100);              // queued behind it
@@ -135,12 +121,12 @@ TEST_CASE("actor faults: the host dies -> restarted on a live rank, in-flight ca
       expect(a.call(Counter_where).get(30s) == 2u, "restarted on the next live rank");
       expect(a.call(Counter_add, 1).get(30s) == 112, "later calls reach the new instance");
     }
-    c.step();
+    c.barrier();
     if (c.rank == 2) {  // another caller learns the new host from the creator
       expect(a.call(Counter_where).get(30s) == 2u, "rank 2's call goes to the new host");
       expect(a.call(Counter_add, 0).get(30s) == 112, "rank 2 sees the new instance's state");
     }
-    c.step();
+    c.barrier();
   }));
   CHECK(g_constructed.load() == 2);
 }
@@ -150,13 +136,13 @@ TEST_CASE("actor faults: no restarts -> calls in flight and later fail with acto
   REQUIRE_RANKS(run_ranks(3, opts(), [](RankCtx& c) {
     ferry::actor<Counter> a;
     if (c.rank == 0) a = counter_cls.on(ferry::rank{1}).create(std::int64_t{0});
-    a = c.share(0, a);
+    a = share(c, 0, a);
     const std::string id = "actor:0:" + std::to_string(a.id().counter);
     if (c.rank != 1) expect(a.call(Counter_add, 1).get(30s) >= 1, "a call before the failure");
-    c.step();
+    c.barrier();
     std::optional<ferry::ObjectRef<std::int64_t>> in_flight;
     if (c.rank != 1) in_flight = a.call(Counter_slow_add, 1, 2000);
-    c.step();
+    c.barrier();
     if (c.rank == 0) {
       std::this_thread::sleep_for(100ms);
       c.fab.kill(1);
@@ -165,7 +151,7 @@ TEST_CASE("actor faults: no restarts -> calls in flight and later fail with acto
       expect_error(in_flight->try_get(30s), Errc::actor_died, {id, "rank 1", "Counter"}, "the call in flight");
       expect_error(a.call(Counter_add, 1).try_get(30s), Errc::actor_died, {id, "rank 1"}, "a later call");
     }
-    c.step();
+    c.barrier();
   }));
 }
 
@@ -173,8 +159,8 @@ TEST_CASE("actor faults: max_task_retries 0 fails the in-flight call; the last r
           "[in-process][actor-faults]") {
   REQUIRE_RANKS(run_ranks(4, opts(), [](RankCtx& c) {
     if (c.rank != 0) {
-      c.step();
-      c.step();
+      c.barrier();
+      c.barrier();
       return;
     }
     auto a = counter_cls.on(ferry::rank{1}).options({.max_restarts = 1}).create(std::int64_t{0});
@@ -189,8 +175,8 @@ TEST_CASE("actor faults: max_task_retries 0 fails the in-flight call; the last r
     c.fab.kill(2);
     expect_error(a.call(Counter_add, 1).try_get(30s), Errc::actor_died,
                  {id, "Counter", "rank 2", "no restarts left"}, "a call after the second death");
-    c.step();
-    c.step();
+    c.barrier();
+    c.barrier();
   }));
 }
 
@@ -234,9 +220,9 @@ TEST_CASE("owner death: queued tasks of a dead submitter are dropped, results an
     const auto base = ferry::stats().store_used_bytes;
     ferry::ObjectRef<Blob> x;
     if (c.rank == 0) x = ferry::put(Blob(1 << 20, 3));
-    x = c.share(0, x);
+    x = share(c, 0, x);
     if (c.rank == 2) expect(x.get(30s) == Blob(1 << 20, 3), "rank 2 reads rank 0's object (a cached copy)");
-    c.step();
+    c.barrier();
     if (c.rank == 0) {
       auto sleeper = sleepy_fn.on(ferry::rank{1}).remote(std::int64_t{500});
       std::vector<ferry::ObjectRef<int>> queued;
@@ -245,7 +231,7 @@ TEST_CASE("owner death: queued tasks of a dead submitter are dropped, results an
       std::this_thread::sleep_for(200ms);  // the queued ones arrived behind it (loopback delivers at once)
       c.fab.kill(0);
     }
-    c.step();
+    c.barrier();
     if (c.rank == 1) {
       std::this_thread::sleep_for(800ms);  // the sleeper finished; the queue was worked off
       expect(g_counted.load() == 0, std::to_string(g_counted.load()) + " tasks of the dead submitter ran");
@@ -260,7 +246,7 @@ TEST_CASE("owner death: queued tasks of a dead submitter are dropped, results an
       expect(eventually([&] { return ferry::stats().store_used_bytes == base; }),
              "the dead owner's cached copy is still in rank 2's store: " + ferry::stats().describe());
     }
-    c.step();
+    c.barrier();
   }));
 }
 
@@ -270,8 +256,8 @@ TEST_CASE("owner death: an actor drops the queued calls of a dead caller and kee
   REQUIRE_RANKS(run_ranks(3, opts(), [](RankCtx& c) {
     ferry::actor<Counter> a;
     if (c.rank == 2) a = counter_cls.on(ferry::rank{1}).create(std::int64_t{0});
-    a = c.share(2, a);
-    c.step();
+    a = share(c, 2, a);
+    c.barrier();
     if (c.rank == 0) {
       auto running = a.call(Counter_slow_add, 1, 500);
       std::vector<ferry::ObjectRef<std::int64_t>> queued;
@@ -280,11 +266,11 @@ TEST_CASE("owner death: an actor drops the queued calls of a dead caller and kee
       std::this_thread::sleep_for(200ms);  // the queued calls arrived behind it
       c.fab.kill(0);
     }
-    c.step();
+    c.barrier();
     if (c.rank == 2) {  // the running call finished; the dead caller's queued calls never ran
       const auto v = a.call(Counter_add, 0).get(30s);
       expect(v == 1, "the actor's value is " + std::to_string(v) + ", expected 1 (the dead caller's running call only)");
     }
-    c.step();
+    c.barrier();
   }));
 }

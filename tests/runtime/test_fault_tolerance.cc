@@ -41,30 +41,14 @@ using Blob = std::vector<std::uint32_t>;
 
 using inproc::expect;
 
-struct Ctx {
-  Rank rank;
-  LoopbackFabric& fab;
-  ferry::Runtime& rt;
-  void barrier() { expect(fab.bootstrap(rank).barrier().is_ok(), "barrier"); }
-  // Waits (bounded) until every task this rank submitted completed, without reading any output.
-  void settle() {
-    for (int i = 0; i < 3000 && rt.stats().tasks_pending != 0; ++i) std::this_thread::sleep_for(10ms);
-    expect(rt.stats().tasks_pending == 0, "tasks did not complete");
-  }
-};
+using inproc::RankCtx;
+using inproc::run_ranks;
 
-// Runs body on `ranks` in-process ranks; returns one line per failed rank.
-std::vector<std::string> run_ranks(Rank ranks, const ferry::RuntimeOptions& options,
-                                   const std::function<void(Ctx&)>& body) {
-  inproc::Setup setup;
-  setup.ranks = ranks;
-  setup.options = options;
-  return inproc::run_in_process(setup, [&](inproc::RankCtx& rc) {
-    Ctx c{rc.rank, rc.fab, rc.rt};
-    body(c);
-  });
+// Waits (bounded) until every task this rank submitted completed, without reading any output.
+void settle(RankCtx& c) {
+  for (int i = 0; i < 3000 && c.rt.stats().tasks_pending != 0; ++i) std::this_thread::sleep_for(10ms);
+  expect(c.rt.stats().tasks_pending == 0, "tasks did not complete");
 }
-
 
 // Executions per (function, key), process-wide (all ranks share the process).
 std::mutex runs_mu;
@@ -135,7 +119,7 @@ std::uint64_t retried() { return ferry::stats().tasks_retried; }
 TEST_CASE("fault tolerance: tasks on a killed rank are retried on live ranks, each result delivered once",
           "[in-process][faults][ft]") {
   const std::uint64_t retried_before = retried();
-  REQUIRE_RANKS(run_ranks(3, {}, [](Ctx& c) {
+  REQUIRE_RANKS(run_ranks(3, {}, [](RankCtx& c) {
     c.barrier();
     if (c.rank != 0) return;
     // Unpinned: the scheduler spreads them by load and round robin; with 12, some land on rank 2.
@@ -174,7 +158,7 @@ TEST_CASE("fault tolerance: tasks on a killed rank are retried on live ranks, ea
 
 TEST_CASE("fault tolerance: nested tasks lost with a rank are resubmitted by their owner (the outer task's rank)",
           "[in-process][faults][ft]") {
-  REQUIRE_RANKS(run_ranks(4, {}, [](Ctx& c) {
+  REQUIRE_RANKS(run_ranks(4, {}, [](RankCtx& c) {
     c.barrier();
     if (c.rank != 0) return;
     auto o = outer_fn.on(ferry::rank{1}).remote(std::uint32_t{7}, std::uint32_t{3});
@@ -190,7 +174,7 @@ TEST_CASE("fault tolerance: nested tasks lost with a rank are resubmitted by the
 }
 
 TEST_CASE("fault tolerance: exceptions are retried only with retry_exceptions", "[in-process][ft]") {
-  REQUIRE_RANKS(run_ranks(2, {}, [](Ctx& c) {
+  REQUIRE_RANKS(run_ranks(2, {}, [](RankCtx& c) {
     c.barrier();
     if (c.rank != 0) return;
     auto plain = flaky_fn.on(ferry::rank{1}).remote(std::uint32_t{1});
@@ -204,13 +188,13 @@ TEST_CASE("fault tolerance: exceptions are retried only with retry_exceptions", 
 
 TEST_CASE("fault tolerance: lost outputs are re-made from lineage, recursively for lost arguments",
           "[in-process][faults][ft]") {
-  REQUIRE_RANKS(run_ranks(3, {}, [](Ctx& c) {
+  REQUIRE_RANKS(run_ranks(3, {}, [](RankCtx& c) {
     c.barrier();
     if (c.rank != 0) return;
     // a and b both live only in rank 2's arena (nobody read them yet).
     auto a = block_fn.on(ferry::rank{2}).remote(std::uint32_t{11});
     auto b = mix_fn.on(ferry::rank{2}).remote(a, std::uint32_t{5});
-    c.settle();
+    settle(c);
     expect(runs_of("block11") == 1 && runs_of("mix5") == 1, "each task ran once before the kill");
     c.fab.kill(2);
     const Blob want = mix(block(11), 5);  // (counts one more run of each, locally)
@@ -223,7 +207,7 @@ TEST_CASE("fault tolerance: lost outputs are re-made from lineage, recursively f
 }
 
 TEST_CASE("fault tolerance: a lost output with a copy elsewhere is not re-executed", "[in-process][faults][ft]") {
-  REQUIRE_RANKS(run_ranks(3, {}, [](Ctx& c) {
+  REQUIRE_RANKS(run_ranks(3, {}, [](RankCtx& c) {
     c.barrier();
     if (c.rank != 0) return;
     const Blob want = block(21);  // one local run
@@ -242,11 +226,11 @@ TEST_CASE("fault tolerance: evicted lineage -> object_lost naming the object and
           "[in-process][faults][ft]") {
   ferry::RuntimeOptions o;
   o.lineage_bytes = 1;  // every spec is evicted as soon as its task completed
-  REQUIRE_RANKS(run_ranks(3, o, [](Ctx& c) {
+  REQUIRE_RANKS(run_ranks(3, o, [](RankCtx& c) {
     c.barrier();
     if (c.rank != 0) return;
     auto a = block_fn.on(ferry::rank{2}).remote(std::uint32_t{31});
-    c.settle();
+    settle(c);
     c.fab.kill(2);
     try {
       (void)a.get(30s);
@@ -262,7 +246,7 @@ TEST_CASE("fault tolerance: evicted lineage -> object_lost naming the object and
 
 TEST_CASE("fault tolerance: a lost output whose put argument died with its owner -> object_lost with the cause",
           "[in-process][faults][ft]") {
-  REQUIRE_RANKS(run_ranks(4, {}, [](Ctx& c) {
+  REQUIRE_RANKS(run_ranks(4, {}, [](RankCtx& c) {
     c.barrier();
     // Rank 1 puts a block and hands its ref to rank 0 (a borrower), which makes b from it on rank 2.
     std::vector<ObjectRef<Blob>> mine;
@@ -287,7 +271,7 @@ TEST_CASE("fault tolerance: a lost output whose put argument died with its owner
         ar(theirs);
       }
       auto b = mix_fn.on(ferry::rank{2}).remote(theirs[0], std::uint32_t{43});
-      c.settle();
+      settle(c);
       c.barrier();  // rank 1 may drop its handle now: rank 0 borrows the object
       c.fab.kill(1);
       c.fab.kill(2);
