@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <map>
 #include <optional>
 #include <set>
@@ -14,6 +13,7 @@
 
 #include "ferry/transport/affinity.h"
 #include "ferry/transport/transport.h"
+#include "ferry_test/env_guard.h"
 
 namespace af = ferry::transport::affinity;
 using af::BindMode;
@@ -202,53 +202,37 @@ TEST_CASE("affinity: oversubscription is local ranks per online CPU, rounded up"
   CHECK(af::oversubscription(env({{"FERRY_LOCAL_RANK", "x"}, {"FERRY_LOCAL_SIZE", "5"}})) == 1);  // malformed: 1
 }
 
-namespace {
-
-// Sets (or with nullptr unsets) an environment variable for one scope.
-struct ScopedEnv {
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) ::setenv(name, value, 1);
-    else ::unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_) ::setenv(name_, old_->c_str(), 1);
-    else ::unsetenv(name_);
-  }
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
-}  // namespace
+using ferry::test::EnvGuard;
 
 TEST_CASE("transport options: liveness defaults scale with ranks per CPU, the variables win", "[affinity][liveness]") {
   using namespace std::chrono_literals;
   using ferry::transport::Options;
   const auto cpus = static_cast<unsigned>(::sysconf(_SC_NPROCESSORS_ONLN));
-  ScopedEnv hb("FERRY_HEARTBEAT_MS", nullptr), to("FERRY_PEER_TIMEOUT_MS", nullptr), r("FERRY_LOCAL_RANK", "0");
+  EnvGuard hb("FERRY_HEARTBEAT_MS", std::nullopt), to("FERRY_PEER_TIMEOUT_MS", std::nullopt),
+      r("FERRY_LOCAL_RANK", "0");
   for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"}) ::unsetenv(v);
   {
-    ScopedEnv n("FERRY_LOCAL_SIZE", std::to_string(cpus).c_str());
+    EnvGuard n("FERRY_LOCAL_SIZE", std::to_string(cpus));
     auto o = Options::from_env().value();
     CHECK(o.heartbeat_interval == 500ms);
     CHECK(o.peer_timeout == 2500ms);
   }
   {
-    ScopedEnv n("FERRY_LOCAL_SIZE", std::to_string(2 * cpus).c_str());
+    EnvGuard n("FERRY_LOCAL_SIZE", std::to_string(2 * cpus));
     auto o = Options::from_env().value();
     CHECK(o.heartbeat_interval == 1000ms);
     CHECK(o.peer_timeout == 5000ms);
   }
   {
-    ScopedEnv n("FERRY_LOCAL_SIZE", std::to_string(64 * cpus).c_str());  // capped
+    EnvGuard n("FERRY_LOCAL_SIZE", std::to_string(64 * cpus));  // capped
     auto o = Options::from_env().value();
     CHECK(o.heartbeat_interval == 500ms * Options::kLivenessScaleMax);
     CHECK(o.peer_timeout == 2500ms * Options::kLivenessScaleMax);
-    ScopedEnv t("FERRY_PEER_TIMEOUT_MS", "3000");  // given: not scaled; the heartbeat follows it
+    EnvGuard t("FERRY_PEER_TIMEOUT_MS", "3000");  // given: not scaled; the heartbeat follows it
     o = Options::from_env().value();
     CHECK(o.peer_timeout == 3000ms);
     CHECK(o.heartbeat_interval == 600ms);
-    ScopedEnv h("FERRY_HEARTBEAT_MS", "100");
+    EnvGuard h("FERRY_HEARTBEAT_MS", "100");
     o = Options::from_env().value();
     CHECK(o.heartbeat_interval == 100ms);
     CHECK(o.peer_timeout == 3000ms);

@@ -8,39 +8,25 @@
 #include <utility>
 
 #include "ferry/runtime.h"
+#include "ferry_test/env_guard.h"
 #include "malloc_tuning.h"
 
 namespace {
 
-// Sets (or unsets, value == nullptr) a variable for the scope.
-class EnvVar {
- public:
-  EnvVar(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) ::setenv(name, value, 1);
-    else ::unsetenv(name);
-  }
-  ~EnvVar() {
-    if (old_) ::setenv(name_, old_->c_str(), 1);
-    else ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using ferry::test::EnvGuard;
 
 }  // namespace
 
 TEST_CASE("options: defaults and FERRY_* overrides", "[options]") {
-  EnvVar a("FERRY_INLINE_BYTES", nullptr), b("FERRY_GET_TIMEOUT_MS", nullptr), c("FERRY_SHUTDOWN_TIMEOUT_MS", nullptr);
+  EnvGuard a("FERRY_INLINE_BYTES", std::nullopt), b("FERRY_GET_TIMEOUT_MS", std::nullopt),
+      c("FERRY_SHUTDOWN_TIMEOUT_MS", std::nullopt);
   auto d = ferry::RuntimeOptions::from_env();
   REQUIRE(d.is_ok());
   CHECK(d.value().inline_bytes == 64u * 1024u);
   CHECK(d.value().get_timeout == std::chrono::milliseconds(600000));
   CHECK(d.value().store_bytes == 0u);
   {
-    EnvVar x("FERRY_INLINE_BYTES", "4K"), y("FERRY_GET_TIMEOUT_MS", "0"), z("FERRY_SHUTDOWN_TIMEOUT_MS", "1500");
+    EnvGuard x("FERRY_INLINE_BYTES", "4K"), y("FERRY_GET_TIMEOUT_MS", "0"), z("FERRY_SHUTDOWN_TIMEOUT_MS", "1500");
     auto o = ferry::RuntimeOptions::from_env();
     REQUIRE(o.is_ok());
     CHECK(o.value().inline_bytes == 4096u);
@@ -48,16 +34,16 @@ TEST_CASE("options: defaults and FERRY_* overrides", "[options]") {
     CHECK(o.value().shutdown_timeout.count() == 1500);
   }
   {
-    EnvVar x("FERRY_INLINE_BYTES", "0");
+    EnvGuard x("FERRY_INLINE_BYTES", "0");
     CHECK(ferry::RuntimeOptions::from_env().value().inline_bytes == 0u);
   }
   {
-    EnvVar x("FERRY_SHUTDOWN_TIMEOUT_MS", "0");  // 0: shutdown waits for slower peers forever
+    EnvGuard x("FERRY_SHUTDOWN_TIMEOUT_MS", "0");  // 0: shutdown waits for slower peers forever
     CHECK(ferry::RuntimeOptions::from_env().value().shutdown_timeout.count() == 0);
   }
   for (auto [name, bad] : {std::pair{"FERRY_GET_TIMEOUT_MS", "soon"}, std::pair{"FERRY_GET_TIMEOUT_MS", "-5"},
                            std::pair{"FERRY_INLINE_BYTES", "lots"}, std::pair{"FERRY_SHUTDOWN_TIMEOUT_MS", "never"}}) {
-    EnvVar x(name, bad);
+    EnvGuard x(name, bad);
     auto o = ferry::RuntimeOptions::from_env();
     INFO(name << "=" << bad);
     REQUIRE(!o.is_ok());
@@ -68,18 +54,18 @@ TEST_CASE("options: defaults and FERRY_* overrides", "[options]") {
 
 TEST_CASE("options: FERRY_LINEAGE_BYTES", "[options]") {
   {
-    EnvVar x("FERRY_LINEAGE_BYTES", nullptr);
+    EnvGuard x("FERRY_LINEAGE_BYTES", std::nullopt);
     CHECK(ferry::RuntimeOptions::from_env().value().lineage_bytes == std::size_t{256} << 20);
   }
   {
-    EnvVar x("FERRY_LINEAGE_BYTES", "64M");
+    EnvGuard x("FERRY_LINEAGE_BYTES", "64M");
     CHECK(ferry::RuntimeOptions::from_env().value().lineage_bytes == std::size_t{64} << 20);
   }
   {
-    EnvVar x("FERRY_LINEAGE_BYTES", "0");  // no lineage
+    EnvGuard x("FERRY_LINEAGE_BYTES", "0");  // no lineage
     CHECK(ferry::RuntimeOptions::from_env().value().lineage_bytes == 0u);
   }
-  EnvVar x("FERRY_LINEAGE_BYTES", "plenty");
+  EnvGuard x("FERRY_LINEAGE_BYTES", "plenty");
   auto o = ferry::RuntimeOptions::from_env();
   REQUIRE(!o.is_ok());
   CHECK(o.status().code() == ferry::Errc::invalid_argument);
@@ -88,44 +74,44 @@ TEST_CASE("options: FERRY_LINEAGE_BYTES", "[options]") {
 
 TEST_CASE("options: FERRY_MALLOC_TUNING and the user's own malloc settings", "[options]") {
   {
-    EnvVar x("FERRY_MALLOC_TUNING", nullptr);
+    EnvGuard x("FERRY_MALLOC_TUNING", std::nullopt);
     CHECK(ferry::RuntimeOptions::from_env().value().malloc_tuning);
   }
   {
-    EnvVar x("FERRY_MALLOC_TUNING", "n");
+    EnvGuard x("FERRY_MALLOC_TUNING", "n");
     CHECK(!ferry::RuntimeOptions::from_env().value().malloc_tuning);
   }
   {
-    EnvVar x("FERRY_MALLOC_TUNING", "y");
+    EnvGuard x("FERRY_MALLOC_TUNING", "y");
     CHECK(ferry::RuntimeOptions::from_env().value().malloc_tuning);
   }
   {
-    EnvVar x("FERRY_MALLOC_TUNING", "sometimes");
+    EnvGuard x("FERRY_MALLOC_TUNING", "sometimes");
     auto o = ferry::RuntimeOptions::from_env();
     REQUIRE(!o.is_ok());
     CHECK(o.status().code() == ferry::Errc::invalid_argument);
     CHECK_THAT(o.status().message(), Catch::Contains("FERRY_MALLOC_TUNING"));
   }
-  EnvVar t("GLIBC_TUNABLES", nullptr), m("MALLOC_TRIM_THRESHOLD_", nullptr);
+  EnvGuard t("GLIBC_TUNABLES", std::nullopt), m("MALLOC_TRIM_THRESHOLD_", std::nullopt);
   CHECK(!ferry::rt::user_tuned_malloc());
   {
-    EnvVar x("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000");
+    EnvGuard x("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000");
     CHECK(ferry::rt::user_tuned_malloc());
   }
   {  // what ferry-run adds is not the user's tuning; anything beside it is
-    EnvVar x("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
+    EnvGuard x("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
     CHECK(!ferry::rt::user_tuned_malloc());
-    EnvVar y("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4096");
+    EnvGuard y("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4096");
     CHECK(ferry::rt::user_tuned_malloc());
-    EnvVar z("GLIBC_TUNABLES", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1");
+    EnvGuard z("GLIBC_TUNABLES", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1");
     CHECK(ferry::rt::user_tuned_malloc());
   }
   {
-    EnvVar x("GLIBC_TUNABLES", "glibc.pthread.rseq=0");
+    EnvGuard x("GLIBC_TUNABLES", "glibc.pthread.rseq=0");
     CHECK(!ferry::rt::user_tuned_malloc());
   }
   {
-    EnvVar x("MALLOC_TRIM_THRESHOLD_", "1000");
+    EnvGuard x("MALLOC_TRIM_THRESHOLD_", "1000");
     CHECK(ferry::rt::user_tuned_malloc());
     ferry::RuntimeOptions o;
     CHECK(!ferry::rt::tune_malloc(o));  // the user's setting wins
