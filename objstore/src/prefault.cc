@@ -2,9 +2,7 @@
 #include "ferry/objstore/prefault.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
