@@ -10,7 +10,7 @@
 
 #include <algorithm>
 
-#include "core.h"
+#include "core_services.h"
 #include "metrics.h"
 #include "tasks.h"
 
@@ -156,7 +156,7 @@ void Tasks::fail_calls(std::vector<std::pair<Reroute, Status>>& fail) {
   for (auto& [r, s] : fail) {
     metrics::add(metrics::C::tasks_failed);
     const std::string name = r.p.entry ? r.p.entry->name : std::string("?");
-    core_.run(core_.own_.set_failed(r.id, Status(s.code(), "actor method '" + name + "': " + s.message())));
+    core_.run(core_.ownership().set_failed(r.id, Status(s.code(), "actor method '" + name + "': " + s.message())));
     for (const ObjectId& h : r.p.held) core_.remove_ref(h);
   }
 }
@@ -164,7 +164,7 @@ void Tasks::fail_calls(std::vector<std::pair<Reroute, Status>>& fail) {
 void Tasks::broadcast(const proto::ActorUpdate& u) {
   const Bytes msg = proto::encode(u);
   for (Rank r = 0; r < core_.size(); ++r)
-    if (r != core_.rank() && board_.alive(r) && !core_.own_.is_dead(r)) core_.send(r, proto::kActorUpdate, msg);
+    if (r != core_.rank() && board_.alive(r) && !core_.ownership().is_dead(r)) core_.send(r, proto::kActorUpdate, msg);
 }
 
 // ------------------------------------------------------------------ the creator's decision
@@ -198,7 +198,7 @@ void Tasks::creator_host_died(const ActorKey& key, Rank dead, const Status& why)
     std::optional<Rank> next;
     for (Rank i = 1; i < core_.size() && !next; ++i) {
       const Rank r = (dead + i) % core_.size();
-      if (board_.alive(r) && !core_.own_.is_dead(r)) next = r;
+      if (board_.alive(r) && !core_.ownership().is_dead(r)) next = r;
     }
     const std::string died_on = "its host " + rank_str(dead) + " died (" + why.message() + ")";
     auto calls = take_calls_locked(key, 0);
@@ -280,7 +280,7 @@ void Tasks::call_lost(const ObjectId& id, Pending p, const Status& why) {
       fail.emplace_back(std::move(one[0]), Status(Errc::internal, "a call of " + actor_name(c.actor) +
                                                                      " was lost on a rank that is not its host"));
     } else if (c.actor.options.max_restarts == 0 || c.actor.creator == core_.rank() ||
-               core_.own_.is_dead(c.actor.creator) || !board_.alive(c.actor.creator)) {
+               core_.ownership().is_dead(c.actor.creator) || !board_.alive(c.actor.creator)) {
       // No restart will come: the actor is dead for this rank from now on.
       const std::string reason =
           c.actor.options.max_restarts == 0 ? "it has no restarts (max_restarts 0)"

@@ -8,7 +8,7 @@
 
 #include "actor_restart.h"
 
-#include "core.h"
+#include "core_services.h"
 #include "ferry/task_error.h"
 #include "metrics.h"
 #include "registry.h"
@@ -196,7 +196,7 @@ void ActorHost::run_one(HostedActor& a, Job* j) {
     return;
   }
   // A call.
-  if (j->owner != core_.rank() && core_.own_.is_dead(j->owner)) {  // its caller died: dropped unrun
+  if (j->owner != core_.rank() && core_.ownership().is_dead(j->owner)) {  // its caller died: dropped unrun
     j->actor.reset();
     delete j;
     return;
@@ -324,7 +324,7 @@ Result<ActorId> Tasks::create_actor(const RegistryEntry& cls, std::optional<Rank
   call->is_create = true;
   // The create's "result" is not an object: the pending entry only holds the arguments.
   const ObjectId result = add_pending(cls, host, args, std::move(held), false, nullptr, std::move(call));
-  if (!board_.alive(host) || core_.own_.is_dead(host)) {
+  if (!board_.alive(host) || core_.ownership().is_dead(host)) {
     fail_pending_on(host, Status(Errc::peer_failed, rank_str(host) + " has failed"));
     return id;  // calls fail the same way (or go to the restarted actor)
   }
@@ -366,7 +366,7 @@ Result<detail::SubmitResult> Tasks::call_actor(const ActorId& a, const RegistryE
     if (now.incarnation != w.incarnation || !now.dead.is_ok())
       lost = Status(Errc::peer_failed, "the actor left " + rank_str(w.host));
   }
-  if (lost.is_ok() && (!board_.alive(w.host) || core_.own_.is_dead(w.host))) {
+  if (lost.is_ok() && (!board_.alive(w.host) || core_.ownership().is_dead(w.host))) {
     fail_pending_on(w.host, Status(Errc::peer_failed, rank_str(w.host) + " (the actor's host) has failed"));
   } else if (!lost.is_ok()) {
     std::optional<Pending> p;

@@ -49,7 +49,7 @@ struct HostedActor {
 class ActorHost {
  public:
   static constexpr int kDrainBatch = 64;
-  ActorHost(Tasks& tasks, Core& core) : tasks_(tasks), core_(core) {}
+  ActorHost(Tasks& tasks, CoreServices& core) : tasks_(tasks), core_(core) {}
 
   void admit(Job* j, const ActorId& id);
   void ready(Job* j);
@@ -67,7 +67,7 @@ class ActorHost {
   void fail_job(Job* j, const Status& why);
 
   Tasks& tasks_;
-  Core& core_;
+  CoreServices& core_;
   mutable std::mutex actors_mu_;
   std::map<std::pair<Rank, std::uint64_t>, std::shared_ptr<HostedActor>> actors_;  // guarded by actors_mu_
 };

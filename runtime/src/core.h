@@ -25,6 +25,8 @@
 // Tasks and actors live in Tasks (tasks.h), which the Core owns and hooks into
 // start-up (one allgather: arena key + registry hash + executor threads),
 // peer failure and shutdown (drain submitted tasks, then stop executors).
+// Tasks and the store-pressure handler (eviction.h) see the Core only as
+// CoreServices (core_services.h): no friends.
 //
 // Thread-safety: handlers run on the transport's progress thread, the object
 // API on any thread. Every entry point holds a GateGuard; internal methods
@@ -47,6 +49,8 @@
 #include "ferry/objstore/objstore.h"
 #include "ferry/runtime.h"
 #include "ferry/transport/transport.h"
+#include "core_services.h"
+#include "gate.h"
 #include "ownership.h"
 
 namespace ferry::rt {
@@ -60,61 +64,7 @@ using detail::ObjectData;
 using transport::ByteView;
 using transport::Bytes;
 
-// Entry counter with a one-way close: close_and_drain() waits until no
-// holder is left, and every enter() after it fails. Reentrant.
-class Gate {
- public:
-  bool enter() noexcept {
-    active_.fetch_add(1);
-    if (closed_.load()) {
-      active_.fetch_sub(1);
-      return false;
-    }
-    return true;
-  }
-  void exit() noexcept { active_.fetch_sub(1); }
-  bool closed() const noexcept { return closed_.load(); }
-  void close_and_drain() noexcept;
-
- private:
-  std::atomic<std::int64_t> active_{0};
-  std::atomic<bool> closed_{false};
-};
-
-// Marks the calling thread as running a runtime message handler (or a
-// continuation completed by one): it must not block waiting for a message.
-class HandlerScope {
- public:
-  HandlerScope() noexcept : saved_(depth_flag()) { depth_flag() = true; }
-  ~HandlerScope() { depth_flag() = saved_; }
-  HandlerScope(const HandlerScope&) = delete;
-  HandlerScope& operator=(const HandlerScope&) = delete;
-  static bool active() noexcept { return depth_flag(); }
-
- private:
-  static bool& depth_flag() noexcept {
-    thread_local bool in_handler = false;
-    return in_handler;
-  }
-  bool saved_;
-};
-
-class GateGuard {
- public:
-  explicit GateGuard(Gate& g) noexcept : g_(g), ok_(g.enter()) {}
-  ~GateGuard() {
-    if (ok_) g_.exit();
-  }
-  GateGuard(const GateGuard&) = delete;
-  GateGuard& operator=(const GateGuard&) = delete;
-  explicit operator bool() const noexcept { return ok_; }
-
- private:
-  Gate& g_;
-  bool ok_;
-};
-
-class Core {
+class Core final : public CoreServices {
  public:
   // Collective over `boot`. `owned` (may be null) is the transport `t` when the core owns it.
   static Result<std::shared_ptr<Core>> start(transport::Transport& t, std::unique_ptr<transport::Transport> owned,
@@ -137,22 +87,22 @@ class Core {
   // fail with it), then shuts down without waiting for them (control.cc).
   Status abort(const Status& why);
 
-  std::uint32_t epoch() const noexcept { return epoch_; }
-  Rank rank() const noexcept { return self_; }
-  Rank size() const noexcept { return size_; }
-  transport::Transport& transport() const noexcept { return t_; }
-  const RuntimeOptions& options() const noexcept { return opts_; }
-  Gate& gate() const noexcept { return gate_; }
+  std::uint32_t epoch() const noexcept override { return epoch_; }
+  Rank rank() const noexcept override { return self_; }
+  Rank size() const noexcept override { return size_; }
+  transport::Transport& transport() const noexcept override { return t_; }
+  const RuntimeOptions& options() const noexcept override { return opts_; }
+  Gate& gate() const noexcept override { return gate_; }
   RuntimeStats stats() const;
 
   // Object API (the caller holds a GateGuard).
   Result<ObjectId> put(const detail::ObjectMeta& meta, std::span<const std::byte> bytes,
-                       std::span<const ObjectId> contained = {});
+                       std::span<const ObjectId> contained = {}) override;
   // `local_checked`: the caller has just seen try_local() miss (its check is not repeated).
-  Future<ObjectData> fetch(const ObjectId& id, bool local_checked = false);
+  Future<ObjectData> fetch(const ObjectId& id, bool local_checked = false) override;
   // The object's bytes if this rank can read them now (owned and ready, a
   // failed task output, or cached here): no message, no future. nullopt: fetch().
-  std::optional<Result<ObjectData>> try_local(const ObjectId& id);
+  std::optional<Result<ObjectData>> try_local(const ObjectId& id) override;
   // Busy progress mode (the caller checked it and that this rank owns `id`),
   // an object still being computed: the calling thread drives progress and re-reads the ownership entry until
   // it is ready or failed (no fetch, no future), or until `deadline` (an
@@ -160,27 +110,30 @@ class Core {
   std::optional<Result<ObjectData>> wait_owned(const ObjectId& id,
                                                std::optional<std::chrono::steady_clock::time_point> deadline,
                                                std::chrono::milliseconds waited);
-  void add_ref(const ObjectId& id) { own_.add_ref(id); }
+  void add_ref(const ObjectId& id) override { own_.add_ref(id); }
   // A ref decoded here (ObjectRef::from_id): a valid future when this rank
   // starts borrowing `id` and the caller should wait for the owner's answer
   // (borrow_core.cc) before whatever carried the ref may be dropped.
   Future<void> add_ref_decoded(const ObjectId& id);
   // A value about to be stored or sent holds refs `contained`: put() hands
   // them to the new object's entry; a task result's owner gets kContained.
-  void hold_contained(const ObjectId& outer, std::span<const ObjectId> contained);
-  void remove_ref(const ObjectId& id) { run(own_.remove_ref(id)); }
+  void hold_contained(const ObjectId& outer, std::span<const ObjectId> contained) override;
+  void remove_ref(const ObjectId& id) override { run(own_.remove_ref(id)); }
 
   // The task layer (tasks.h); valid until the Core is destroyed (never).
   Tasks& tasks() const noexcept { return *tasks_; }
-  bool accepting() const noexcept { return accepting_.load(); }
+  bool accepting() const noexcept override { return accepting_.load(); }
 
   // Testing hook: damages the header checksum of a local object (malformed_message for remote readers).
   Status debug_corrupt_header(const ObjectId& id);
 
  private:
-  friend class Tasks;
-  friend class ActorHost;
-  friend class StorePressure;
+  // ---- CoreServices only (the task layer and the store-pressure handler)
+  Ownership& ownership() noexcept override { return own_; }
+  ObjectId new_object_id() override { return ids_.next(); }
+  objstore::ObjectTable& table() noexcept override { return *table_; }
+  objstore::Arena& arena() noexcept override { return *arena_; }
+
   struct Fetch;
   using FetchPtr = std::shared_ptr<Fetch>;
 
@@ -209,7 +162,7 @@ class Core {
                         std::optional<Rank> driver = std::nullopt);
   Status drain_own_work(std::chrono::steady_clock::time_point deadline);
   void on_peer_failure(Rank peer, const Status& why);
-  void run(Actions&& actions);
+  void run(Actions&& actions) override;
   // ---- borrowers (borrow_core.cc)
   void install_borrow_handlers();
   void on_borrow_add(Rank src, ByteView p);
@@ -220,8 +173,8 @@ class Core {
   void run_borrow(Actions& a);
   void fail_registrations(const Status& why);
   void send_reply(Reply&& r);
-  void send(Rank dst, transport::HandlerId id, Bytes payload);
-  void report(const Status& s);
+  void send(Rank dst, transport::HandlerId id, Bytes payload) override;
+  void report(const Status& s) override;
   bool wait_fetches_drained(std::chrono::steady_clock::time_point deadline);
 
   // ---- reader side (fetch.cc)

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "core.h"
+#include "core_services.h"
 #include "metrics.h"
 #include "protocol.h"
 #include "trace.h"
@@ -35,14 +35,14 @@ Status write_spill(void* ctx, const objstore::ObjectInfo& info, std::span<const 
 
 }  // namespace
 
-StorePressure::StorePressure(Core& core) : core_(core), store_(objstore::SpillStore::open()) {}
+StorePressure::StorePressure(CoreServices& core) : core_(core), store_(objstore::SpillStore::open()) {}
 
 StorePressure::~StorePressure() = default;
 
 void StorePressure::install_handlers() {
-  Status s = core_.t_.set_handler(kRetireCopy, [this](Rank src, transport::ByteView p) {
+  Status s = core_.transport().set_handler(kRetireCopy, [this](Rank src, transport::ByteView p) {
     HandlerScope in_handler;
-    GateGuard g(core_.gate_);
+    GateGuard g(core_.gate());
     if (g) on_retire(src, p);
   });
   if (!s) core_.report(s);
@@ -51,11 +51,11 @@ void StorePressure::install_handlers() {
 void StorePressure::on_retire(Rank src, transport::ByteView p) {
   auto id = proto::decode_drop(p, src);
   if (!id) return core_.report(id.status());
-  if (id.value().owner() != core_.self_)
+  if (id.value().owner() != core_.rank())
     return core_.report(Status(Errc::malformed_message, "rank " + std::to_string(src) + " asked rank " +
-                                                            std::to_string(core_.self_) + " to retire its copy of " +
+                                                            std::to_string(core_.rank()) + " to retire its copy of " +
                                                             id.value().to_string() + ", which this rank does not own"));
-  core_.run(core_.own_.retire_copy(id.value(), src));
+  core_.run(core_.ownership().retire_copy(id.value(), src));
 }
 
 bool StorePressure::has_room(const objstore::ObjectTable& table, std::size_t bytes) {
@@ -81,11 +81,11 @@ std::size_t StorePressure::make_room(objstore::ObjectTable& table, std::size_t b
 
 std::size_t StorePressure::evict_copies(objstore::ObjectTable& table, std::size_t bytes) {
   using clock = std::chrono::steady_clock;
-  const Rank self = core_.self_;
+  const Rank self = core_.rank();
   std::vector<objstore::ObjectInfo> unreferenced, referenced;
   for (const auto& v : table.evictable(kMaxCandidates)) {
-    if (v.id.owner() == self || !core_.own_.copy_offset(v.id)) continue;  // not a secondary copy here
-    (core_.own_.ref_count(v.id) == 0 ? unreferenced : referenced).push_back(v);
+    if (v.id.owner() == self || !core_.ownership().copy_offset(v.id)) continue;  // not a secondary copy here
+    (core_.ownership().ref_count(v.id) == 0 ? unreferenced : referenced).push_back(v);
   }
   unreferenced.insert(unreferenced.end(), referenced.begin(), referenced.end());
   std::vector<objstore::ObjectInfo> asked, to_send;
@@ -122,7 +122,7 @@ std::size_t StorePressure::evict_copies(objstore::ObjectTable& table, std::size_
 std::size_t StorePressure::spill_primaries(objstore::ObjectTable& table, std::size_t bytes, bool& room) {
   std::size_t freed = 0;
   for (const auto& v : table.evictable(kMaxCandidates)) {
-    if (v.id.owner() != core_.self_) continue;
+    if (v.id.owner() != core_.rank()) continue;
     if ((room = has_room(table, bytes))) break;
     auto spilled = table.spill(v.id, &write_spill, store_.get());
     if (!spilled) {  // the disk is full (or unusable): more attempts would fail alike
@@ -174,7 +174,7 @@ std::string StorePressure::why_no_room() const {
 }
 
 Result<objstore::ObjectInfo> StorePressure::pin_for_lease(Rank reader, std::uint64_t lease, ObjectId id) {
-  auto info = core_.table_->pin(id);
+  auto info = core_.table().pin(id);
   if (!info) return info;
   std::lock_guard<std::mutex> lock(mu_);
   lease_pins_[reader][lease] = id;
@@ -193,7 +193,7 @@ void StorePressure::lease_done(Rank reader, std::uint64_t lease) {
     r->second.erase(l);
     if (r->second.empty()) lease_pins_.erase(r);
   }
-  (void)core_.table_->unpin(id);
+  (void)core_.table().unpin(id);
 }
 
 void StorePressure::reader_failed(Rank reader) {
@@ -205,7 +205,7 @@ void StorePressure::reader_failed(Rank reader) {
     pins.swap(r->second);
     lease_pins_.erase(r);
   }
-  for (const auto& [lease, id] : pins) (void)core_.table_->unpin(id);
+  for (const auto& [lease, id] : pins) (void)core_.table().unpin(id);
 }
 
 }  // namespace ferry::rt

@@ -39,7 +39,7 @@
 
 namespace ferry::rt {
 
-class Core;
+class CoreServices;
 
 inline constexpr transport::HandlerId kRetireCopy = 0xF00A;  // holder -> owner: id (16 bytes)
 
@@ -47,7 +47,7 @@ class StorePressure : public objstore::SpillHandler {
  public:
   static constexpr std::chrono::milliseconds kRetireWait{1000};
 
-  explicit StorePressure(Core& core);
+  explicit StorePressure(CoreServices& core);
   ~StorePressure() override;
 
   // Installs the kRetireCopy handler (owner side).
@@ -93,7 +93,7 @@ class StorePressure : public objstore::SpillHandler {
   void on_retire(Rank src, transport::ByteView p);
   static bool has_room(const objstore::ObjectTable& table, std::size_t bytes);
 
-  Core& core_;
+  CoreServices& core_;
   std::unique_ptr<objstore::SpillStore> store_;
   mutable std::mutex mu_;
   // (reader, lease) -> pinned id

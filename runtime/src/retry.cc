@@ -13,7 +13,7 @@
 // and retries_left); no lock is held while calling the Core or the transport.
 #include <spdlog/spdlog.h>
 
-#include "core.h"
+#include "core_services.h"
 #include "metrics.h"
 #include "tasks.h"
 #include "trace.h"
@@ -112,7 +112,7 @@ void Tasks::resubmit(const ObjectId& id, const Status& why) {
   if (trace::on()) trace::instant("retry", id);
   spdlog::debug("ferry[{}]: task output {} attempt {} on {} ({})", core_.rank(), id.to_string(), attempt,
                 rank_str(dst), why.to_string());
-  if (!board_.alive(dst) || core_.own_.is_dead(dst))
+  if (!board_.alive(dst) || core_.ownership().is_dead(dst))
     return fail_pending_on(dst, Status(Errc::peer_failed, rank_str(dst) + " has failed"));
   if (dst != core_.rank()) {
     submits_->append(dst, [&](Bytes& out) { out.insert(out.end(), record.begin(), record.end()); });
@@ -158,8 +158,8 @@ void Tasks::reconstruct(std::span<const ObjectId> ids) {
     }
     if (!lost.is_ok()) {
       spdlog::warn("ferry[{}]: {}", core_.rank(), lost.message());
-      core_.run(core_.own_.set_failed(id, std::move(lost)));
-      if (!drop.empty()) core_.run(core_.own_.remove_refs(drop));
+      core_.run(core_.ownership().set_failed(id, std::move(lost)));
+      if (!drop.empty()) core_.run(core_.ownership().remove_refs(drop));
       continue;
     }
     metrics::add(metrics::C::tasks_submitted);
@@ -179,7 +179,7 @@ void Tasks::forget_lineage(std::span<const ObjectId> ids) {
       if (auto spec = lineage_.forget(id)) drop.insert(drop.end(), spec->held.begin(), spec->held.end());
     }
   }
-  if (!drop.empty()) core_.run(core_.own_.remove_refs(drop));
+  if (!drop.empty()) core_.run(core_.ownership().remove_refs(drop));
 }
 
 std::size_t Tasks::lineage_bytes() const {

@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "actors.h"
-#include "core.h"
+#include "core_services.h"
 #include "ferry/task_error.h"
 #include "metrics.h"
 #include "registry.h"
@@ -61,7 +61,7 @@ namespace {
 
 // The completion of a coroutine task, owned by the coroutine until finish().
 struct DeferredResult final : detail::ResultSink {
-  DeferredResult(Tasks& t, Core& c, Job* j) : tasks(t), buffer(t, c, j->result), job(j) {}
+  DeferredResult(Tasks& t, CoreServices& c, Job* j) : tasks(t), buffer(t, c, j->result), job(j) {}
   Status emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes,
               std::span<const ObjectId> contained) override {
     return buffer.emit(m, bytes, contained);
@@ -253,7 +253,7 @@ void Tasks::execute(Job* j) {
 }
 
 bool Tasks::owner_gone(Job* j) {
-  if (j->owner == core_.rank() || !core_.own_.is_dead(j->owner)) return false;
+  if (j->owner == core_.rank() || !core_.ownership().is_dead(j->owner)) return false;
   // Its submitter died: nobody will read the result, so the task is dropped
   // unrun (its argument fetches are over; a running task finishes, and its
   // result is freed where it lands: store_result / hold_contained).
@@ -283,7 +283,7 @@ void Tasks::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
     }
   }
   if (j->kind == proto::RecordKind::task) hand_off(c, out && out->contained);
-  if (j->owner != core_.rank() && core_.own_.is_dead(j->owner)) return;  // nobody to tell (its copy is freed)
+  if (j->owner != core_.rank() && core_.ownership().is_dead(j->owner)) return;  // nobody to tell (its copy is freed)
   deliver(j->owner, c);
 }
 
@@ -302,17 +302,17 @@ void Tasks::deliver(Rank owner, const Completion& c) {
 }
 
 Status Tasks::store_result(const ObjectId& id, const detail::ObjectMeta& meta, ByteView bytes, std::uint64_t& offset) {
-  auto info = core_.table_->create(id, meta.size, meta.type_tag, meta.format, meta.aux);
+  auto info = core_.table().create(id, meta.size, meta.type_tag, meta.format, meta.aux);
   if (!info) return info.status();
-  if (!bytes.empty()) std::memcpy(core_.arena_->at(info.value().payload_offset()), bytes.data(), bytes.size());
-  if (Status s = core_.table_->seal(id); !s) {
-    (void)core_.table_->free(id);
+  if (!bytes.empty()) std::memcpy(core_.arena().at(info.value().payload_offset()), bytes.data(), bytes.size());
+  if (Status s = core_.table().seal(id); !s) {
+    (void)core_.table().free(id);
     return s;
   }
   offset = info.value().offset;
   if (id.owner() == core_.rank()) return Status::ok();  // our own output: the owner entry takes the block
   // Kept as a copy of an object the submitter owns: freed on its kDropCopy or its death.
-  Actions a = core_.own_.add_copy(id, offset);
+  Actions a = core_.ownership().add_copy(id, offset);
   const bool owner_gone = !a.free_local.empty();
   core_.run(std::move(a));
   if (owner_gone)

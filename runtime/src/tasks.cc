@@ -11,7 +11,7 @@
 
 #include "actor_restart.h"
 #include "actors.h"
-#include "core.h"
+#include "core_services.h"
 #include "metrics.h"
 #include "registry.h"
 #include "trace.h"
@@ -34,7 +34,7 @@ const char* what_of(const RegistryEntry* e) {
 
 }  // namespace
 
-Tasks::Tasks(Core& core, unsigned threads)
+Tasks::Tasks(CoreServices& core, unsigned threads)
     : core_(core), threads_(threads ? threads : 1), board_(core.size()), lineage_(core.options().lineage_bytes) {
   flusher_ = std::make_unique<Flusher>([this] {
     GateGuard g(core_.gate());
@@ -163,7 +163,7 @@ Rank Tasks::choose(std::span<const ArgSpec> args) {
   std::vector<ArgBytes> where;
   for (const ArgSpec& a : args) {
     if (a.kind != ArgSpec::Kind::ref) continue;
-    if (auto hint = core_.own_.location_hint(a.ref)) where.push_back({hint->rank, hint->bytes});
+    if (auto hint = core_.ownership().location_hint(a.ref)) where.push_back({hint->rank, hint->bytes});
   }
   thread_local std::vector<RankLoad> loads;
   board_.snapshot(loads, std::chrono::milliseconds(200));
@@ -174,8 +174,8 @@ Rank Tasks::choose(std::span<const ArgSpec> args) {
 ObjectId Tasks::add_pending(const RegistryEntry& e, Rank executor, std::span<const ArgSpec> args,
                             std::vector<ObjectId> held, bool owned_output, std::shared_ptr<TaskSpec> spec,
                             std::shared_ptr<ActorCall> call) {
-  const ObjectId id = core_.ids_.next();
-  if (owned_output) (void)core_.own_.add_pending(id);  // fresh id: cannot collide
+  const ObjectId id = core_.new_object_id();
+  if (owned_output) (void)core_.ownership().add_pending(id);  // fresh id: cannot collide
   for (const ArgSpec& a : args) {
     if (a.kind == ArgSpec::Kind::ref) {  // one reference per argument, dropped at completion
       core_.add_ref(a.ref);
@@ -232,7 +232,7 @@ Result<detail::SubmitResult> Tasks::submit(const RegistryEntry& fn, std::optiona
   std::shared_ptr<TaskSpec> spec = make_spec(fn, where, args, opts);
   const std::shared_ptr<TaskSpec> sp = spec;  // alive until sent, whatever happens to the pending entry
   const ObjectId id = add_pending(fn, dst, args, std::move(held), true, std::move(spec));
-  if (!board_.alive(dst) || core_.own_.is_dead(dst)) {
+  if (!board_.alive(dst) || core_.ownership().is_dead(dst)) {
     fail_pending_on(dst, Status(Errc::peer_failed, rank_str(dst) + " has failed"));
   } else if (sp) {
     send_spec(dst, id, *sp, args);
@@ -352,10 +352,10 @@ void Tasks::complete(Rank executor, std::span<const Completion> batch) {
     held.insert(held.end(), p.held.begin(), p.held.end());
     if (p.spec) held.insert(held.end(), p.spec->held.begin(), p.spec->held.end());  // not kept as lineage
   }
-  core_.run(core_.own_.complete(outcomes));
+  core_.run(core_.ownership().complete(outcomes));
   for (auto& [id, why] : again) resubmit(id, why);
   if (!a.empty()) core_.run(std::move(a));
-  if (!held.empty()) core_.run(core_.own_.remove_refs(held));
+  if (!held.empty()) core_.run(core_.ownership().remove_refs(held));
   {
     MutexLock lock(pend_mu_);
     if (pending_.empty()) pend_cv_.notify_all();
@@ -397,7 +397,7 @@ void Tasks::fail_pending_on(Rank executor, const Status& why) {
     Status s(why.code() == Errc::peer_failed ? Errc::peer_failed : why.code(),
              std::string(what_of(p.entry)) + " '" + name + "' was sent to " + rank_str(executor) +
                  ", which failed before it completed (" + why.message() + "); its output is lost after " + tries);
-    core_.run(core_.own_.set_failed(id, p.remaking ? remake_failed(id, s) : std::move(s)));
+    core_.run(core_.ownership().set_failed(id, p.remaking ? remake_failed(id, s) : std::move(s)));
     for (const ObjectId& h : p.held) core_.remove_ref(h);
     if (p.spec)
       for (const ObjectId& h : p.spec->held) core_.remove_ref(h);

@@ -1,8 +1,8 @@
 // tasks.h — the task layer of one rank (internal): submission and ownership
 // of task outputs (tasks.cc), execution of tasks whose owner is any rank
 // (task_exec.cc), and actors (actors.cc). The Core owns one Tasks and hooks
-// it into start-up, peer failure and shutdown; Tasks reaches into the Core
-// (friend) for the ownership core, the object table and fetches.
+// it into start-up, peer failure and shutdown; Tasks uses the Core through
+// CoreServices (core_services.h): the ownership core, the store and fetches.
 //
 // Submitter / owner side: submit() creates a pending object (Ownership::
 // add_pending; the caller gets the first reference), records a Pending entry
@@ -54,7 +54,7 @@
 
 namespace ferry::rt {
 
-class Core;
+class CoreServices;
 class Tasks;
 struct HostedActor;
 struct ActorBook;
@@ -98,7 +98,7 @@ inline bool rerun(const Job& j) noexcept { return j.kind == proto::RecordKind::t
 // are copied into a per-thread scratch buffer (then into the done record),
 // large ones straight into a block of this rank's arena.
 struct ResultBuffer final : detail::ResultSink {
-  ResultBuffer(Tasks& t, Core& c, const ObjectId& id, Job* job = nullptr) : tasks(t), core(c), id(id), job(job) {}
+  ResultBuffer(Tasks& t, CoreServices& c, const ObjectId& id, Job* job = nullptr) : tasks(t), core(c), id(id), job(job) {}
   Status emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes,
               std::span<const ObjectId> contained) override;
   // A coroutine task took over its job (task_exec.cc): the job completes later.
@@ -107,7 +107,7 @@ struct ResultBuffer final : detail::ResultSink {
   void finish_job(Job* j, Status s);
 
   Tasks& tasks;
-  Core& core;
+  CoreServices& core;
   ObjectId id;
   bool emitted = false;
   proto::DoneStatus status = proto::DoneStatus::value;
@@ -121,7 +121,7 @@ struct ResultBuffer final : detail::ResultSink {
 
 class Tasks {
  public:
-  Tasks(Core& core, unsigned threads);
+  Tasks(CoreServices& core, unsigned threads);
   ~Tasks();
   Tasks(const Tasks&) = delete;
   Tasks& operator=(const Tasks&) = delete;
@@ -266,7 +266,7 @@ class Tasks {
   void deliver(Rank owner, const Completion& c);
   Status store_result(const ObjectId& id, const detail::ObjectMeta& meta, ByteView bytes, std::uint64_t& offset);
 
-  Core& core_;
+  CoreServices& core_;
   const unsigned threads_;
   LoadBoard board_;
   std::unique_ptr<Executor> executor_;
