@@ -12,7 +12,7 @@
 
 #include "core_services.h"
 #include "metrics.h"
-#include "tasks.h"
+#include "task_owner.h"
 
 namespace ferry::rt {
 
@@ -49,13 +49,13 @@ SavedArgs SavedArgs::copy(std::span<const ArgSpec> args) {
 
 // ------------------------------------------------------------------ routing
 
-ActorWhere Tasks::actor_where_locked(const ActorId& a) const {
+ActorWhere TaskOwner::actor_where_locked(const ActorId& a) const {
   auto it = book_->where.find(key_of(a));
   if (it != book_->where.end()) return it->second;
   return ActorWhere{a.host, 0, Status::ok()};
 }
 
-void Tasks::remember_owned(const RegistryEntry& cls, const ActorId& id, std::span<const ArgSpec> args) {
+void TaskOwner::remember_owned(const RegistryEntry& cls, const ActorId& id, std::span<const ArgSpec> args) {
   ActorBook::Owned o;
   o.cls = &cls;
   o.id = id;
@@ -70,7 +70,7 @@ void Tasks::remember_owned(const RegistryEntry& cls, const ActorId& id, std::spa
   book_->owned.emplace(key_of(id), std::move(o));
 }
 
-void Tasks::forget_owned(const ActorId& a) {
+void TaskOwner::forget_owned(const ActorId& a) {
   std::vector<ObjectId> held;
   {
     MutexLock lock(seq_mu_);
@@ -84,7 +84,7 @@ void Tasks::forget_owned(const ActorId& a) {
 
 // Takes the pending calls of `key` older than incarnation `inc` (all of them
 // when `inc` is 0) plus the parked lost ones, in submission order.
-std::vector<Tasks::Reroute> Tasks::take_calls_locked(const ActorKey& key, std::uint64_t inc) {
+std::vector<TaskOwner::Reroute> TaskOwner::take_calls_locked(const ActorKey& key, std::uint64_t inc) {
   std::vector<Reroute> out;
   {
     MutexLock lock(pend_mu_);
@@ -112,7 +112,7 @@ std::vector<Tasks::Reroute> Tasks::take_calls_locked(const ActorKey& key, std::u
 
 // Gives each call that may retry a sequence number of incarnation `w` and
 // moves it to `resend`; the others to `fail` with `no_retry`.
-void Tasks::assign_locked(std::vector<Reroute>& calls, const ActorWhere& w, const ActorKey& key,
+void TaskOwner::assign_locked(std::vector<Reroute>& calls, const ActorWhere& w, const ActorKey& key,
                           std::vector<Reroute>& resend, std::vector<std::pair<Reroute, Status>>& fail,
                           const std::string& no_retry) {
   for (Reroute& r : calls) {
@@ -129,7 +129,7 @@ void Tasks::assign_locked(std::vector<Reroute>& calls, const ActorWhere& w, cons
   }
 }
 
-void Tasks::resend_calls(std::vector<Reroute>& resend) {
+void TaskOwner::resend_calls(std::vector<Reroute>& resend) {
   for (Reroute& r : resend) {
     const ActorCall& c = *r.p.call;
     proto::SubmitHead h;
@@ -152,7 +152,7 @@ void Tasks::resend_calls(std::vector<Reroute>& resend) {
   }
 }
 
-void Tasks::fail_calls(std::vector<std::pair<Reroute, Status>>& fail) {
+void TaskOwner::fail_calls(std::vector<std::pair<Reroute, Status>>& fail) {
   for (auto& [r, s] : fail) {
     metrics::add(metrics::C::tasks_failed);
     const std::string name = r.p.entry ? r.p.entry->name : std::string("?");
@@ -161,7 +161,7 @@ void Tasks::fail_calls(std::vector<std::pair<Reroute, Status>>& fail) {
   }
 }
 
-void Tasks::broadcast(const proto::ActorUpdate& u) {
+void TaskOwner::broadcast(const proto::ActorUpdate& u) {
   const Bytes msg = proto::encode(u);
   for (Rank r = 0; r < core_.size(); ++r)
     if (r != core_.rank() && board_.alive(r) && !core_.ownership().is_dead(r)) core_.send(r, proto::kActorUpdate, msg);
@@ -169,7 +169,7 @@ void Tasks::broadcast(const proto::ActorUpdate& u) {
 
 // ------------------------------------------------------------------ the creator's decision
 
-void Tasks::creator_hosts_died(Rank dead, const Status& why) {
+void TaskOwner::creator_hosts_died(Rank dead, const Status& why) {
   std::vector<ActorKey> mine;
   {
     MutexLock lock(seq_mu_);
@@ -179,7 +179,7 @@ void Tasks::creator_hosts_died(Rank dead, const Status& why) {
   for (const ActorKey& key : mine) creator_host_died(key, dead, why);
 }
 
-void Tasks::creator_host_died(const ActorKey& key, Rank dead, const Status& why) {
+void TaskOwner::creator_host_died(const ActorKey& key, Rank dead, const Status& why) {
   std::vector<Reroute> resend;
   std::vector<std::pair<Reroute, Status>> fail;
   std::optional<proto::ActorUpdate> update;
@@ -255,7 +255,7 @@ void Tasks::creator_host_died(const ActorKey& key, Rank dead, const Status& why)
 
 // ------------------------------------------------------------------ lost calls
 
-void Tasks::call_lost(const ObjectId& id, Pending p, const Status& why) {
+void TaskOwner::call_lost(const ObjectId& id, Pending p, const Status& why) {
   ActorCall& c = *p.call;
   const ActorKey key = key_of(c.actor);
   if (c.is_create) {  // the restart create's refs; the creator decides in creator_hosts_died
@@ -298,7 +298,7 @@ void Tasks::call_lost(const ObjectId& id, Pending p, const Status& why) {
   fail_calls(fail);
 }
 
-void Tasks::creator_died(Rank peer) {
+void TaskOwner::creator_died(Rank peer) {
   std::vector<std::pair<Reroute, Status>> fail;
   {
     MutexLock lock(seq_mu_);
@@ -323,7 +323,7 @@ void Tasks::creator_died(Rank peer) {
 
 // ------------------------------------------------------------------ updates from creators
 
-void Tasks::on_actor_update(Rank src, ByteView p) {
+void TaskOwner::on_actor_update(Rank src, ByteView p) {
   auto u = proto::decode_actor_update(p, src);
   if (!u) return core_.report(u.status());
   if (u->host >= core_.size())

@@ -1,5 +1,5 @@
 // actor_restart.h — the caller side of actor fault tolerance (internal;
-// Tasks members in actor_restart.cc, wire form below).
+// TaskOwner members in actor_restart.cc, wire form below).
 //
 // Every rank keeps an ActorBook: where each actor it heard of lives now
 // (incarnation, host) and whether it is dead. Only actors that moved or died
@@ -14,7 +14,7 @@
 // so it is delivered once), failed (no retries left, actor dead), or parked
 // in `lost` until the creator's verdict arrives (or the creator dies).
 //
-// Invariants (under Tasks::seq_mu_): a call pending in Tasks::pending_ with
+// Invariants (under TaskOwner::seq_mu_): a call pending in TaskOwner::pending_ with
 //   an ActorCall whose incarnation is older than the book's was either
 //   resubmitted or failed by whoever raised the incarnation, or will be when
 //   it finds that out (call_actor re-checks after registering its call);
@@ -34,7 +34,7 @@
 
 #include "actor_protocol.h"
 #include "ferry/detail/task_api.h"
-#include "tasks.h"
+#include "task_owner.h"
 
 namespace ferry::rt {
 
@@ -73,7 +73,7 @@ struct ActorBook {
   };
   std::map<ActorKey, ActorWhere> where;
   std::map<ActorKey, Owned> owned;
-  std::map<ActorKey, std::vector<Tasks::Reroute>> lost;  // calls waiting for the creator's verdict
+  std::map<ActorKey, std::vector<TaskOwner::Reroute>> lost;  // calls waiting for the creator's verdict
 };
 
 }  // namespace ferry::rt

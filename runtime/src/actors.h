@@ -1,5 +1,5 @@
-// actors.h — the host side of actors (internal; caller side: Tasks::
-// create_actor / call_actor / kill_actor in actors.cc).
+// actors.h — the host side of actors (internal; caller side: TaskOwner::
+// create_actor / call_actor / kill_actor in actor_calls.cc).
 //
 // One HostedActor per actor whose host is this rank. Records arrive as Jobs
 // with a per-(caller, actor) sequence number (the creator's create is its
@@ -24,7 +24,7 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "tasks.h"
+#include "task_executor.h"
 
 namespace ferry::rt {
 
@@ -49,7 +49,7 @@ struct HostedActor {
 class ActorHost {
  public:
   static constexpr int kDrainBatch = 64;
-  ActorHost(Tasks& tasks, CoreServices& core) : tasks_(tasks), core_(core) {}
+  ActorHost(TaskExecutor& tasks, CoreServices& core) : tasks_(tasks), core_(core) {}
 
   void admit(Job* j, const ActorId& id);
   void ready(Job* j);
@@ -66,7 +66,7 @@ class ActorHost {
   void run_one(HostedActor& a, Job* j);
   void fail_job(Job* j, const Status& why);
 
-  Tasks& tasks_;
+  TaskExecutor& tasks_;
   CoreServices& core_;
   mutable std::mutex actors_mu_;
   std::map<std::pair<Rank, std::uint64_t>, std::shared_ptr<HostedActor>> actors_;  // guarded by actors_mu_

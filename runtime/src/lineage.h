@@ -5,7 +5,7 @@
 // arguments, ref arguments; task_protocol.h) plus its retry options and the
 // refs it holds (ref arguments, large value arguments stored as objects,
 // refs inside value arguments). While the task runs, its Pending entry owns
-// the spec (tasks.h); when it completed, the Lineage table keeps it as long
+// the spec (task_owner.h); when it completed, the Lineage table keeps it as long
 // as the output's owner entry exists (Actions::forget_lineage ends it), so
 // the output can be re-made with the same id when every copy of it is lost.
 // Keeping a spec keeps its ref arguments alive (their values, not only their

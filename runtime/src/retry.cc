@@ -15,7 +15,7 @@
 
 #include "core_services.h"
 #include "metrics.h"
-#include "tasks.h"
+#include "task_owner.h"
 #include "trace.h"
 
 namespace ferry::rt {
@@ -24,7 +24,7 @@ namespace {
 std::string rank_str(Rank r) { return "rank " + std::to_string(r); }
 }  // namespace
 
-std::shared_ptr<TaskSpec> Tasks::make_spec(const RegistryEntry& fn, std::optional<Rank> where,
+std::shared_ptr<TaskSpec> TaskOwner::make_spec(const RegistryEntry& fn, std::optional<Rank> where,
                                            std::span<const ArgSpec> args, const TaskOptions& opts) const {
   if (opts.retries() == 0 && !lineage_.enabled()) return nullptr;
   auto spec = std::make_shared<TaskSpec>();
@@ -37,7 +37,7 @@ std::shared_ptr<TaskSpec> Tasks::make_spec(const RegistryEntry& fn, std::optiona
   return spec;
 }
 
-void Tasks::send_spec(Rank dst, const ObjectId& id, TaskSpec& spec, std::span<const ArgSpec> args) {
+void TaskOwner::send_spec(Rank dst, const ObjectId& id, TaskSpec& spec, std::span<const ArgSpec> args) {
   proto::SubmitHead h;
   h.kind = proto::RecordKind::task;
   h.result = id;
@@ -53,28 +53,28 @@ void Tasks::send_spec(Rank dst, const ObjectId& id, TaskSpec& spec, std::span<co
   }
   const Bytes& rec = spec.record;  // never modified again (resubmit copies it)
   if (dst != core_.rank()) {
-    submits_->append(dst, [&](Bytes& out) { out.insert(out.end(), rec.begin(), rec.end()); });
+    submits_.append(dst, [&](Bytes& out) { out.insert(out.end(), rec.begin(), rec.end()); });
     return;
   }
   auto msg = std::make_shared<Bytes>();
   proto::begin_batch(*msg);
   msg->insert(msg->end(), rec.begin(), rec.end());
-  accept_batch(dst, std::move(msg), proto::kBatchHeaderBytes);
+  local_.accept_batch(dst, std::move(msg));
 }
 
-bool Tasks::retriable(const Pending& p, const Status& error) {
+bool TaskOwner::retriable(const Pending& p, const Status& error) {
   if (!p.spec || p.spec->retries_left == 0) return false;
   if (error.code() == Errc::task_failed) return p.spec->retry_exceptions;
   // A dependency could not be read because its holder died (the owner re-makes it).
   return error.code() == Errc::peer_failed;
 }
 
-Status Tasks::remake_failed(const ObjectId& id, const Status& why) {
+Status TaskOwner::remake_failed(const ObjectId& id, const Status& why) {
   return Status(Errc::object_lost, "object " + id.to_string() + " was lost and re-making it failed (" +
                                        to_string(why.code()) + "): " + why.message());
 }
 
-void Tasks::resubmit(const ObjectId& id, const Status& why) {
+void TaskOwner::resubmit(const ObjectId& id, const Status& why) {
   std::vector<ArgSpec> hints;
   std::optional<Rank> where;
   {
@@ -115,22 +115,22 @@ void Tasks::resubmit(const ObjectId& id, const Status& why) {
   if (!board_.alive(dst) || core_.ownership().is_dead(dst))
     return fail_pending_on(dst, Status(Errc::peer_failed, rank_str(dst) + " has failed"));
   if (dst != core_.rank()) {
-    submits_->append(dst, [&](Bytes& out) { out.insert(out.end(), record.begin(), record.end()); });
+    submits_.append(dst, [&](Bytes& out) { out.insert(out.end(), record.begin(), record.end()); });
     return;
   }
   auto msg = std::make_shared<Bytes>();
   proto::begin_batch(*msg);
   msg->insert(msg->end(), record.begin(), record.end());
-  accept_batch(dst, std::move(msg), proto::kBatchHeaderBytes);
+  local_.accept_batch(dst, std::move(msg));
 }
 
-void Tasks::keep_lineage_locked(const ObjectId& id, Pending& p, std::vector<ObjectId>& drop) {
+void TaskOwner::keep_lineage_locked(const ObjectId& id, Pending& p, std::vector<ObjectId>& drop) {
   if (!p.spec || p.forgotten || !lineage_.enabled() || p.spec->record.empty()) return;
   for (auto& evicted : lineage_.keep(id, std::move(p.spec)))
     drop.insert(drop.end(), evicted->held.begin(), evicted->held.end());
 }
 
-void Tasks::reconstruct(std::span<const ObjectId> ids) {
+void TaskOwner::reconstruct(std::span<const ObjectId> ids) {
   for (const ObjectId& id : ids) {
     Status lost;
     std::vector<ObjectId> drop;
@@ -167,7 +167,7 @@ void Tasks::reconstruct(std::span<const ObjectId> ids) {
   }
 }
 
-void Tasks::forget_lineage(std::span<const ObjectId> ids) {
+void TaskOwner::forget_lineage(std::span<const ObjectId> ids) {
   std::vector<ObjectId> drop;
   {
     MutexLock lock(pend_mu_);
@@ -182,7 +182,7 @@ void Tasks::forget_lineage(std::span<const ObjectId> ids) {
   if (!drop.empty()) core_.run(core_.ownership().remove_refs(drop));
 }
 
-std::size_t Tasks::lineage_bytes() const {
+std::size_t TaskOwner::lineage_bytes() const {
   MutexLock lock(pend_mu_);
   return lineage_.bytes();
 }

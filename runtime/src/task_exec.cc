@@ -1,4 +1,4 @@
-// task_exec.cc — the executor side of tasks (see tasks.h): decoding submit
+// task_exec.cc — the executor role of tasks (see task_executor.h): decoding submit
 // batches into Jobs, fetching ObjectRef arguments without blocking a thread,
 // running the function, and sending the result (inline, or stored in this
 // arena as a copy of an object the submitter owns).
@@ -14,7 +14,7 @@
 #include "ferry/task_error.h"
 #include "metrics.h"
 #include "registry.h"
-#include "tasks.h"
+#include "task_executor.h"
 #include "trace.h"
 
 namespace ferry::rt {
@@ -61,7 +61,7 @@ namespace {
 
 // The completion of a coroutine task, owned by the coroutine until finish().
 struct DeferredResult final : detail::ResultSink {
-  DeferredResult(Tasks& t, CoreServices& c, Job* j) : tasks(t), buffer(t, c, j->result), job(j) {}
+  DeferredResult(TaskExecutor& t, CoreServices& c, Job* j) : tasks(t), buffer(t, c, j->result), job(j) {}
   Status emit(const detail::ObjectMeta& m, std::span<const std::byte> bytes,
               std::span<const ObjectId> contained) override {
     return buffer.emit(m, bytes, contained);
@@ -71,7 +71,7 @@ struct DeferredResult final : detail::ResultSink {
     delete job;
     delete this;
   }
-  Tasks& tasks;
+  TaskExecutor& tasks;
   ResultBuffer buffer;
   Job* job;
 };
@@ -88,12 +88,53 @@ detail::ResultSink* ResultBuffer::defer() {
 
 // ------------------------------------------------------------------ receiving
 
-void Tasks::on_submit(Rank src, ByteView p) {
-  // One copy per batch: the jobs' value arguments are views into it.
-  accept_batch(src, std::make_shared<const Bytes>(p.begin(), p.end()), 0);
+TaskExecutor::TaskExecutor(CoreServices& core, unsigned threads, Outbox& dones, LocalCompletions complete_local,
+                           std::function<void()> flush, std::function<void()> wake)
+    : core_(core), threads_(threads ? threads : 1), dones_(dones), complete_local_(std::move(complete_local)) {
+  host_ = std::make_unique<ActorHost>(*this, core_);
+  executor_ = std::make_unique<Executor>(threads_, core_.rank(), std::move(flush), std::move(wake), &core_.transport());
 }
 
-void Tasks::accept_batch(Rank src, std::shared_ptr<const Bytes> msg, std::size_t) {
+TaskExecutor::~TaskExecutor() { stop(); }
+
+void TaskExecutor::resume() {
+  executor_->resume();
+  GateGuard g(core_.gate());
+  for (;;) {  // replay in arrival order; later submits queue behind until none is left
+    std::vector<std::pair<Rank, Bytes>> early;
+    {
+      MutexLock lock(early_mu_);
+      if (early_.empty()) {
+        started_ = true;
+        return;
+      }
+      early.swap(early_);
+    }
+    if (g)
+      for (auto& [src, bytes] : early) accept_batch(src, std::make_shared<const Bytes>(std::move(bytes)));
+  }
+}
+
+void TaskExecutor::stop() {
+  if (executor_) executor_->stop();
+  if (host_) host_->clear();
+}
+
+void TaskExecutor::peer_failed(Rank peer, const Status& why) { host_->peer_failed(peer, why); }
+
+void TaskExecutor::on_submit(Rank src, ByteView p) {
+  {
+    MutexLock lock(early_mu_);
+    if (!started_) {  // still starting (or replaying held submits): keep the order, hold it
+      early_.emplace_back(src, Bytes(p.begin(), p.end()));
+      return;
+    }
+  }
+  // One copy per batch: the jobs' value arguments are views into it.
+  accept_batch(src, std::make_shared<const Bytes>(p.begin(), p.end()));
+}
+
+void TaskExecutor::accept_batch(Rank src, std::shared_ptr<const Bytes> msg) {
   proto::Reader r(*msg, src, "task-submit");
   if (auto h = proto::read_batch_header(r); !h) return core_.report(h.status());
   std::vector<proto::WireArg> args;
@@ -118,7 +159,7 @@ void Tasks::accept_batch(Rank src, std::shared_ptr<const Bytes> msg, std::size_t
   executor_->post_many(ready);
 }
 
-Job* Tasks::make_job(Rank src, const proto::SubmitHead& h, const std::vector<proto::WireArg>& args,
+Job* TaskExecutor::make_job(Rank src, const proto::SubmitHead& h, const std::vector<proto::WireArg>& args,
                      const std::shared_ptr<const Bytes>& msg) {
   Job* j = new Job;
   j->tasks = this;
@@ -146,11 +187,11 @@ Job* Tasks::make_job(Rank src, const proto::SubmitHead& h, const std::vector<pro
       j->entry = e;
   }
   if (h.kind != proto::RecordKind::task)
-    host_->admit(j, ActorId{core_.rank(), h.actor_creator, h.actor_counter});
+    host_->admit(j, ActorId{core_.rank(), h.actor_creator, h.actor_counter, {}});
   return j;
 }
 
-bool Tasks::start_dependencies(Job* j, const std::vector<proto::WireArg>& args) {
+bool TaskExecutor::start_dependencies(Job* j, const std::vector<proto::WireArg>& args) {
   if (!j->error.is_ok()) return true;
   std::uint32_t refs = 0;
   for (const auto& a : args) refs += a.kind == ArgSpec::Kind::ref ? 1 : 0;
@@ -166,7 +207,7 @@ bool Tasks::start_dependencies(Job* j, const std::vector<proto::WireArg>& args) 
   return j->waiting.fetch_sub(1) == 1;
 }
 
-void Tasks::arg_arrived(Job* j, std::size_t i, const ObjectId& id, Result<ObjectData>&& r) {
+void TaskExecutor::arg_arrived(Job* j, std::size_t i, const ObjectId& id, Result<ObjectData>&& r) {
   if (trace::on()) {
     const std::uint64_t bytes = r ? r.value().bytes.size() : 0;
     trace::async_end("fetch_arg", id, static_cast<std::uint32_t>(i), bytes);
@@ -183,7 +224,7 @@ void Tasks::arg_arrived(Job* j, std::size_t i, const ObjectId& id, Result<Object
   if (j->waiting.fetch_sub(1) == 1) dependency_ready(j);
 }
 
-bool Tasks::wait_local(const ObjectId& id, Job* j, std::size_t arg) {
+bool TaskExecutor::wait_local(const ObjectId& id, Job* j, std::size_t arg) {
   MutexLock lock(local_mu_);
   auto it = local_.find(id);
   if (it == local_.end()) return false;
@@ -195,7 +236,7 @@ bool Tasks::wait_local(const ObjectId& id, Job* j, std::size_t arg) {
 // a small value goes straight to the waiting jobs (a copy they share); a
 // stored result, one holding refs, or an error sends them the ordinary way
 // (fetch: the owner answers once it has the done record).
-void Tasks::hand_off(const Completion& c, bool contained) {
+void TaskExecutor::hand_off(const Completion& c, bool contained) {
   std::vector<LocalWait> waits;
   {
     MutexLock lock(local_mu_);
@@ -220,7 +261,7 @@ void Tasks::hand_off(const Completion& c, bool contained) {
   }
 }
 
-void Tasks::dependency_ready(Job* j) {
+void TaskExecutor::dependency_ready(Job* j) {
   if (j->actor) host_->ready(j);
   else if (rerun(*j)) executor_->post_urgent(j);
   else executor_->post(j);
@@ -228,7 +269,7 @@ void Tasks::dependency_ready(Job* j) {
 
 // ------------------------------------------------------------------ running
 
-void Tasks::execute(Job* j) {
+void TaskExecutor::execute(Job* j) {
   if (owner_gone(j)) return;
   ResultBuffer out(*this, core_, j->result, j->kind == proto::RecordKind::task ? j : nullptr);
   Status s;
@@ -252,7 +293,7 @@ void Tasks::execute(Job* j) {
   delete j;
 }
 
-bool Tasks::owner_gone(Job* j) {
+bool TaskExecutor::owner_gone(Job* j) {
   if (j->owner == core_.rank() || !core_.ownership().is_dead(j->owner)) return false;
   // Its submitter died: nobody will read the result, so the task is dropped
   // unrun (its argument fetches are over; a running task finishes, and its
@@ -261,7 +302,7 @@ bool Tasks::owner_gone(Job* j) {
   return true;
 }
 
-void Tasks::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
+void TaskExecutor::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
   Completion c;
   c.id = j->result;
   c.attempt = j->kind == proto::RecordKind::task ? static_cast<std::uint32_t>(j->seq) : 0;
@@ -287,12 +328,12 @@ void Tasks::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
   deliver(j->owner, c);
 }
 
-void Tasks::deliver(Rank owner, const Completion& c) {
-  if (owner == core_.rank()) return complete(owner, std::span<const Completion>(&c, 1));
+void TaskExecutor::deliver(Rank owner, const Completion& c) {
+  if (owner == core_.rank()) return complete_local_(std::span<const Completion>(&c, 1));
   // On an executor thread the worker flushes after the job (or wakes the flusher).
   const bool on_executor = Executor::current() == executor_.get();
   if (on_executor) Executor::want_flush();
-  dones_->append(owner, [&](Bytes& out) {
+  dones_.append(owner, [&](Bytes& out) {
     switch (c.status) {
       case proto::DoneStatus::value: return proto::append_done_value(out, c.id, c.attempt, c.meta, c.value);
       case proto::DoneStatus::stored: return proto::append_done_stored(out, c.id, c.attempt, c.meta, c.offset);
@@ -301,7 +342,7 @@ void Tasks::deliver(Rank owner, const Completion& c) {
   }, !on_executor);
 }
 
-Status Tasks::store_result(const ObjectId& id, const detail::ObjectMeta& meta, ByteView bytes, std::uint64_t& offset) {
+Status TaskExecutor::store_result(const ObjectId& id, const detail::ObjectMeta& meta, ByteView bytes, std::uint64_t& offset) {
   auto info = core_.table().create(id, meta.size, meta.type_tag, meta.format, meta.aux);
   if (!info) return info.status();
   if (!bytes.empty()) std::memcpy(core_.arena().at(info.value().payload_offset()), bytes.data(), bytes.size());

@@ -5,7 +5,7 @@
 //   kDone    executor -> owner            u32 queue length, then done records
 // A batch is a u32 header (kDone: the sender's executor load; kSubmit: 0)
 // followed by records until the end of the message. Many records share one
-// AM (tasks.cc coalesces per destination).
+// AM (outbox.h coalesces per destination).
 //
 // Submit record:
 //   u8 kind (1 task, 2 actor create, 3 actor call, 4 actor kill)

@@ -1,5 +1,5 @@
 // fuzz_actor_update — the actor fault-tolerance update (actor_protocol.h), decoded the way
-// Tasks::on_actor_update does. Traps on an accepted update that breaks the decoder's contract.
+// TaskOwner::on_actor_update does. Traps on an accepted update that breaks the decoder's contract.
 #include <cstdint>
 #include <cstdlib>
 

@@ -1,5 +1,5 @@
 // fuzz_task_records — task/actor submit batches and done batches (task_protocol.h),
-// decoded the way Tasks::accept_batch and Tasks::on_done loop over them.
+// decoded the way TaskExecutor::accept_batch and TaskOwner::on_done loop over them.
 // First byte: even = submit batch, odd = done batch.
 #include <cstdint>
 #include <vector>

@@ -7,7 +7,7 @@ through a header it includes (transitively). The file list is computed, not writ
 added anywhere in the libraries are checked without touching this test. Include paths and defines come
 from BUILD_DIR/compile_commands.json. The files are checked in parallel, one clang per CPU.
 
-The locks of the ownership core, the Core and Tasks must stay annotated: REQUIRED names the headers
+The locks of the ownership core, the Core and the two task roles must stay annotated: REQUIRED names the headers
 that must declare FERRY_GUARDED_BY members; one that no longer does fails the test (rather than
 silently dropping out of the analysis).
 
@@ -29,7 +29,7 @@ MARKERS = re.compile(r"thread_annotations\.h|FERRY_(?:PT_)?GUARDED_BY|FERRY_REQU
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
 LIBRARY_DIRS = ("transport", "objstore", "runtime", "launcher", "shuffle")  # tests, bench, examples: not analysed
 SOURCE_EXT = (".h", ".hpp", ".cc", ".cpp")
-REQUIRED = ("runtime/src/ownership.h", "runtime/src/core.h", "runtime/src/tasks.h")
+REQUIRED = ("runtime/src/ownership.h", "runtime/src/core.h", "runtime/src/task_owner.h", "runtime/src/task_executor.h")
 GUARDED = re.compile(r"FERRY_(?:PT_)?GUARDED_BY\(")
 
 
