@@ -199,6 +199,46 @@ TEST_CASE("Liveness: heard_from and sent_to reset their clocks", "[events]") {
   CHECK(dead.empty());
 }
 
+TEST_CASE("Liveness: a late tick spares every peer, at most once per timeout", "[events]") {
+  common::Liveness l(0, 3, 100ms, 1000ms);
+  std::vector<Rank> hb, dead;
+  const auto t0 = steady::now();
+  // On time (or no tick due yet): nobody is spared.
+  CHECK_FALSE(l.spare_after_stall(steady::time_point{}, t0, 100ms));
+  CHECK_FALSE(l.spare_after_stall(t0, t0 + 100ms, 100ms));
+  // A tick due 2 s ago: the clocks restart (at or after g0), so a tick just under a timeout
+  // after g0 finds nobody silent.
+  const auto g0 = steady::now();
+  REQUIRE(l.spare_after_stall(g0 - 2000ms, g0, 100ms));
+  l.tick(g0 + 999ms, hb, dead);
+  CHECK(dead.empty());
+  // A second stall within the timeout is not spared, so a dead peer is still found.
+  CHECK_FALSE(l.spare_after_stall(g0, g0 + 500ms, 100ms));
+  l.tick(steady::now() + 1001ms, hb, dead);
+  CHECK(dead == std::vector<Rank>{1, 2});
+}
+
+TEST_CASE("ActivityFlags: notes fold into a Liveness once, out-of-range peers ignored", "[events]") {
+  common::Liveness l(0, 3, 100ms, 1000ms);
+  common::ActivityFlags a(3);
+  std::this_thread::sleep_for(20ms);
+  const auto t1 = steady::now();
+  a.heard(1);
+  a.heard(1);
+  a.sent(2);
+  a.heard(9);  // out of range
+  CHECK(a.heard_since_fold(1));
+  CHECK_FALSE(a.heard_since_fold(2));
+  CHECK_FALSE(a.heard_since_fold(9));
+  a.fold_into(l);  // heard_from(1), sent_to(2) now
+  CHECK_FALSE(a.heard_since_fold(1));
+  std::vector<Rank> hb, dead;
+  l.tick(t1 + 995ms, hb, dead);  // >= 1000 ms after construction for 2, less after the fold for 1
+  CHECK(dead == std::vector<Rank>{2});
+  l.tick(t1 + 95ms, hb, dead);  // >= 100 ms after construction for 1, less after the fold for 2
+  CHECK(hb == std::vector<Rank>{1});
+}
+
 TEST_CASE("Liveness: a job of one has no peers", "[events]") {
   common::Liveness l(0, 1, 10ms, 20ms);
   std::vector<Rank> hb, dead;

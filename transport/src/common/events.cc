@@ -142,6 +142,17 @@ void Liveness::tick(clock::time_point now, std::vector<Rank>& need_heartbeat, st
   }
 }
 
+bool Liveness::spare_after_stall(clock::time_point due, clock::time_point now, clock::duration late) {
+  if (!enabled() || due == clock::time_point{} || now - due <= late) return false;
+  if (last_grace_ != clock::time_point{} && now - last_grace_ < timeout_) return false;
+  spdlog::debug("ferry[{}]: progress thread stalled for {} ms; peer timeouts restart", self_,
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - due).count());
+  for (Rank r = 0; r < size_; ++r)
+    if (r != self_) heard_from(r);
+  last_grace_ = now;
+  return true;
+}
+
 ShutdownBarrier::ShutdownBarrier(Rank size) : arrived_(size, false) {}
 
 void ShutdownBarrier::arrived(Rank peer) {

@@ -116,6 +116,14 @@ class Liveness {
   // Earliest time tick() has something to do (for blocking waits).
   std::chrono::milliseconds interval() const noexcept { return interval_; }
   std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+  // Stall grace, called by the progress thread before tick(): `due` is when
+  // its tick was due. A tick more than `late` after that means the thread was
+  // not scheduled (an oversubscribed node) or a handler blocked it: frames may
+  // wait unread, and peers starved by the same load could not send. Every
+  // peer then gets a fresh timeout from `now`, at most once per timeout, so a
+  // dead peer is still found (within about two timeouts plus the stall) where
+  // the thread keeps stalling. True when it granted one.
+  bool spare_after_stall(clock::time_point due, clock::time_point now, clock::duration late);
 
  private:
   static std::int64_t to_ticks(clock::time_point t) noexcept { return t.time_since_epoch().count(); }
@@ -123,6 +131,44 @@ class Liveness {
   std::chrono::milliseconds interval_, timeout_;
   std::unique_ptr<std::atomic<std::int64_t>[]> last_heard_;
   std::unique_ptr<std::atomic<std::int64_t>[]> last_sent_;
+  clock::time_point last_grace_{};  // the progress thread's
+};
+
+// Per-peer "heard from" / "sent to" bits, noted lock-free on the hot paths (no
+// clock read per message) and folded into a Liveness once per tick by the
+// progress thread. Noting tests before setting: under traffic the bit is
+// already set and a note is a plain load, not a locked read-modify-write per
+// message. A note racing with the fold may be lost for that tick; the next
+// message sets it again.
+class ActivityFlags {
+ public:
+  explicit ActivityFlags(Rank size) : size_(size), bits_(new std::atomic<std::uint8_t>[size]) {
+    for (Rank r = 0; r < size; ++r) bits_[r].store(0, std::memory_order_relaxed);
+  }
+  void heard(Rank peer) noexcept { note(peer, kHeard); }
+  void sent(Rank peer) noexcept { note(peer, kSent); }
+  // Heard from `peer` since the last fold.
+  bool heard_since_fold(Rank peer) const noexcept {
+    return peer < size_ && (bits_[peer].load(std::memory_order_relaxed) & kHeard) != 0;
+  }
+  // Moves the bits into `l` (heard_from / sent_to) and clears them.
+  void fold_into(Liveness& l) noexcept {
+    for (Rank r = 0; r < size_; ++r) {
+      if (bits_[r].load(std::memory_order_relaxed) == 0) continue;
+      const std::uint8_t a = bits_[r].exchange(0, std::memory_order_relaxed);
+      if (a & kHeard) l.heard_from(r);
+      if (a & kSent) l.sent_to(r);
+    }
+  }
+
+ private:
+  static constexpr std::uint8_t kHeard = 1, kSent = 2;
+  void note(Rank peer, std::uint8_t bit) noexcept {
+    if (peer < size_ && !(bits_[peer].load(std::memory_order_relaxed) & bit))
+      bits_[peer].fetch_or(bit, std::memory_order_relaxed);
+  }
+  Rank size_;
+  std::unique_ptr<std::atomic<std::uint8_t>[]> bits_;
 };
 
 // Collective shutdown: every rank sends wire::kShutdown to every live peer and

@@ -293,9 +293,8 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   bool poll_step();  // io_.poll_one() if this thread wins progress_mu_
   void arm_tick();
   void on_tick();
-  // Before declaring peers dead: spares those whose bytes wait unread in the socket, and
-  // everyone when this thread itself was starved (the tick came late).
-  void spare_live_peers(std::chrono::steady_clock::time_point now);
+  // How often on_tick runs: half the shorter of heartbeat interval and peer timeout, >= 5 ms.
+  std::chrono::milliseconds tick_period() const noexcept;
   void on_conn_error(Conn& c, const std::error_code& ec, const char* during);
   void fail_peer(Rank peer, const Status& why);
   void close_conn(Conn& c, const Status& why);
@@ -321,7 +320,6 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer tick_timer_;
   std::chrono::steady_clock::time_point tick_due_{};    // when the armed tick should run (progress context)
-  std::chrono::steady_clock::time_point last_grace_{};  // the last stall grace (progress context)
   std::vector<std::unique_ptr<Conn>> conns_;  // indexed by rank; conns_[self_] is the self outbox
   std::vector<Rank> heartbeat_due_, timed_out_;
 

@@ -143,10 +143,14 @@ bool Engine::poll_step() {
   }
 }
 
+std::chrono::milliseconds Engine::tick_period() const noexcept {
+  return std::max<std::chrono::milliseconds>(std::chrono::milliseconds(5),
+                                             std::min(liveness_.interval(), liveness_.timeout()) / 2);
+}
+
 void Engine::arm_tick() {
   if (!liveness_.enabled() || size_ == 1) return;
-  const auto period = std::max<std::chrono::milliseconds>(
-      std::chrono::milliseconds(5), std::min(liveness_.interval(), liveness_.timeout()) / 2);
+  const auto period = tick_period();
   tick_due_ = clock::now() + period;
   tick_timer_.expires_after(period);
   tick_timer_.async_wait([this](const std::error_code& ec) {
@@ -157,7 +161,8 @@ void Engine::arm_tick() {
 void Engine::on_tick() {
   if (phase_.load() == Phase::draining) return;  // connections are closing; no more heartbeats
   const auto now = clock::now();
-  spare_live_peers(now);
+  // A late tick: this thread was starved, so it cannot judge anyone (Liveness::spare_after_stall).
+  liveness_.spare_after_stall(tick_due_, now, std::max<clock::duration>(4 * tick_period(), std::chrono::milliseconds(100)));
   liveness_.tick(now, heartbeat_due_, timed_out_);
   std::erase_if(timed_out_, [&](Rank r) {  // bytes wait unread: it is alive, we are behind
     std::error_code ec;
@@ -182,23 +187,6 @@ void Engine::on_tick() {
     start_write(c);
   }
   arm_tick();
-}
-
-// A tick that runs late means this thread was not scheduled (oversubscribed node) or a
-// handler blocked it: frames may wait unread and peers starved by the same load could not
-// send. Every peer then gets a fresh peer_timeout — at most once per peer_timeout, so a dead
-// peer is still found on a node where this thread keeps stalling (as in the UCX backend).
-void Engine::spare_live_peers(clock::time_point now) {
-  const auto period = std::max<std::chrono::milliseconds>(
-      std::chrono::milliseconds(5), std::min(liveness_.interval(), liveness_.timeout()) / 2);
-  const auto late = std::max<clock::duration>(4 * period, std::chrono::milliseconds(100));
-  if (tick_due_ == clock::time_point{} || now - tick_due_ <= late) return;
-  if (last_grace_ != clock::time_point{} && now - last_grace_ < liveness_.timeout()) return;
-  spdlog::debug("ferry[{}]: progress thread stalled for {} ms; peer timeouts restart", self_,
-                std::chrono::duration_cast<std::chrono::milliseconds>(now - tick_due_).count());
-  for (Rank r = 0; r < size_; ++r)
-    if (r != self_) liveness_.heard_from(r);
-  last_grace_ = now;
 }
 
 void Engine::on_conn_error(Conn& c, const std::error_code& ec, const char* during) {

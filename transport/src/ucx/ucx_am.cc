@@ -69,7 +69,7 @@ Future<void> Engine::send(Rank dst, HandlerId id, ByteView payload) {
   if (!usable_locked()) return ready_error(shut_down_status());
   if (peers_[dst].failed)
     return ready_error(Status(Errc::peer_failed, "send: rank " + std::to_string(dst) + " has failed"));
-  Op* op = new_op_locked(dst, Op::Kind::am);
+  Op* op = ops_.take(this, dst, Op::Kind::am);
   op->header = wire::make_header(id, self_, peers_[dst].next_send_seq, payload.size());
   Status early;
   if (!post_am_locked(op, &op->header, sizeof op->header, payload, true, false, &early))
@@ -97,7 +97,7 @@ bool Engine::post_am_locked(Op* op, const void* header, std::size_t header_len, 
 void Engine::post_internal_locked(Rank dst, HandlerId id) {
   Peer& peer = peers_[dst];
   if (peer.failed || !peer.ep) return;
-  Op* op = new_op_locked(dst, Op::Kind::internal);
+  Op* op = ops_.take(this, dst, Op::Kind::internal);
   op->header = wire::make_header(id, self_, peer.next_send_seq, 0);
   (void)post_am_locked(op, &op->header, sizeof op->header, {}, true);
 }
@@ -107,7 +107,7 @@ void Engine::post_internal_locked(Rank dst, HandlerId id) {
 void Engine::post_heartbeat_locked(Rank dst) {
   Peer& peer = peers_[dst];
   if (peer.failed || !peer.hb_ep) return;
-  Op* op = new_op_locked(dst, Op::Kind::internal);
+  Op* op = ops_.take(this, dst, Op::Kind::internal);
   op->header = wire::make_header(wire::kHeartbeat, self_, 0, 0, kSidebandFlag);
   (void)post_am_locked(op, &op->header, sizeof op->header, {}, false, true);
 }
@@ -120,8 +120,7 @@ Future<void> Engine::send_self(HandlerId id, ByteView payload) {
     promise.set_error(shut_down_status());
     return future;
   }
-  ready_.deliver_self(self_, id, payload, std::move(promise));
-  ready_changed_locked();
+  ready_.deliver_self_locked(self_, id, payload, std::move(promise));
   wake_locked();
   return future;
 }
@@ -150,7 +149,7 @@ Future<void> Engine::debug_send_raw(Rank dst, ByteView header, ByteView payload)
                                                          " bytes exceeds UCX's AM header limit of " +
                                                          std::to_string(max_am_header_)));
   } else {
-    Op* op = new_op_locked(dst, Op::Kind::am);
+    Op* op = ops_.take(this, dst, Op::Kind::am);
     op->promise.emplace(std::move(promise));
     op->raw_header.assign(header.begin(), header.end());
     if (in_stream) {
@@ -177,8 +176,7 @@ Future<void> Engine::raw_to_self(ByteView header, ByteView payload) {
                                   std::to_string(parsed->payload_len) + " payload bytes but " +
                                   std::to_string(payload.size()) + " arrived; dropped"));
   } else {
-    ready_.deliver_copy(self_, parsed->handler, payload.data(), payload.size());
-    ready_changed_locked();
+    ready_.deliver_copy_locked(self_, parsed->handler, payload.data(), payload.size());
   }
   wake_locked();
   return make_ready_future();
@@ -211,7 +209,7 @@ ucs_status_t Engine::on_am_locked(const void* header, std::size_t header_len, vo
                                                            ": it claims to come from this rank over the network; dropped"));
     return UCS_OK;
   }
-  note_heard(h.src);
+  activity_.heard(h.src);
   Peer& peer = peers_[h.src];
   if (peer.failed) return UCS_OK;
   if (h.flags & kSidebandFlag) {
@@ -235,8 +233,7 @@ ucs_status_t Engine::on_am_locked(const void* header, std::size_t header_len, vo
     if (in_order) {  // copied once into the ready queue (its log when small)
       ++peer.next_recv_seq;
       if (!consume_internal_locked(h.src, h.handler)) {
-        ready_.deliver_copy(h.src, h.handler, data, length);
-        ready_changed_locked();
+        ready_.deliver_copy_locked(h.src, h.handler, data, length);
       }
       return UCS_OK;
     }
@@ -276,8 +273,7 @@ bool Engine::consume_internal_locked(Rank src, HandlerId handler) {
 // Frames reach this point in send order. Internal ids are consumed here.
 void Engine::hand_over_locked(Rank src, HandlerId handler, Buffer payload) {
   if (consume_internal_locked(src, handler)) return;
-  ready_.deliver(src, handler, std::move(payload));
-  ready_changed_locked();
+  ready_.deliver_locked(src, handler, std::move(payload));
 }
 
 void Engine::dispatch_am(Rank src, HandlerId handler, ByteView payload) {

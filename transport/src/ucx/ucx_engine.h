@@ -9,6 +9,10 @@
 // receive, reorder, dispatch), ucx_rndv.cc (rendezvous receives),
 // ucx_rma.cc (registration, keys, get), ucx_progress.cc (progress thread,
 // op bookkeeping, liveness, failures), ucx_buffer.* (receive buffers).
+// Parts with their own state and contract: ucx_ops.h (Op, per-peer OpList,
+// OpPool; under mu_), ucx_ready.h (the ready queue and its Dispatcher: pushed
+// under mu_, run without it), common::ActivityFlags and common::Liveness
+// (lock-free activity notes, folded by the progress thread).
 //
 // Threading model — UCS_THREAD_MODE_SERIALIZED plus our own mutex `mu_`:
 //   * mu_ guards the worker AND all per-peer state (ep, seq counters, reorder
@@ -22,10 +26,10 @@
 //     record errors/failures; the thread that progressed the worker then runs
 //     them after releasing mu_ (after_progress()). So handlers and future
 //     continuations never run under mu_ and may call back into the transport.
-//   * The ready queue is drained by one thread at a time (dispatching_ flag),
-//     which keeps handler invocations in queue order = per-peer send order.
-//     It is guarded by mu_ (every push happens under it anyway); a thread that
-//     progressed the worker takes the queue before releasing mu_.
+//   * The ready queue (Dispatcher, ucx_ready.h) is drained by one thread at a
+//     time, which keeps handler invocations in queue order = per-peer send
+//     order. It is guarded by mu_ (every push happens under it anyway); a
+//     thread that progressed the worker takes the queue before releasing mu_.
 //   * Lock order: shutdown_mu_ -> mu_. HandlerTable / EventSink /
 //     ShutdownBarrier locks are leaves.
 //
@@ -63,6 +67,7 @@
 #include "common/spin_policy.h"
 #include "common/wire.h"
 #include "ucx/ucx_buffer.h"
+#include "ucx/ucx_ops.h"
 #include "ucx/ucx_ready.h"
 #include "ferry/transport/transport.h"
 
@@ -83,26 +88,6 @@ inline constexpr std::size_t kRndvWindowBytes = std::size_t{256} << 20;
 // FrameHeader::flags bit of heartbeats sent on the side-band endpoint: outside
 // the ordered stream (seq unused), so they never queue behind bulk data.
 inline constexpr std::uint32_t kSidebandFlag = 1;
-
-// An outstanding UCX send or get request we track.
-struct Op {
-  enum class Kind : std::uint8_t { am, get, internal };
-  Engine* engine = nullptr;
-  Rank peer = kInvalidRank;
-  Kind kind = Kind::am;
-  wire::FrameHeader header{};        // AM header; must outlive the UCX request
-  Bytes raw_header;                  // debug_send_raw: arbitrary header bytes
-  std::optional<Promise<void>> promise;  // empty for internal ops and once orphaned
-  Op* prev = nullptr;                // Peer::ops intrusive list
-  Op* next = nullptr;
-  bool linked = false;
-  // UCX may run the completion callback inside the very nbx call that posts
-  // the op (and still return the request): while `posting`, the callback only
-  // records `early_status` and end_post_locked() settles the op.
-  bool posting = false;
-  bool completed_early = false;
-  ucs_status_t early_status = UCS_OK;
-};
 
 // A rendezvous receive in flight (ucp_am_recv_data_nbx); owns the target buffer
 // until UCX is done with it.
@@ -147,7 +132,7 @@ struct Peer {
   std::uint64_t next_send_seq = 0;
   std::uint64_t next_recv_seq = 0;
   std::map<std::uint64_t, Inbound> reorder;
-  Op* ops_head = nullptr;  // pending ops to this peer
+  OpList ops;  // pending ops to this peer
   EpErrorArg err_arg;
 };
 
@@ -242,10 +227,6 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   static void recv_done_cb(void* request, ucs_status_t status, std::size_t length, void* user_data);
 
   // --- ops bookkeeping (ucx_progress.cc)
-  Op* new_op_locked(Rank peer, Op::Kind kind);
-  void free_op_locked(Op* op);
-  void link_op_locked(Op* op);
-  void unlink_op_locked(Op* op);
   void finish_op_locked(Op* op, ucs_status_t status);
   Status op_status_locked(const Op& op, ucs_status_t status);
   static ucp_request_param_t op_param(Op* op);
@@ -268,18 +249,13 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   bool progress_step(bool try_only, bool* contended = nullptr);
   bool after_progress();
   bool drain_ready();
-  bool take_ready_locked();  // claims dispatch and moves ready_ into batch_ (false: empty or claimed)
-  void run_batch();          // runs batch_ and releases the dispatch claim
-  void run_entry(const ReadyQueue::Entry& e);
-  void ready_changed_locked() noexcept;  // publishes ready_.size() to pollers
+  void run_batch();  // runs the dispatcher's batch (the caller claimed it)
   void push_completion_locked(std::optional<Promise<void>>& promise, Status status);
   void defer_error_locked(Status error);
   void defer_failure_locked(Rank peer, Status why);
   void fail_peer(Rank peer, const Status& why);
   void housekeeping(std::chrono::steady_clock::time_point now);
   void recheck_timeouts();
-  void note_heard(Rank peer) noexcept;
-  void note_sent(Rank peer) noexcept;
   void wake_locked() noexcept;
   void wake() noexcept;
   std::chrono::milliseconds tick_period() const noexcept;
@@ -306,7 +282,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   bool single_node_tls_ = false;   // all ranks on one node: UCX limited to kSingleNodeTls (set once in init)
   bool mm_error_handling_ = false;  // we asked UCX for MM_ERROR_HANDLING (set once in init)
   std::vector<Peer> peers_;  // sized once in the constructor (stable addresses)
-  std::vector<Op*> free_ops_;  // recycled Op objects (bounded)
+  OpPool ops_;  // recycled Op objects
   std::unordered_set<RecvCtx*> recvs_;
   std::deque<PendingRndv> rndv_queue_;
   std::size_t rndv_inflight_ = 0;  // bytes being fetched by recvs_
@@ -320,12 +296,7 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   std::vector<std::pair<Rank, Status>> deferred_failures_;
   std::atomic<bool> deferred_pending_{false};
 
-  // Ready queue (guarded by mu_) and its single dispatcher.
-  ReadyQueue ready_;
-  ReadyQueue batch_;  // the dispatcher's (swapped with ready_; keeps capacity)
-  std::atomic<std::size_t> ready_count_{0};  // ready_.size(), written under mu_, read without it
-  std::atomic<bool> dispatching_{false};
-  std::atomic<bool> drop_deliveries_{false};  // set by teardown: AMs are no longer handed to handlers
+  Dispatcher ready_;  // the ready queue (pushed under mu_) and its single dispatcher (ucx_ready.h)
 
   // Progress thread.
   std::thread thread_;
@@ -336,12 +307,10 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   std::atomic<std::uint64_t> waiter_polls_{0};    // busy mode: poll_once() calls by other threads
   std::atomic<std::uint64_t> idle_seen_{0};       // waiter_polls_ as poll_idle() last saw it
   std::atomic<unsigned> idle_contended_{0};       // consecutive poll_idle() passes that found mu_ held
-  static constexpr std::uint8_t kHeard = 1, kSent = 2;
-  std::unique_ptr<std::atomic<std::uint8_t>[]> activity_;  // per peer, folded into liveness_ per tick
+  common::ActivityFlags activity_;  // folded into liveness_ per tick
   int epoll_fd_ = -1;
   int worker_fd_ = -1;
   std::chrono::steady_clock::time_point next_tick_{};
-  std::chrono::steady_clock::time_point last_grace_{};  // last stall that restarted peer timeouts
   std::vector<Rank> need_heartbeat_, timed_out_;  // progress thread scratch
 
   // shutdown() / teardown().

@@ -121,7 +121,7 @@ bool Engine::sleep_on_fd(int timeout_ms) {
     else if (st != UCS_OK) spdlog::warn("ferry[{}]: ucp_worker_arm: {}", self_, ucs_status_string(st));
   }
   if (after_progress()) busy = true;
-  if (ready_count_.load() > 0 || deferred_pending_.load() || stop_.load() || hook_.requested()) busy = true;
+  if (ready_.pending() > 0 || deferred_pending_.load() || stop_.load() || hook_.requested()) busy = true;
   if (!busy) {
     epoll_event ev{};
     (void)::epoll_wait(epoll_fd_, &ev, 1, timeout_ms);
@@ -184,13 +184,13 @@ bool Engine::progress_step(bool try_only, bool* contended) {
     n = ucp_worker_progress(worker_);
     if (rndv_drain_needed_) drain_rndv_locked();
   }
-  const bool took = take_ready_locked();  // no second lock round trip to fetch what arrived
+  const bool took = ready_.take_locked();  // no second lock round trip to fetch what arrived
   mu_.unlock();
   if (took) run_batch();
   // The common idle pass stops here after two loads (a short spin loop is a
   // prompt one: arrival is noticed only inside ucp_worker_progress).
   bool did = took;
-  if (deferred_pending_.load(std::memory_order_acquire) || ready_count_.load(std::memory_order_acquire) > 0)
+  if (deferred_pending_.load(std::memory_order_acquire) || ready_.pending() > 0)
     did = after_progress() || did;
   if (hook_.requested()) did = hook_.run_if_requested() || did;
   return n > 0 || did;
@@ -280,11 +280,11 @@ bool Engine::after_progress() {
 // Only one thread dispatches at a time, so items run in queue order.
 bool Engine::drain_ready() {
   bool any = false;
-  while (ready_count_.load(std::memory_order_acquire) > 0) {
+  while (ready_.pending() > 0) {
     bool took;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      took = take_ready_locked();
+      took = ready_.take_locked();
     }
     if (!took) break;
     run_batch();
@@ -293,49 +293,15 @@ bool Engine::drain_ready() {
   return any;
 }
 
-bool Engine::take_ready_locked() {
-  if (ready_count_.load(std::memory_order_relaxed) == 0) return false;
-  if (dispatching_.exchange(true, std::memory_order_acq_rel)) return false;
-  batch_.swap(ready_);
-  ready_count_.store(0, std::memory_order_release);
-  return true;
-}
-
 void Engine::run_batch() {
-  for (const ReadyQueue::Entry& e : batch_.entries()) run_entry(e);
-  batch_.clear();
-  dispatching_.store(false, std::memory_order_release);
-}
-
-void Engine::run_entry(const ReadyQueue::Entry& e) {
-  const bool drop = drop_deliveries_.load(std::memory_order_acquire);
-  switch (e.kind) {
-    case ReadyQueue::Kind::complete:
-      batch_.promise(e).set_result(Result<void>(std::move(batch_.status(e))));
-      break;
-    case ReadyQueue::Kind::deliver:
-      if (!drop) dispatch_am(e.src, e.handler, batch_.payload(e));
-      break;
-    case ReadyQueue::Kind::deliver_self:
-      if (drop) {
-        batch_.promise(e).set_error(shut_down_status());
-      } else {
-        dispatch_am(e.src, e.handler, batch_.payload(e));
-        batch_.promise(e).set_value();
-      }
-      break;
-  }
-}
-
-void Engine::ready_changed_locked() noexcept {
-  ready_count_.store(ready_.size(), std::memory_order_release);  // sole writer: mu_ is held
+  ready_.run_batch([this](Rank src, HandlerId handler, ByteView payload) { dispatch_am(src, handler, payload); },
+                   [this] { return shut_down_status(); });
 }
 
 void Engine::push_completion_locked(std::optional<Promise<void>>& promise, Status status) {
   if (!promise) return;
-  ready_.complete(std::move(*promise), std::move(status));
+  ready_.complete_locked(std::move(*promise), std::move(status));
   promise.reset();
-  ready_changed_locked();
 }
 
 void Engine::defer_error_locked(Status error) {
@@ -366,51 +332,6 @@ std::chrono::milliseconds Engine::tick_period() const noexcept {
 
 // ---------------------------------------------------------------- ops
 
-Op* Engine::new_op_locked(Rank peer, Op::Kind kind) {
-  Op* op;
-  if (!free_ops_.empty()) {
-    op = free_ops_.back();
-    free_ops_.pop_back();
-  } else {
-    op = new Op;
-  }
-  op->engine = this;
-  op->peer = peer;
-  op->kind = kind;
-  return op;
-}
-
-void Engine::free_op_locked(Op* op) {
-  constexpr std::size_t kMaxFreeOps = 256;
-  if (free_ops_.size() >= kMaxFreeOps || !op->raw_header.empty()) {
-    delete op;
-    return;
-  }
-  op->promise.reset();
-  op->prev = op->next = nullptr;
-  op->linked = false;
-  free_ops_.push_back(op);
-}
-
-void Engine::link_op_locked(Op* op) {
-  Peer& p = peers_[op->peer];
-  op->prev = nullptr;
-  op->next = p.ops_head;
-  if (p.ops_head) p.ops_head->prev = op;
-  p.ops_head = op;
-  op->linked = true;
-}
-
-void Engine::unlink_op_locked(Op* op) {
-  if (!op->linked) return;
-  Peer& p = peers_[op->peer];
-  if (op->prev) op->prev->next = op->next;
-  else p.ops_head = op->next;
-  if (op->next) op->next->prev = op->prev;
-  op->prev = op->next = nullptr;
-  op->linked = false;
-}
-
 ucp_request_param_t Engine::op_param(Op* op) {
   ucp_request_param_t prm{};
   prm.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
@@ -439,24 +360,24 @@ bool Engine::end_post_locked(Op* op, ucs_status_ptr_t req, const char* call, Sta
   } else if (UCS_PTR_IS_ERR(req)) {
     status = UCS_PTR_STATUS(req);
   } else {
-    link_op_locked(op);  // in flight: op_done_cb finishes it
+    peers_[op->peer].ops.link(op);  // in flight: op_done_cb finishes it
     return true;
   }
   // Completed within the call: no continuation can be attached to the future
   // yet, so the promise is completed right here.
   if (status == UCS_OK && !op->promise) {  // the common case (an eager AM): no Status to build
-    if (op->kind != Op::Kind::get) note_sent(op->peer);
-    free_op_locked(op);
+    if (op->kind != Op::Kind::get) activity_.sent(op->peer);
+    ops_.give(op);
     return false;
   }
   Status result = op_status_locked(*op, status);
   if (!result.is_ok() && !op->completed_early)
     result = Status(result.code(), std::string(call) + ": " + result.message());
-  if (status == UCS_OK && op->kind != Op::Kind::get) note_sent(op->peer);
+  if (status == UCS_OK && op->kind != Op::Kind::get) activity_.sent(op->peer);
   if (op->promise) op->promise->set_result(Result<void>(result));
   else if (early) *early = std::move(result);
   else if (!result.is_ok()) spdlog::debug("ferry[{}]: {}", self_, result.to_string());
-  free_op_locked(op);
+  ops_.give(op);
   return false;
 }
 
@@ -473,19 +394,19 @@ void Engine::op_done_cb(void* request, ucs_status_t status, void* user_data) {
 }
 
 void Engine::finish_op_locked(Op* op, ucs_status_t status) {
-  unlink_op_locked(op);
+  peers_[op->peer].ops.unlink(op);
   if (status == UCS_OK) {
     // A deferred completion means the peer took the data (rendezvous ack, get
     // reply, or it drained a full queue): proof of life, and the link is busy.
-    note_heard(op->peer);
-    if (op->kind != Op::Kind::get) note_sent(op->peer);
+    activity_.heard(op->peer);
+    if (op->kind != Op::Kind::get) activity_.sent(op->peer);
   }
   if (op->promise) {
     push_completion_locked(op->promise, op_status_locked(*op, status));
   } else if (status != UCS_OK && status != UCS_ERR_CANCELED && op->kind == Op::Kind::internal) {
     spdlog::debug("ferry[{}]: internal AM to rank {} failed: {}", self_, op->peer, ucs_status_string(status));
   }
-  free_op_locked(op);
+  ops_.give(op);
 }
 
 // Errors that mean the peer is gone or unreachable (vs. a local problem).
@@ -534,7 +455,7 @@ void Engine::fail_peer(Rank peer, const Status& why) {
     Peer& p = peers_[peer];
     if (p.failed) return;
     p.failed = true;
-    for (Op* op = p.ops_head; op; op = op->next)
+    for (Op* op = p.ops.head(); op; op = op->next)
       if (op->promise) {
         victims.push_back(std::move(*op->promise));
         op->promise.reset();
@@ -570,48 +491,14 @@ void Engine::recheck_timeouts() {
     }
     if (rndv_drain_needed_) drain_rndv_locked();
   }
-  std::erase_if(timed_out_, [&](Rank r) { return (activity_[r].load(std::memory_order_relaxed) & kHeard) != 0; });
-}
-
-// Activity is noted with relaxed per-peer flags on the hot paths (no clock
-// read per message) and folded into Liveness once per tick.
-// Test before set: under traffic the bit is already set and this is a plain
-// load, not a locked RMW per message. A set racing with the tick's exchange
-// may be lost for that tick; the next message sets it again.
-void Engine::note_heard(Rank peer) noexcept {
-  if (peer < size_ && !(activity_[peer].load(std::memory_order_relaxed) & kHeard))
-    activity_[peer].fetch_or(kHeard, std::memory_order_relaxed);
-}
-
-void Engine::note_sent(Rank peer) noexcept {
-  if (peer < size_ && !(activity_[peer].load(std::memory_order_relaxed) & kSent))
-    activity_[peer].fetch_or(kSent, std::memory_order_relaxed);
+  std::erase_if(timed_out_, [&](Rank r) { return activity_.heard_since_fold(r); });
 }
 
 void Engine::housekeeping(clock::time_point now) {
   spin_.sample_load(now);
   if (!liveness_ || !liveness_->enabled() || now < next_tick_) return;
-  for (Rank r = 0; r < size_; ++r) {
-    if (activity_[r].load(std::memory_order_relaxed) == 0) continue;
-    const std::uint8_t a = activity_[r].exchange(0, std::memory_order_relaxed);
-    if (a & kHeard) liveness_->heard_from(r);
-    if (a & kSent) liveness_->sent_to(r);
-  }
-  // If this thread itself was not scheduled for a while (oversubscribed node,
-  // or a long handler), it cannot judge anyone: frames may be waiting unread,
-  // and peers starved by the same load could not send heartbeats either. Every
-  // peer then gets a fresh peer_timeout from now — at most once per
-  // peer_timeout, so that a dead peer is still found (within about two
-  // peer_timeouts plus the stall) on a node where this thread keeps stalling.
-  const auto late = std::max(4 * tick_period(), std::chrono::milliseconds(100));
-  const bool stalled = next_tick_ != clock::time_point{} && now - next_tick_ > late;
-  if (stalled && (last_grace_ == clock::time_point{} || now - last_grace_ >= opts_.peer_timeout)) {
-    spdlog::debug("ferry[{}]: progress thread stalled for {} ms; peer timeouts restart", self_,
-                  std::chrono::duration_cast<std::chrono::milliseconds>(now - next_tick_).count());
-    for (Rank r = 0; r < size_; ++r)
-      if (r != self_) liveness_->heard_from(r);
-    last_grace_ = now;
-  }
+  activity_.fold_into(*liveness_);
+  liveness_->spare_after_stall(next_tick_, now, std::max<clock::duration>(4 * tick_period(), std::chrono::milliseconds(100)));
   next_tick_ = now + tick_period();
   liveness_->tick(now, need_heartbeat_, timed_out_);
   if (!timed_out_.empty()) recheck_timeouts();

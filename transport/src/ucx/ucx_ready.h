@@ -1,6 +1,7 @@
-// ucx_ready.h — the UCX engine's ready queue: what progress produced under the
-// engine lock (AM deliveries, self-sends, send/get completions), run later by
-// the single dispatcher without it, in arrival order.
+// ucx_ready.h — the UCX engine's ready queue and its dispatcher: what
+// progress produced under the engine lock (AM deliveries, self-sends,
+// send/get completions), run later by a single dispatching thread without
+// it, in arrival order.
 //
 // Cost per entry matters (one per AM on the latency path): an entry is a
 // small record; the payload of a small delivery is appended to one byte log
@@ -9,10 +10,13 @@
 // reordered frame) or is over kLogMaxBytes keeps or gets its own Buffer;
 // promises and statuses live in side vectors.
 //
-// Thread-safety: none; the engine guards the producing queue with its mutex
-// and swaps it with the dispatcher's (swap()), which owns the other one.
+// Thread-safety: ReadyQueue has none. Dispatcher: the *_locked methods run
+// with the engine lock held (the producing queue is guarded by it); pending()
+// and drop_deliveries() are lock-free; run_batch() runs only on the thread
+// whose take_locked() returned true, without the engine lock.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -131,6 +135,85 @@ class ReadyQueue {
   std::vector<Buffer> buffers_;
   std::vector<Promise<void>> promises_;
   std::vector<Status> statuses_;
+};
+
+// The engine's ready queue, the dispatcher's batch, and the claim that makes
+// one thread at a time run them (so entries run in queue order, which is each
+// peer's send order). A producer pushes under the engine lock; whichever
+// thread progressed the worker claims the queue before releasing the lock
+// (take_locked: swaps it with the batch) and runs the batch after.
+class Dispatcher {
+ public:
+  // ---- producers (engine lock held)
+  void deliver_copy_locked(Rank src, HandlerId handler, const void* data, std::size_t n) {
+    ready_.deliver_copy(src, handler, data, n);
+    publish_locked();
+  }
+  void deliver_locked(Rank src, HandlerId handler, Buffer payload) {
+    ready_.deliver(src, handler, std::move(payload));
+    publish_locked();
+  }
+  void deliver_self_locked(Rank self, HandlerId handler, ByteView view, Promise<void> done) {
+    ready_.deliver_self(self, handler, view, std::move(done));
+    publish_locked();
+  }
+  void complete_locked(Promise<void> promise, Status status) {
+    ready_.complete(std::move(promise), std::move(status));
+    publish_locked();
+  }
+  // Claims the dispatch and takes the queue into the batch; false when the
+  // queue is empty or another thread is dispatching (it will see these entries).
+  bool take_locked() noexcept {
+    if (count_.load(std::memory_order_relaxed) == 0) return false;
+    if (dispatching_.exchange(true, std::memory_order_acq_rel)) return false;
+    batch_.swap(ready_);
+    count_.store(0, std::memory_order_release);
+    return true;
+  }
+
+  // ---- any thread, no lock
+  // Entries waiting in the queue (a hint: exact only under the engine lock).
+  std::size_t pending() const noexcept { return count_.load(std::memory_order_acquire); }
+  // From now on deliveries are dropped instead of handed to handlers (teardown);
+  // completions still run, and a self-send fails with `closed`.
+  void drop_deliveries() noexcept { drop_.store(true, std::memory_order_release); }
+
+  // ---- the claiming thread, engine lock not held
+  // Runs the batch: deliveries through `deliver(src, handler, payload)`,
+  // completions by setting their promises; then releases the claim.
+  template <class Deliver, class Closed>
+  void run_batch(Deliver&& deliver, Closed&& closed) {
+    const bool drop = drop_.load(std::memory_order_acquire);
+    for (const ReadyQueue::Entry& e : batch_.entries()) {
+      switch (e.kind) {
+        case ReadyQueue::Kind::complete:
+          batch_.promise(e).set_result(Result<void>(std::move(batch_.status(e))));
+          break;
+        case ReadyQueue::Kind::deliver:
+          if (!drop) deliver(e.src, e.handler, batch_.payload(e));
+          break;
+        case ReadyQueue::Kind::deliver_self:
+          if (drop) {
+            batch_.promise(e).set_error(closed());
+          } else {
+            deliver(e.src, e.handler, batch_.payload(e));
+            batch_.promise(e).set_value();
+          }
+          break;
+      }
+    }
+    batch_.clear();
+    dispatching_.store(false, std::memory_order_release);
+  }
+
+ private:
+  void publish_locked() noexcept { count_.store(ready_.size(), std::memory_order_release); }  // sole writer
+
+  ReadyQueue ready_;                            // engine lock
+  ReadyQueue batch_;                            // the claiming thread (keeps capacity across batches)
+  std::atomic<std::size_t> count_{0};           // ready_.size(), written under the engine lock
+  std::atomic<bool> dispatching_{false};
+  std::atomic<bool> drop_{false};
 };
 
 }  // namespace ferry::transport::ucx

@@ -221,7 +221,7 @@ Future<void> Engine::get(const RemoteKey& key, std::uint64_t remote_addr, void* 
     promise.set_error(Status(Errc::peer_failed, "get: rank " + std::to_string(k->peer_) + " has failed"));
     return future;
   }
-  Op* op = new_op_locked(k->peer_, Op::Kind::get);
+  Op* op = ops_.take(this, k->peer_, Op::Kind::get);
   op->promise.emplace(std::move(promise));
   ucp_request_param_t prm = op_param(op);
   begin_post_locked(op);

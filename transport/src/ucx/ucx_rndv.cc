@@ -124,7 +124,7 @@ void Engine::on_recv_done_locked(RecvCtx* ctx, ucs_status_t status) {
                     it->second.state == Inbound::State::pending;
   if (live) {
     if (status == UCS_OK) {
-      note_heard(ctx->src);  // its data kept flowing
+      activity_.heard(ctx->src);  // its data kept flowing
       it->second.payload = std::move(ctx->buffer);
       it->second.state = Inbound::State::ready;
     } else if (is_peer_loss(status)) {

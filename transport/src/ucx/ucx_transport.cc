@@ -204,11 +204,8 @@ std::size_t rndv_window_from_env() {
 Engine::Engine(const Options& options, Rank self, Rank size)
     : opts_(options), self_(self), size_(size), events_(self, size), barrier_(size), peers_(size),
       rndv_window_(rndv_window_from_env()), spin_(common::SpinPolicy::for_this_process(options.progress)),
-      activity_(new std::atomic<std::uint8_t>[size]) {
-  for (Rank r = 0; r < size_; ++r) {
-    peers_[r].err_arg = EpErrorArg{this, r};
-    activity_[r].store(0);
-  }
+      activity_(size) {
+  for (Rank r = 0; r < size_; ++r) peers_[r].err_arg = EpErrorArg{this, r};
 }
 
 Engine::~Engine() {
@@ -492,7 +489,7 @@ void Engine::teardown(bool graceful) {
     }
   }
   if (graceful) drain_ready();  // deliver what arrived before the peers' shutdown messages
-  drop_deliveries_.store(true);
+  ready_.drop_deliveries();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (state_ != State::closed) state_ = State::closing;
@@ -548,7 +545,7 @@ void Engine::release_everything_locked(std::vector<Promise<void>>& orphans, bool
   drop_queued_rndv_locked(kInvalidRank, false);  // the worker frees UCP's descriptors
   release_rma_locked();
   for (Peer& p : peers_) {
-    for (Op* op = p.ops_head; op; op = op->next)
+    for (Op* op = p.ops.head(); op; op = op->next)
       if (op->promise) {
         orphans.push_back(std::move(*op->promise));
         op->promise.reset();
@@ -571,17 +568,16 @@ void Engine::release_everything_locked(std::vector<Promise<void>>& orphans, bool
   muted.unlock();
   worker_ = nullptr;
   for (Peer& p : peers_) {
-    while (p.ops_head) {
-      Op* op = p.ops_head;
-      unlink_op_locked(op);
+    while (!p.ops.empty()) {
+      Op* op = p.ops.head();
+      p.ops.unlink(op);
       delete op;
     }
     p.ep = p.hb_ep = nullptr;
   }
   for (RecvCtx* ctx : recvs_) delete ctx;
   recvs_.clear();
-  for (Op* op : free_ops_) delete op;
-  free_ops_.clear();
+  ops_.clear();
   if (context_) ucp_cleanup(context_);
   context_ = nullptr;
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
