@@ -1,5 +1,4 @@
 // test_records.cc — the sort tools' record helpers (shuffle/tools/records.h), in process.
-#define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
 #include <cstring>
