@@ -238,3 +238,23 @@ TEST_CASE("transport options: liveness defaults scale with ranks per CPU, the va
     CHECK(o.peer_timeout == 3000ms);
   }
 }
+
+TEST_CASE("transport options: FERRY_TCP_CONNECT_TIMEOUT_MS sets the TCP start-up budget", "[affinity][options]") {
+  using namespace std::chrono_literals;
+  using ferry::transport::Options;
+  {
+    EnvGuard c("FERRY_TCP_CONNECT_TIMEOUT_MS", std::nullopt);
+    CHECK(Options::from_env().value().tcp_connect_timeout == 0ms);  // max(peer timeout, 30 s)
+  }
+  {
+    EnvGuard c("FERRY_TCP_CONNECT_TIMEOUT_MS", "4000");
+    CHECK(Options::from_env().value().tcp_connect_timeout == 4000ms);
+  }
+  {
+    EnvGuard c("FERRY_TCP_CONNECT_TIMEOUT_MS", "soon");
+    auto o = Options::from_env();
+    REQUIRE_FALSE(o);
+    CHECK(o.status().code() == ferry::Errc::invalid_argument);
+    CHECK(o.status().message().find("FERRY_TCP_CONNECT_TIMEOUT_MS") != std::string::npos);
+  }
+}

@@ -32,13 +32,16 @@ namespace {
 
 const std::string kKey(32, 'k');
 
-// A 2-rank TCP-backend job on 127.0.0.1 with the given keys (see pair_job.h).
+// A 2-rank TCP-backend job on 127.0.0.1 with the given keys (see pair_job.h). A job
+// expected to fail start-up passes a short `connect_timeout` (the default waits >= 30 s).
 ferry::test::PairOutcome run_job(const std::string& key0, const std::string& key1,
-                                 const std::function<void(const std::string&)>& stranger) {
+                                 const std::function<void(const std::string&)>& stranger,
+                                 std::chrono::milliseconds connect_timeout = std::chrono::milliseconds(0)) {
   tp::Options o;
   o.backend = tp::Backend::tcp;
   o.progress = tp::ProgressMode::blocking;
   o.tcp_listen_address = "127.0.0.1";
+  o.tcp_connect_timeout = connect_timeout;
   tp::Options o0 = o, o1 = o;
   o0.job_key = key0;
   o1.job_key = key1;
@@ -215,7 +218,7 @@ TEST_CASE("tcp start-up: 300 idle connections do not keep the real ranks out", "
 }
 
 TEST_CASE("tcp start-up: ranks with different job keys do not connect", "[security][tcp]") {
-  auto j = run_job(kKey, kOtherKey, nullptr);
+  auto j = run_job(kKey, kOtherKey, nullptr, std::chrono::seconds(3));
   CHECK(j.status[0].code() == Errc::bootstrap_failed);
   CHECK(j.status[1].code() == Errc::bootstrap_failed);
   CHECK(j.status[0].message().find("FERRY_JOB_KEY") != std::string::npos);
@@ -238,7 +241,7 @@ TEST_CASE("tcp start-up: without a given key rank 0 makes one and the bootstrap 
 }
 
 TEST_CASE("tcp start-up: a key on rank 0 only is an error, not a silent fallback", "[security][tcp]") {
-  auto j = run_job(kKey, "", nullptr);
+  auto j = run_job(kKey, "", nullptr, std::chrono::seconds(3));
   CHECK(j.status[1].code() == Errc::bootstrap_failed);
   CHECK(j.status[1].message().find("FERRY_JOB_KEY") != std::string::npos);
 }

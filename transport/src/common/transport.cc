@@ -115,6 +115,9 @@ Result<Options> Options::from_env() {
     o.heartbeat_interval = std::max(std::chrono::milliseconds(1), o.peer_timeout / 5);
   if (auto s = read_number("FERRY_MAX_AM_BYTES", o.max_am_bytes); !s) return s;
   if (const char* v = std::getenv("FERRY_TCP_ADDRESS"); v) o.tcp_listen_address = v;
+  ms = o.tcp_connect_timeout.count();
+  if (auto s = read_number("FERRY_TCP_CONNECT_TIMEOUT_MS", ms); !s) return s;
+  o.tcp_connect_timeout = std::chrono::milliseconds(ms);
   if (const char* v = std::getenv("FERRY_JOB_KEY"); v && *v) {
     auto key = parse_job_key_hex(v);
     if (!key) return key.status();

@@ -366,7 +366,9 @@ void SetupState::challenge(const std::shared_ptr<SetupState>& st, std::shared_pt
 
 Status Engine::connect_all(const std::vector<tcp::endpoint>& peers) {
   auto st = std::make_shared<SetupState>(*this, size_);
-  const auto budget = std::max<std::chrono::milliseconds>(opts_.peer_timeout, std::chrono::seconds(30));
+  const auto budget = opts_.tcp_connect_timeout.count() > 0
+                          ? opts_.tcp_connect_timeout
+                          : std::max<std::chrono::milliseconds>(opts_.peer_timeout, std::chrono::seconds(30));
   st->deadline = clock::now() + budget;
   st->pending = size_ - 1;
   st->max_half_open = std::max<std::size_t>(kMinHalfOpen, 2 * static_cast<std::size_t>(size_));

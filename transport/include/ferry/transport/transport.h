@@ -95,6 +95,10 @@ struct Options {
   std::size_t max_am_bytes = std::size_t{256} << 20;
   // TCP backend: address to listen on ("" = first non-loopback IPv4, else 127.0.0.1).
   std::string tcp_listen_address;
+  // TCP backend: how long start-up waits for every rank to connect and prove the job key
+  // before it fails with bootstrap_failed naming the missing ranks. 0 = max(peer_timeout,
+  // 30 s): long enough for ranks that start late (a loaded node, a slow file system).
+  std::chrono::milliseconds tcp_connect_timeout{0};
   // TCP backend: the job key as raw bytes (ferry/transport/job_key.h); empty = rank 0
   // makes one and the bootstrap distributes it. Never logged.
   std::string job_key;
@@ -107,7 +111,8 @@ struct Options {
 
   // Reads FERRY_TRANSPORT (ucx|tcp), FERRY_PROGRESS (busy|blocking|adaptive),
   // FERRY_HEARTBEAT_MS, FERRY_PEER_TIMEOUT_MS, FERRY_UCX_ERR_MODE (peer|none),
-  // FERRY_MAX_AM_BYTES, FERRY_TCP_ADDRESS, FERRY_JOB_KEY (hex). Invalid values -> invalid_argument.
+  // FERRY_MAX_AM_BYTES, FERRY_TCP_ADDRESS, FERRY_TCP_CONNECT_TIMEOUT_MS, FERRY_JOB_KEY (hex).
+  // Invalid values -> invalid_argument.
   static Result<Options> from_env();
 };
 
