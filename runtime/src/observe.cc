@@ -16,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -24,7 +25,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "core.h"
 #include "trace.h"
@@ -182,7 +185,15 @@ std::string stats_line(const Stats& s, bool final) {
   return buf;
 }
 
-Status start(Core& core) {
+namespace {
+
+// The exporter and the trace belong to the process; several runtimes may share it (the
+// in-process tests run N ranks as threads): the first start() sets them up, the last stop()
+// ends them, and nothing in between touches their globals.
+std::mutex g_users_mu;
+std::vector<const Core*> g_users;  // guarded by g_users_mu: runtimes between start() and stop()
+
+Status start_first(Core& core) {
   g_start_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
   if (Status s = trace::begin(core.rank(), core.size()); !s) return s;
   if (Status s = read_config(core.rank()); !s) return s;
@@ -210,9 +221,7 @@ Status start(Core& core) {
   return Status::ok();
 }
 
-void started_sync() noexcept { trace::start_sync(); }
-
-void stop(Core& core) {
+void stop_last(Core& core) {
   if (g_thread.joinable()) {
     g_stop.store(true);
     const char b = 's';
@@ -224,6 +233,25 @@ void stop(Core& core) {
     write_stats_file(true);
   }
   if (Status s = trace::write_and_stop(); !s) spdlog::warn("ferry[{}]: {}", core.rank(), s.to_string());
+}
+
+}  // namespace
+
+Status start(Core& core) {
+  std::lock_guard<std::mutex> lock(g_users_mu);
+  if (g_users.empty())
+    if (Status s = start_first(core); !s) return s;
+  g_users.push_back(&core);
+  return Status::ok();
+}
+
+void started_sync() noexcept { trace::start_sync(); }
+
+void stop(Core& core) {
+  std::lock_guard<std::mutex> lock(g_users_mu);
+  if (auto it = std::find(g_users.begin(), g_users.end(), &core); it != g_users.end()) g_users.erase(it);
+  if (!g_users.empty()) return;  // other runtimes of this process still use them
+  stop_last(core);
 }
 
 }  // namespace ferry::rt::observe

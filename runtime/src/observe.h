@@ -24,6 +24,9 @@ class Core;
 
 namespace ferry::rt::observe {
 
+// The exporter and the trace are the process's: the first runtime to start()
+// sets them up from its rank and the environment, the last one to stop() ends
+// them (several runtimes share a process in the in-process tests). Thread-safe.
 // After the core is initialised (before it accepts work). Errors name the variable.
 [[nodiscard]] Status start(Core& core);
 // Right after the start-up allgather returned (clock alignment of traces).
