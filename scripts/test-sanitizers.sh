@@ -2,10 +2,11 @@
 # test-sanitizers.sh — bounded sanitizer runs of the tests (CI: scripts/test.sh runs asan and tsan).
 #   build-asan: GCC -O1 -g -fsanitize=address,undefined; unit, objstore, runtime unit and
 #               in-process tests (the loopback simulation included), the security tests and the
-#               TCP-backend multi-process suites (conformance.tcp, runtime.objects.tcp; UCX itself
+#               TCP-backend multi-process suites (conformance.tcp, runtime.objects.tcp, runtime.spill.tcp; UCX itself
 #               is not instrumented).
-#   build-tsan: GCC -O1 -g -fsanitize=thread; the in-process tests only (runtime unit and
-#               in-process: N runtimes as threads over the loopback transport, the simulation).
+#   build-tsan: GCC -O1 -g -fsanitize=thread; the in-process tests only (runtime unit, in-process,
+#               fault tolerance and actor faults: N runtimes as threads over the loopback
+#               transport, the simulation).
 #   fuzz:       scripts/fuzz.sh (each fuzz target FERRY_FUZZ_SECONDS, default 5).
 # Usage: bash scripts/test-sanitizers.sh [asan] [tsan] [fuzz]   (default: all three)
 # Any sanitizer report fails the test that triggered it (halt_on_error / -fno-sanitize-recover).
@@ -57,11 +58,12 @@ for p in "${parts[@]}"; do
   case $p in
     asan) run_part asan build-asan address,undefined \
             '^(unit\.|objstore\.|runtime\.|security\.|conformance\.tcp$)' \
-            '^runtime\.(objects\.(ucx|tcp\.)|tasks\.|borrow\.)|thread_safety|^security\.listeners' \
+            '^runtime\.(objects\.(ucx|tcp\.)|spill\.ucx|tasks\.|borrow\.)|thread_safety|^security\.listeners' \
             ferry_unit ferry_objstore_test ferry_runtime_unit ferry_runtime_in_process ferry_runtime_objects \
-            ferry_security ferry_conformance || failed+=(asan) ;;
-    tsan) run_part tsan build-tsan thread '^runtime\.' '^runtime\.(objects|tasks|borrow)\.|thread_safety' \
-            ferry_runtime_unit ferry_runtime_in_process || failed+=(tsan) ;;
+            ferry_runtime_ft ferry_runtime_actor_faults ferry_runtime_spill ferry_security ferry_conformance \
+            || failed+=(asan) ;;
+    tsan) run_part tsan build-tsan thread '^runtime\.' '^runtime\.(objects|tasks|borrow|spill)\.|thread_safety' \
+            ferry_runtime_unit ferry_runtime_in_process ferry_runtime_ft ferry_runtime_actor_faults || failed+=(tsan) ;;
     fuzz) bounded fuzz bash scripts/fuzz.sh "${FERRY_FUZZ_SECONDS:-5}" || failed+=(fuzz) ;;
     *) echo "test-sanitizers: unknown part '$p' (asan, tsan, fuzz)" >&2; exit 2 ;;
   esac
