@@ -17,6 +17,17 @@ rm -f "$junit" "$bg_junit"
 # The JUnit file keeps each test's output (up to 64 KiB; with --durations, per-case times): where time goes.
 ctest_args=(--test-dir build --output-on-failure --timeout 600 --test-output-size-passed 65536)
 rc=0
+san_parts=()
+sanitizers=${FERRY_SANITIZERS:-$([[ ${CI:-} == true ]] && echo on || echo off)}
+if (($# == 0)) && [[ $sanitizers == on ]]; then
+  read -ra san_parts <<<"${FERRY_SANITIZER_PARTS:-asan tsan}"
+  # Their fresh builds (minutes of CPU) run at SCHED_IDLE beside the suite: they only get the CPU
+  # the tests leave idle, and yield it to them at once. Their tests run after the suite.
+  # Their budget starts with the suite, so they get twice the test phase's (FERRY_SANITIZER_BUDGET_S).
+  FERRY_SANITIZER_BUDGET_S=$((2 * ${FERRY_SANITIZER_BUDGET_S:-1200})) \
+    chrt --idle 0 bash scripts/test-sanitizers.sh --build-only "${san_parts[@]}" >build/Testing/sanitizer-build.log 2>&1 &
+  san_build=$!
+fi
 juns=("$junit")
 if (($# == 0)); then
   # The whole suite: the tests labelled `background` (they mostly wait: an idle driver) run in a
@@ -39,14 +50,20 @@ for j in "${juns[@]}"; do
   # are false positives of the failure detector): informational.
   python3 scripts/peer-failures.py "$j" || true
 done
-# Sanitizer builds of a bounded test set (scripts/test-sanitizers.sh): ASan+UBSan of the unit, in-process
-# and TCP multi-process tests, TSan of the in-process tests, within FERRY_SANITIZER_BUDGET_S. A full run
-# (no ctest arguments) runs them with FERRY_SANITIZERS=on (add the fuzz part with
-# FERRY_SANITIZER_PARTS="asan tsan fuzz"). Off by default, CI included, until the legs have run clean
-# and their time fits CI's 30-minute budget.
-sanitizers=${FERRY_SANITIZERS:-off}
-if (($# == 0)) && [[ $sanitizers == on ]]; then
-  # shellcheck disable=SC2086  # the parts are words
-  bash scripts/test-sanitizers.sh ${FERRY_SANITIZER_PARTS:-asan tsan} || rc=1
+# Sanitizer legs (scripts/test-sanitizers.sh): ASan+UBSan of the unit, in-process and TCP
+# multi-process tests, TSan of the in-process tests, each bounded by FERRY_SANITIZER_BUDGET_S.
+# On by default under CI (CI=true), else with FERRY_SANITIZERS=on; only for a full run (no ctest
+# arguments). FERRY_SANITIZER_PARTS picks the legs (default "asan tsan"; "fuzz" adds the fuzzers).
+if ((${#san_parts[@]})); then
+  san_build_rc=0
+  wait "$san_build" || san_build_rc=$?
+  if ((san_build_rc != 0)); then
+    tail -40 build/Testing/sanitizer-build.log
+    echo "sanitizers: the builds failed (build/Testing/sanitizer-build.log)" >&2
+    rc=1
+  else
+    grep -E "^sanitizers:" build/Testing/sanitizer-build.log || true
+    bash scripts/test-sanitizers.sh "${san_parts[@]}" || rc=1
+  fi
 fi
 exit "$rc"
