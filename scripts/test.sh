@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 [[ -d build ]] || { cmake -S . -B build -G Ninja >/dev/null; }
 cmake --build build -j "$(nproc)"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mkdir -p build/Testing  # (ctest makes it too, but the logs below are opened before it runs)
 junit=$PWD/build/Testing/ctest-junit.xml
 bg_junit=$PWD/build/Testing/ctest-junit-background.xml
 rm -f "$junit" "$bg_junit"
