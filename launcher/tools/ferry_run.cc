@@ -11,13 +11,14 @@
 //
 // Supervision (a single-threaded poll loop; signals arrive through a self-pipe):
 //   * the first rank that exits non-zero or by a signal makes ferry-run print one line and
-//     stop the others: SIGTERM to each rank's process group, SIGKILL after kKillGrace;
+//     stop the others: SIGTERM (then SIGCONT, so that a stopped rank receives it) to each
+//     rank's process group, SIGKILL after kKillGrace;
 //   * exit code: 0 if every rank exited 0, else the first failing rank's status (128+signal
 //     for a signal); 124 after --timeout; 127 if the program cannot be executed;
 //   * --keep-going: rank 0 (the driver under ferry::run) decides. A failing rank other than 0
 //     is reported and the others keep running; a failing rank 0 stops the job as above. Once
 //     rank 0 exited 0, ranks still running after kAfterDriverGrace are stopped (a stopped or
-//     hung worker must not hold the job). Exit code: rank 0's status (its failure, else 0), a
+//     hung worker must not hold the job; when every one left is stopped, at once). Exit code: rank 0's status (its failure, else 0), a
 //     summary line names the ranks that failed;
 //   * SIGINT/SIGTERM/SIGHUP to ferry-run are forwarded to the ranks (SIGKILL follows after
 //     kKillGrace; a second one, 0.5 s or more later, kills at once); SIGUSR1/SIGUSR2 are just
@@ -40,6 +41,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -129,6 +132,8 @@ class Supervisor {
   void read_stream(Stream& s);
   void signal_live(int sig);
   void begin_kill();
+  // Every live rank is stopped (state T / t in /proc): none can exit before it is continued.
+  bool all_live_stopped() const;
   void check_deadlines();
   // --keep-going: reports a failed non-driver rank; returns false if the job must stop.
   bool tolerate(unsigned r, int status);
@@ -365,6 +370,9 @@ void Supervisor::rank_exited(unsigned r, int status) {
     driver_done_ = true;
     if (live_ > 0) after_driver_ = Clock::now() + kAfterDriverGrace;
   }
+  // Ranks that are stopped (SIGSTOP, a debugger's stop) cannot finish on their own: once only
+  // such ranks are left after the driver, they get no grace.
+  if (after_driver_ && live_ > 0 && !killing_ && all_live_stopped()) after_driver_ = Clock::now();
   if (!ok && cfg_.keep_going && tolerate(r, status)) return;
   if (ok || first_failure_) return;
   const int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
@@ -408,7 +416,22 @@ void Supervisor::begin_kill() {
   if (killing_) return;
   killing_ = true;
   signal_live(SIGTERM);
+  signal_live(SIGCONT);  // a stopped rank gets its SIGTERM only once continued
   kill_at_ = Clock::now() + kKillGrace;
+}
+
+bool Supervisor::all_live_stopped() const {
+  for (const auto& rp : ranks_) {
+    if (!rp.alive) continue;
+    // /proc/<pid>/stat: "pid (comm) S ...": the state letter follows the last ')'.
+    std::ifstream in("/proc/" + std::to_string(rp.pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size()) return false;
+    const char state = stat[close + 2];
+    if (state != 'T' && state != 't') return false;
+  }
+  return true;
 }
 
 void Supervisor::check_deadlines() {
