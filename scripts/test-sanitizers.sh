@@ -73,7 +73,9 @@ run_part() {  # name dir sanitizers include-regex exclude-regex targets...
     echo "sanitizers: $name built in $((t1 - t0)) s"
     return 0
   fi
-  bounded "$name tests" ctest --test-dir "$dir" --output-on-failure --timeout 600 -R "$regex" -E "$exclude" || return 1
+  # Two at a time: the multi-process suites among them are RUN_SERIAL (they run alone).
+  bounded "$name tests" ctest --test-dir "$dir" --output-on-failure --timeout 600 -j "$(nproc)" -R "$regex" \
+    -E "$exclude" || return 1
   echo "sanitizers: $name done in $((SECONDS - t0)) s (build $((t1 - t0)) s, tests $((SECONDS - t1)) s)"
 }
 
