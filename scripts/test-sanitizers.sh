@@ -28,6 +28,9 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+# Stress tests move a quarter of their bytes and run a quarter of their seeds (ferry_test/volume.h):
+# instrumented code and fresh pages make volume slow here, and every path is still taken.
+export FERRY_TEST_VOLUME=${FERRY_TEST_VOLUME:-0.25}
 # UCX's memory hooks (libucm: mmap/madvise relocation) crash under the sanitizers' own
 # interceptors (seen: SIGSEGV in ucm_madvise from TSan's rwlock interceptor at thread start).
 export UCX_MEM_MMAP_HOOK_MODE=none UCX_MEM_MALLOC_HOOKS=no UCX_MEM_EVENTS=no

@@ -24,6 +24,7 @@
 #include "ferry_test/check.h"
 #include "ferry_test/harness.h"
 #include "ferry_test/pattern.h"
+#include "ferry_test/volume.h"
 
 namespace conf {
 

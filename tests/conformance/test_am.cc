@@ -115,7 +115,7 @@ struct StreamReceiver {
 };
 
 void ordering_body(RankEnv& env) {
-  constexpr std::uint64_t kCount = 2000;
+  const std::uint64_t kCount = ferry::test::scaled(2000);
   StreamReceiver rx(env.size(), ordering_size);
   rx.install(env);
   env.barrier();
@@ -123,8 +123,10 @@ void ordering_body(RankEnv& env) {
   Rank peer = 1 - env.rank();
   send_stream(env, {peer}, kCount, 64, ordering_size);
   if (!rx.received.wait_for_at_least(kCount, 60s))
-    FERRY_FAIL("only " + std::to_string(rx.received.value()) + " of 2000 messages arrived within 60 s");
-  ferry::test::note("ordering: 2000 mixed messages each way in " + std::to_string(ms_since(t0)) + " ms (" +
+    FERRY_FAIL("only " + std::to_string(rx.received.value()) + " of " + std::to_string(kCount) +
+               " messages arrived within 60 s");
+  ferry::test::note("ordering: " + std::to_string(kCount) + " mixed messages each way in " +
+                    std::to_string(ms_since(t0)) + " ms (" +
                     mode_name(env.options().progress) + ")");
   env.barrier();
 }
@@ -164,7 +166,8 @@ TEST_CASE("am: send to self, in order, up to 1 MiB", "[am]") {
   }));
 }
 
-TEST_CASE("am: per-peer ordering of 2000 mixed-size messages (busy and blocking)", "[am][modes][order]") {
+TEST_CASE("am: per-peer ordering of 2000 (times FERRY_TEST_VOLUME) mixed-size messages (busy and blocking)",
+          "[am][modes][order]") {
   for (auto mode : kModes) {
     DYNAMIC_SECTION("progress " << mode_name(mode)) {
       FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(group(2, 150, mode), ordering_body));

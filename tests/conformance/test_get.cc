@@ -71,12 +71,12 @@ TEST_CASE("get: 8 B .. 64 MiB and odd offsets/lengths (busy and blocking)", "[ge
   }
 }
 
-TEST_CASE("get: 256 MiB, verified byte for byte", "[get][large]") {
+TEST_CASE("get: 256 MiB (times FERRY_TEST_VOLUME), verified byte for byte", "[get][large]") {
   auto o = group(2, 180);
   // Long transfers must not trip failure detection on a loaded machine.
   o.configure = [](ft::Options& opts) { opts.peer_timeout = std::chrono::seconds(20); };
   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(o, [](RankEnv& env) {
-    const std::size_t kSize = 256 * MiB;
+    const std::size_t kSize = ferry::test::scaled(256 * MiB);
     auto regions = make_regions(env, kSize, 3);
     // One direction at a time: rank 0 reads rank 1's region, then the reverse.
     for (Rank reader = 0; reader < 2; ++reader) {

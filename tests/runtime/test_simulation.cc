@@ -32,6 +32,7 @@
 #include <unordered_map>
 
 #include "ferry_test/pattern.h"
+#include "ferry_test/volume.h"
 #include "in_process.h"
 
 namespace {
@@ -424,11 +425,13 @@ void unwatch(const std::shared_ptr<WarningSink>& sink) {
 
 }  // namespace
 
-TEST_CASE("simulation: 8 ranks, random ref passing (args, returns, nested, actor state), many seeds: no held "
+TEST_CASE("simulation: 8 ranks, random ref passing (args, returns, nested, actor state), 8 seeds (times "
+          "FERRY_TEST_VOLUME): no held "
           "ref is lost, nothing leaks",
           "[simulation][in-process]") {
   auto warnings = watch_warnings();
-  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+  const std::uint64_t seeds = ferry::test::scaled(8, 2);
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
     INFO("seed " << seed);
     Counters n;
     SimSetup s;
@@ -444,7 +447,8 @@ TEST_CASE("simulation: 8 ranks, random ref passing (args, returns, nested, actor
 TEST_CASE("simulation: a rank dies half-way: reads fail only with failure codes (never not_found), the survivors leak "
           "nothing",
           "[simulation][in-process][faults]") {
-  for (std::uint64_t seed = 11; seed <= 14; ++seed) {
+  const std::uint64_t seeds = ferry::test::scaled(4, 2);
+  for (std::uint64_t seed = 11; seed < 11 + seeds; ++seed) {
     INFO("seed " << seed);
     Counters n;
     SimSetup s;
