@@ -63,7 +63,7 @@ void ping_pong_body(RankEnv& env) {
 // Message k of the ordering stream: sizes mix zero, small (eager), medium and
 // large (rendezvous) payloads, up to exactly 4 MiB.
 std::size_t ordering_size(std::uint64_t k) {
-  if (k == 1997) return 4 * MiB;
+  if (k == 497) return 4 * MiB;  // inside the stream at any FERRY_TEST_VOLUME
   if (k % 50 == 0) return 0;
   if (k % 24 == 5) return 256 * KiB + (k * 7919) % (4 * MiB - 256 * KiB);
   if (k % 4 == 1) return 8 * KiB + (k * 104729) % (248 * KiB);
@@ -105,10 +105,14 @@ struct StreamReceiver {
   StreamReceiver(Rank n, std::size_t (*sz)(std::uint64_t)) : next(n, 0), size_of(sz) {}
   void install(RankEnv& env) {
     FERRY_REQUIRE_OK(env.transport().set_handler(kData, [this, me = env.rank()](Rank src, ft::ByteView p) {
-      std::lock_guard<std::mutex> lock(mu);
-      FERRY_REQUIRE(src < next.size());
-      std::uint64_t k = next[src]++;
-      verify_message(p, size_of(k), k, ferry::test::make_seed(src, k, me), src);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        FERRY_REQUIRE(src < next.size());
+        std::uint64_t k = next[src]++;
+        verify_message(p, size_of(k), k, ferry::test::make_seed(src, k, me), src);
+      }
+      // Counted last, outside mu: the body may return (and destroy this receiver, mu included)
+      // as soon as the final count is reached, while this handler is still running.
       received.add();
     }));
   }
