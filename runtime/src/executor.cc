@@ -79,8 +79,15 @@ void Executor::enqueue(Runnable* r, bool front) {
       r->discard();
       return;
     }
-    if (front) queue_.push_front(r);
-    else queue_.push_back(r);
+    if (front) {
+      queue_.push_front(r);
+      ++urgent_;
+      // Every unblocked thread is inside a job and none is extra: one more takes this now.
+      const unsigned unblocked = live_ - blocked_;
+      if (!paused_ && running_ >= unblocked && unblocked <= target_ && live_ < kMaxThreads) spawn_locked();
+    } else {
+      queue_.push_back(r);
+    }
     queued_.store(queue_.size(), std::memory_order_release);
   }
   cv_.notify_one();
@@ -119,8 +126,10 @@ void Executor::worker() {
   for (;;) {
     if (stopping_) break;  // queued work is discarded by stop()
     if (!queue_.empty() && !paused_) {
+      if (urgent_ == 0 && live_ - blocked_ > target_) break;  // an extra thread takes urgent work only
       Runnable* r = queue_.front();
       queue_.pop_front();
+      if (urgent_ > 0) --urgent_;
       queued_.store(queue_.size(), std::memory_order_relaxed);
       ++running_;
       lock.unlock();
@@ -245,6 +254,7 @@ void Executor::run_one_locked(std::unique_lock<std::mutex>& lock) {
   // helping depth near the depth of the task tree (work-first, as in work-stealing runtimes).
   Runnable* r = queue_.back();
   queue_.pop_back();
+  if (urgent_ > queue_.size()) urgent_ = queue_.size();  // it was urgent (they all were)
   queued_.store(queue_.size(), std::memory_order_relaxed);
   ++running_;
   lock.unlock();
@@ -304,6 +314,7 @@ void Executor::stop() {
       threads.swap(threads_);
       if (threads.empty()) {
         left.swap(queue_);
+        urgent_ = 0;
         queued_.store(0);
         break;
       }

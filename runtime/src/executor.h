@@ -11,6 +11,11 @@
 // unblocked, an extra thread is started (up to kMaxThreads; reaching that
 // bound is logged once per executor), and extra threads exit when they find
 // themselves idle above the target again.
+// Urgent work (post_urgent) does not wait for a busy pool: when no unblocked thread is free and
+// none is already extra, one extra thread is started for it (so a re-run that others wait for
+// starts at once, not after the running jobs). A thread above the target takes only urgent work:
+// it exits instead of starting a plain job, so the pool is back at its target when the urgent
+// work is done.
 // When a thread runs out of work it calls the idle hook once (the task layer
 // flushes its batched messages there). A job that left records unflushed
 // calls want_flush(): after it, the thread flushes itself when idle, or calls
@@ -27,8 +32,8 @@
 // Progressor, which tunes the limit and makes sure its progress thread runs)
 // and sleeps until work is posted; it polls again only after running work.
 //
-// Invariants (under mu_): live_ >= blocked_; queue entries are owned by the
-//   queue until popped (run() or discard() consumes them).
+// Invariants (under mu_): live_ >= blocked_; urgent_ <= queue_.size(); queue entries are owned by
+//   the queue until popped (run() or discard() consumes them).
 // Thread-safety: everything is thread-safe; stop() from one thread, once.
 #pragma once
 
@@ -75,7 +80,8 @@ class Executor {
 
   void post(Runnable* r);
   // Ahead of everything queued (LIFO among urgent posts): work that others already wait for,
-  // such as a task run again after a rank failure.
+  // such as a task run again after a rank failure. Starts an extra thread when the pool is busy
+  // (see above).
   void post_urgent(Runnable* r);
   void post_many(std::vector<Runnable*>& rs);  // one lock; clears rs
   // Queued + running.
@@ -125,6 +131,7 @@ class Executor {
   unsigned live_ = 0;            // guarded by mu_: threads started and not exited
   unsigned blocked_ = 0;         // guarded by mu_
   unsigned running_ = 0;         // guarded by mu_: threads inside run()
+  std::size_t urgent_ = 0;       // guarded by mu_: urgent entries, the first urgent_ of queue_
   bool stopping_ = false;        // guarded by mu_
   bool paused_ = true;           // guarded by mu_
   bool poller_claimed_ = false;  // guarded by mu_: a thread is in poll_while_idle

@@ -1,4 +1,5 @@
-// test_executor.cc — the executor's queue order: FIFO, post_urgent ahead of queued work.
+// test_executor.cc — the executor's queue order (FIFO, post_urgent ahead of queued work) and its
+// extra thread for urgent work when the pool is busy.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -25,20 +26,43 @@ struct Step final : ferry::rt::Runnable {
 
 }  // namespace
 
-TEST_CASE("executor: post_urgent runs before queued work, post keeps FIFO order", "[executor]") {
+TEST_CASE("executor: post keeps FIFO order, post_urgent goes ahead of queued work (LIFO among urgent)",
+          "[executor]") {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::string> order;
-  bool release = false, holding = false;
   auto log = [&](const std::string& n) {
     std::lock_guard<std::mutex> lock(mu);
     order.push_back(n);
     cv.notify_all();
   };
-  auto hold = [&](const std::string& n) {  // keeps the only thread busy until released
+  ferry::rt::Executor ex(1, 0, [] {}, [] {});  // starts paused: everything below is queued first
+  ex.post(new Step("a", log));
+  ex.post(new Step("b", log));
+  ex.post_urgent(new Step("urgent1", log));
+  ex.post_urgent(new Step("urgent2", log));
+  ex.resume();
+  std::unique_lock<std::mutex> lock(mu);
+  REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return order.size() == 4; }));
+  CHECK(order == std::vector<std::string>{"urgent2", "urgent1", "a", "b"});
+}
+
+TEST_CASE("executor: urgent work does not wait for a busy pool: one extra thread runs it, plain work waits",
+          "[executor]") {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> order;
+  bool release = false;
+  int holding = 0;
+  auto log = [&](const std::string& n) {
+    std::lock_guard<std::mutex> lock(mu);
+    order.push_back(n);
+    cv.notify_all();
+  };
+  auto hold = [&](const std::string& n) {  // keeps its thread busy until released
     std::unique_lock<std::mutex> lock(mu);
     order.push_back(n);
-    holding = true;
+    ++holding;
     cv.notify_all();
     cv.wait(lock, [&] { return release; });
   };
@@ -47,17 +71,27 @@ TEST_CASE("executor: post_urgent runs before queued work, post keeps FIFO order"
   ex.post(new Step("hold", hold));
   {
     std::unique_lock<std::mutex> lock(mu);
-    REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return holding; }));
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return holding == 1; }));
   }
   ex.post(new Step("b", log));
-  ex.post(new Step("c", log));
-  ex.post_urgent(new Step("urgent1", log));
-  ex.post_urgent(new Step("urgent2", log));
+  ex.post(new Step("urgent", log));  // plain: waits behind "hold" like "b"
+  ex.post_urgent(new Step("urgent-hold", hold));
+  ex.post_urgent(new Step("urgent-hold2", hold));
   {
     std::unique_lock<std::mutex> lock(mu);
+    // One extra thread starts for the urgent work while the only thread is held...
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return holding == 2; }));
+    // ...and only one: the second urgent job and the plain ones wait.
+    CHECK_FALSE(cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return holding > 2 || order.size() > 2; }));
+    REQUIRE(order.size() == 2u);
+    CHECK(order[1].rfind("urgent-hold", 0) == 0);
     release = true;
     cv.notify_all();
     REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return order.size() == 5; }));
   }
-  CHECK(order == std::vector<std::string>{"hold", "urgent2", "urgent1", "b", "c"});
+  // The other urgent job ran before the plain ones, which kept their FIFO order.
+  CHECK(order[2].rfind("urgent-hold", 0) == 0);
+  CHECK(order[2] != order[1]);
+  const std::vector<std::string> plain(order.begin() + 3, order.end());
+  CHECK(plain == std::vector<std::string>{"b", "urgent"});
 }
