@@ -204,7 +204,8 @@ TEST_CASE("affinity: oversubscription is local ranks per online CPU, rounded up"
 
 using ferry::test::EnvGuard;
 
-TEST_CASE("transport options: liveness defaults scale with ranks per CPU, the variables win", "[affinity][liveness]") {
+TEST_CASE("transport options: liveness defaults scale above 2 ranks per CPU, the variables win",
+          "[affinity][liveness]") {
   using namespace std::chrono_literals;
   using ferry::transport::Options;
   const auto cpus = static_cast<unsigned>(::sysconf(_SC_NPROCESSORS_ONLN));
@@ -218,13 +219,25 @@ TEST_CASE("transport options: liveness defaults scale with ranks per CPU, the va
     CHECK(o.peer_timeout == 2500ms);
   }
   {
-    EnvGuard n("FERRY_LOCAL_SIZE", std::to_string(2 * cpus));
+    EnvGuard n("FERRY_LOCAL_SIZE", std::to_string(Options::kLivenessRanksPerCpu * cpus));  // not scaled yet
+    auto o = Options::from_env().value();
+    CHECK(o.heartbeat_interval == 500ms);
+    CHECK(o.peer_timeout == 2500ms);
+  }
+  {
+    EnvGuard n("FERRY_LOCAL_SIZE", std::to_string(Options::kLivenessRanksPerCpu * cpus + 1));
     auto o = Options::from_env().value();
     CHECK(o.heartbeat_interval == 1000ms);
     CHECK(o.peer_timeout == 5000ms);
   }
   {
-    EnvGuard n("FERRY_LOCAL_SIZE", std::to_string(64 * cpus));  // capped
+    EnvGuard n("FERRY_LOCAL_SIZE", std::to_string(3 * Options::kLivenessRanksPerCpu * cpus));
+    auto o = Options::from_env().value();
+    CHECK(o.heartbeat_interval == 1500ms);
+    CHECK(o.peer_timeout == 7500ms);
+  }
+  {
+    EnvGuard n("FERRY_LOCAL_SIZE", std::to_string(64 * cpus));  // 32 x: capped
     auto o = Options::from_env().value();
     CHECK(o.heartbeat_interval == 500ms * Options::kLivenessScaleMax);
     CHECK(o.peer_timeout == 2500ms * Options::kLivenessScaleMax);

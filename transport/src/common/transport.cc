@@ -102,8 +102,9 @@ Result<Options> Options::from_env() {
     else if (s == "none") o.ucx_peer_error_handling = false;
     else return bad_env("FERRY_UCX_ERR_MODE", s, "'peer' or 'none'");
   }
-  const unsigned scale =
-      std::min(kLivenessScaleMax, affinity::oversubscription([](const char* n) { return std::getenv(n); }));
+  // ceil(ceil(ranks / cpus) / k) == ceil(ranks / (cpus * k))
+  const unsigned per_cpu = affinity::oversubscription([](const char* n) { return std::getenv(n); });
+  const unsigned scale = std::min(kLivenessScaleMax, (per_cpu + kLivenessRanksPerCpu - 1) / kLivenessRanksPerCpu);
   const auto given = [](const char* name) { const char* v = std::getenv(name); return v && *v; };
   std::uint64_t ms = o.heartbeat_interval.count() * scale;
   if (auto s = read_number("FERRY_HEARTBEAT_MS", ms); !s) return s;

@@ -83,7 +83,7 @@ struct Options {
   // A stopped or cut-off peer is found within about peer_timeout; the ratio 5 tolerates
   // heartbeats delayed by a loaded node, and a rank whose own progress thread was
   // starved restarts the timeouts instead of judging (see docs/ARCHITECTURE.md, Failure).
-  // from_env() multiplies both by the node's oversubscription (kLivenessScaleMax at most).
+  // from_env() scales both on a crowded node (kLivenessRanksPerCpu, kLivenessScaleMax).
   std::chrono::milliseconds heartbeat_interval{500};
   std::chrono::milliseconds peer_timeout{2500};
   // UCX: UCP_ERR_HANDLING_MODE_PEER on endpoints (failure detection). With it UCX may
@@ -103,10 +103,12 @@ struct Options {
   // makes one and the bootstrap distributes it. Never logged.
   std::string job_key;
 
-  // On a node with more ranks than CPUs a live rank can go unscheduled for seconds: unless
+  // On a node with many more ranks than CPUs a live rank can go unscheduled for seconds: unless
   // FERRY_HEARTBEAT_MS / FERRY_PEER_TIMEOUT_MS say otherwise, from_env() multiplies the two
-  // defaults by the ranks per CPU (affinity::oversubscription), at most this factor. With only
-  // FERRY_PEER_TIMEOUT_MS set, the heartbeat interval is a fifth of it.
+  // defaults by the ranks per CPU divided by kLivenessRanksPerCpu, rounded up (up to that many
+  // ranks per CPU keep them), at most kLivenessScaleMax. With only FERRY_PEER_TIMEOUT_MS set,
+  // the heartbeat interval is a fifth of it.
+  static constexpr unsigned kLivenessRanksPerCpu = 2;
   static constexpr unsigned kLivenessScaleMax = 8;
 
   // Reads FERRY_TRANSPORT (ucx|tcp), FERRY_PROGRESS (busy|blocking|adaptive),
