@@ -23,7 +23,7 @@ sanitizers=${FERRY_SANITIZERS:-$([[ ${CI:-} == true ]] && echo on || echo off)}
 if (($# == 0)) && [[ $sanitizers == on ]]; then
   read -ra san_parts <<<"${FERRY_SANITIZER_PARTS:-asan tsan}"
   # Their fresh builds (minutes of CPU) run at SCHED_IDLE beside the suite: they only get the CPU
-  # the tests leave idle, and yield it to them at once. Their tests run after the suite.
+  # the tests leave idle, and yield it to them at once. Their tests run after the suite (below).
   # Their budget starts with the suite, so they get twice the test phase's (FERRY_SANITIZER_BUDGET_S).
   FERRY_SANITIZER_BUDGET_S=$((2 * ${FERRY_SANITIZER_BUDGET_S:-1200})) \
     chrt --idle 0 bash scripts/test-sanitizers.sh --build-only "${san_parts[@]}" >build/Testing/sanitizer-build.log 2>&1 &
@@ -55,16 +55,21 @@ done
 # multi-process tests, TSan of the in-process tests, each bounded by FERRY_SANITIZER_BUDGET_S.
 # On by default under CI (CI=true), else with FERRY_SANITIZERS=on; only for a full run (no ctest
 # arguments). FERRY_SANITIZER_PARTS picks the legs (default "asan tsan"; "fuzz" adds the fuzzers).
+# Each leg's tests start as soon as its tree is built (the builds run one after another), so the
+# first leg's tests run beside the next leg's build, which takes the CPU they leave idle.
 if ((${#san_parts[@]})); then
-  san_build_rc=0
-  wait "$san_build" || san_build_rc=$?
-  if ((san_build_rc != 0)); then
-    tail -40 build/Testing/sanitizer-build.log
-    echo "sanitizers: the builds failed (build/Testing/sanitizer-build.log)" >&2
-    rc=1
-  else
-    grep -E "^sanitizers:" build/Testing/sanitizer-build.log || true
-    bash scripts/test-sanitizers.sh "${san_parts[@]}" || rc=1
-  fi
+  san_log=build/Testing/sanitizer-build.log
+  for part in "${san_parts[@]}"; do
+    while ! grep -q "^sanitizers: $part built" "$san_log" && kill -0 "$san_build" 2>/dev/null; do sleep 1; done
+    if ! grep -q "^sanitizers: $part built" "$san_log"; then
+      tail -40 "$san_log"
+      echo "sanitizers: the $part build failed ($san_log)" >&2
+      rc=1
+      break
+    fi
+    grep -E "^sanitizers: $part built" "$san_log" || true
+    bash scripts/test-sanitizers.sh "$part" || rc=1
+  done
+  wait "$san_build" || { echo "sanitizers: the builds failed ($san_log)" >&2; rc=1; }
 fi
 exit "$rc"
