@@ -75,9 +75,9 @@ inline void verify_blob(const std::uint8_t* p, std::size_t got, std::size_t want
   if (auto mm = ferry::test::find_mismatch(p, got, s)) FERRY_FAIL(what + ": " + mm->describe(got));
 }
 
-// Every rank's refs, indexed by rank (collective; cereal save/load of ObjectRef).
+// Every rank's refs serialized (cereal save of ObjectRef), indexed by rank (collective).
 template <class T>
-std::vector<std::vector<ObjectRef<T>>> exchange_refs(RankEnv& env, const std::vector<ObjectRef<T>>& mine) {
+std::vector<std::string> exchange_ref_bytes(RankEnv& env, const std::vector<ObjectRef<T>>& mine) {
   std::ostringstream os(std::ios::binary);
   {
     cereal::BinaryOutputArchive ar(os);
@@ -85,13 +85,26 @@ std::vector<std::vector<ObjectRef<T>>> exchange_refs(RankEnv& env, const std::ve
   }
   std::string s = std::move(os).str();
   auto all = FERRY_VALUE(env.bootstrap().allgather(std::as_bytes(std::span<const char>(s.data(), s.size()))));
-  std::vector<std::vector<ObjectRef<T>>> out(all.size());
-  for (std::size_t r = 0; r < all.size(); ++r) {
-    std::string in(reinterpret_cast<const char*>(all[r].data()), all[r].size());
-    std::istringstream is(in, std::ios::binary);
-    cereal::BinaryInputArchive ar(is);
-    ar(out[r]);
-  }
+  std::vector<std::string> out;
+  for (const auto& b : all) out.emplace_back(reinterpret_cast<const char*>(b.data()), b.size());
+  return out;
+}
+
+// Refs back from exchange_ref_bytes' bytes (cereal load: a rank that is not the owner borrows them).
+template <class T>
+std::vector<ObjectRef<T>> decode_refs(const std::string& bytes) {
+  std::vector<ObjectRef<T>> refs;
+  std::istringstream is(bytes, std::ios::binary);
+  cereal::BinaryInputArchive ar(is);
+  ar(refs);
+  return refs;
+}
+
+// Every rank's refs, indexed by rank (collective).
+template <class T>
+std::vector<std::vector<ObjectRef<T>>> exchange_refs(RankEnv& env, const std::vector<ObjectRef<T>>& mine) {
+  std::vector<std::vector<ObjectRef<T>>> out;
+  for (const auto& bytes : exchange_ref_bytes(env, mine)) out.push_back(decode_refs<T>(bytes));
   return out;
 }
 

@@ -19,14 +19,18 @@ void freed_body(RankEnv& env) {
     mine.push_back(ferry::put(make_blob(100, seed(0, 0))));
     mine.push_back(ferry::put(make_blob(MiB, seed(0, 1))));
   }
-  auto all = exchange_refs(env, mine);
-  if (env.rank() == 0) {  // the owner drops its last refs (exchange_refs gave it some too): both are freed
+  // The refs travel as bytes, and rank 1 loads them only after the owner dropped its own: a stale
+  // serialized ref. (Loaded earlier, rank 1 would borrow them and keep them alive.)
+  const auto bytes = exchange_ref_bytes(env, mine);
+  if (env.rank() == 0) {  // the owner drops its last refs: both are freed
     mine.clear();
-    all.clear();
     FERRY_CHECK(rt->stats().owned == 0u);
   }
   env.barrier();
+  std::vector<std::vector<ObjectRef<Blob>>> all(2);
   if (env.rank() == 1) {
+    all[0] = decode_refs<Blob>(bytes[0]);
+    FERRY_REQUIRE(all[0].size() == 2u);
     for (auto& ref : all[0])
       require_error(ref.try_get(), Errc::not_found, {ref.id().to_string(), "owner rank 0", "freed"},
                     "get of a freed object");
