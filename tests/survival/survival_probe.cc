@@ -15,7 +15,8 @@
 //                   to make its runtime report a failed peer, prints "survival: detected rank VICTIM
 //                   dead at T ms" (T: CLOCK_REALTIME in ms, for the caller to subtract its own time of
 //                   the event), checks that VICTIM is the failed rank and that the others still work.
-//   spmd VICTIM     ferry::init on every rank: rank VICTIM SIGKILLs itself after a barrier; every
+//   spmd VICTIM     ferry::init on every rank: rank VICTIM SIGKILLs itself after a barrier (once
+//                   every other rank answered a task, so all have its arrival); every
 //                   other rank waits for the failure, then calls the collective shutdown(), which
 //                   must skip the dead rank and succeed.
 // Every wait is bounded; the script bounds every launch too.
@@ -141,6 +142,11 @@ int spmd_mode(int argc, char** argv, unsigned victim) {
   s.barrier();
   const auto t0 = Clock::now();
   if (s.rank() == victim) {
+    // Die only once every other rank has this rank's barrier arrival: a task answered by each rank
+    // follows the arrival on the same ordered link. (Killed at once, the arrival could still be
+    // unsent, or discarded with the socket, and the others' barrier would fail.)
+    for (unsigned r = 0; r < s.size(); ++r)
+      if (r != victim) CHECK(where_am_i_fn.on(r).remote(7).get(kTimeout) == r * 1000u + 7u);
     std::fflush(stdout);
     ::kill(::getpid(), SIGKILL);
   }
