@@ -27,15 +27,9 @@ proto::SubmitHead actor_head(proto::RecordKind kind, const ObjectId& result, con
 
 Result<ActorId> TaskOwner::create_actor(const RegistryEntry& cls, std::optional<Rank> where, std::span<ArgSpec> args,
                                     const detail::ActorOptions& options) {
-  if (Status s = check_accepting("actor creation"); !s) return s;
-  if (where && *where >= core_.size())
-    return Status(Errc::invalid_argument, "actor class '" + cls.name + "': rank " + std::to_string(*where) +
-                                              " is outside this job of " + std::to_string(core_.size()) + " ranks");
   std::vector<ObjectId> held;
-  if (Status s = store_large_args(args, held); !s) {
-    for (const ObjectId& id : held) core_.remove_ref(id);
+  if (Status s = begin_submission("actor creation", "actor class '" + cls.name + "'", where, args, held); !s)
     return s;
-  }
   const Rank host = where ? *where : choose(args);
   const ActorId id{host, core_.rank(), next_actor_.fetch_add(1), options};
   {
@@ -63,10 +57,7 @@ Result<detail::SubmitResult> TaskOwner::call_actor(const ActorId& a, const Regis
     return Status(Errc::invalid_argument, "call of method '" + m.name + "' on " + a.to_string() +
                                               ", which is not an actor of this job");
   std::vector<ObjectId> held;
-  if (Status s = store_large_args(args, held); !s) {
-    for (const ObjectId& id : held) core_.remove_ref(id);
-    return s;
-  }
+  if (Status s = store_large_args(args, held); !s) return s;
   auto call = std::make_shared<ActorCall>();
   call->actor = a;
   call->retries_left = a.options.max_task_retries;

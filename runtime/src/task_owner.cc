@@ -59,14 +59,26 @@ Status TaskOwner::check_accepting(const char* what) const {
 Status TaskOwner::store_large_args(std::span<ArgSpec> args, std::vector<ObjectId>& held) {
   for (ArgSpec& a : args) {
     if (a.kind != ArgSpec::Kind::value || a.bytes.size() <= core_.options().inline_bytes) continue;
-    // Large value: stored here like put(); the executor reads it one-sided.
     auto id = core_.put(a.meta, a.bytes);
-    if (!id) return id.status();
+    if (!id) {
+      for (const ObjectId& stored : held) core_.remove_ref(stored);
+      held.clear();
+      return id.status();
+    }
     held.push_back(id.value());  // the put's reference belongs to the pending entry
     a.kind = ArgSpec::Kind::ref;
     a.ref = id.value();
   }
   return Status::ok();
+}
+
+Status TaskOwner::begin_submission(const char* what, const std::string& subject, std::optional<Rank> where,
+                                   std::span<ArgSpec> args, std::vector<ObjectId>& held) {
+  if (Status s = check_accepting(what); !s) return s;
+  if (where && *where >= core_.size())
+    return Status(Errc::invalid_argument, subject + ": rank " + std::to_string(*where) + " is outside this job of " +
+                                              std::to_string(core_.size()) + " ranks");
+  return store_large_args(args, held);
 }
 
 void TaskOwner::inline_ready_args(std::span<ArgSpec> args, std::vector<ObjectData>& keep) {
@@ -141,15 +153,8 @@ void TaskOwner::send_record(Rank dst, const proto::SubmitHead& h, std::span<cons
 
 Result<detail::SubmitResult> TaskOwner::submit(const RegistryEntry& fn, std::optional<Rank> where,
                                            std::span<ArgSpec> args, const TaskOptions& opts) {
-  if (Status s = check_accepting("task submission"); !s) return s;
-  if (where && *where >= core_.size())
-    return Status(Errc::invalid_argument, "task '" + fn.name + "': rank " + std::to_string(*where) +
-                                              " is outside this job of " + std::to_string(core_.size()) + " ranks");
   std::vector<ObjectId> held;
-  if (Status s = store_large_args(args, held); !s) {
-    for (const ObjectId& id : held) core_.remove_ref(id);
-    return s;
-  }
+  if (Status s = begin_submission("task submission", "task '" + fn.name + "'", where, args, held); !s) return s;
   const Rank dst = where ? *where : choose(args);
   std::vector<ObjectData> inlined;  // alive until the record is written (send_spec / send_record)
   inline_ready_args(args, inlined);

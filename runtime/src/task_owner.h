@@ -114,7 +114,13 @@ class TaskOwner {
  private:
   // task_owner.cc
   Status check_accepting(const char* what) const;
+  // Value arguments above the inline size are stored here like put() (the executor reads them
+  // one-sided) and become refs held in `held`; on failure what was stored is released again.
   Status store_large_args(std::span<ArgSpec> args, std::vector<ObjectId>& held);
+  // The opening of a task submission or an actor creation: accepting (`what` names it for the
+  // error), `where` inside the job (`subject` names the function or class), large arguments stored.
+  Status begin_submission(const char* what, const std::string& subject, std::optional<Rank> where,
+                          std::span<ArgSpec> args, std::vector<ObjectId>& held);
   // Ref arguments this rank owns whose value is ready here and small (<= inline
   // bytes) become value arguments (no locate round trip for the executor); the
   // ref stays held (ArgSpec::hold) until the task completes, so refs inside the
