@@ -27,23 +27,23 @@ void freed_body(RankEnv& env) {
     FERRY_CHECK(rt->stats().owned == 0u);
   }
   env.barrier();
-  std::vector<std::vector<ObjectRef<Blob>>> all(2);
+  std::vector<ObjectRef<Blob>> stale;  // rank 0's refs, on rank 1
   if (env.rank() == 1) {
-    all[0] = decode_refs<Blob>(bytes[0]);
-    FERRY_REQUIRE(all[0].size() == 2u);
-    for (auto& ref : all[0])
+    stale = decode_refs<Blob>(bytes[0]);
+    FERRY_REQUIRE(stale.size() == 2u);
+    for (auto& ref : stale)
       require_error(ref.try_get(), Errc::not_found, {ref.id().to_string(), "owner rank 0", "freed"},
                     "get of a freed object");
     bool threw = false;
     try {
-      (void)all[0][0].get();
+      (void)stale[0].get();
     } catch (const ferry::Error& e) {
       threw = e.code() == Errc::not_found;
     }
     FERRY_CHECK(threw);
   }
   env.barrier();
-  all.clear();
+  stale.clear();
   wait_clean(*rt);
   env.barrier();
 }
