@@ -25,8 +25,9 @@ namespace {
 constexpr ft::HandlerId kRequest = 60, kReply = 61, kFlood = 62, kBurst = 63;
 constexpr std::uint64_t kRequests = 240, kFloodPerThread = 150, kBurstCount = 10;
 constexpr int kFloodThreads = 2;
-// kBurstCount of them exceed the 256 MiB window (at FERRY_TEST_VOLUME 1).
-const std::size_t kBurstSize = ferry::test::scaled(30 * MiB);
+// Each AM of the burst: kBurstCount of them exceed the 256 MiB window (at FERRY_TEST_VOLUME 1).
+// Read in the test body, so that a malformed FERRY_TEST_VOLUME fails the case, not the start-up.
+std::size_t burst_size() { return ferry::test::scaled(30 * MiB); }
 
 // Request k: mostly eager sizes, every 7th a rendezvous one, two of 12 MiB.
 std::size_t request_size(std::uint64_t k) {
@@ -114,7 +115,7 @@ void reentry_body(RankEnv& env) {
       std::lock_guard<std::mutex> lock(tally.mu);
       k = tally.next_burst++;
     }
-    verify_message(p, kBurstSize, k, ferry::test::make_seed(src, k, 4), src);
+    verify_message(p, burst_size(), k, ferry::test::make_seed(src, k, 4), src);
     tally.bursts.add();
   }));
   env.barrier();
@@ -147,7 +148,8 @@ void reentry_body(RankEnv& env) {
   for (std::uint64_t k = 0; k < kRequests; ++k) {
     if (k == kRequests / 3)
       for (std::uint64_t b = 0; b < kBurstCount; ++b)
-        burst.push_back(t.send_owned(peer, kBurst, make_message(kBurstSize, b, ferry::test::make_seed(me, b, 4))));
+        burst.push_back(
+            t.send_owned(peer, kBurst, make_message(burst_size(), b, ferry::test::make_seed(me, b, 4))));
     inflight.push_back(
         t.send_owned(peer, kRequest, make_message(request_size(k), k, ferry::test::make_seed(me, k, 1))));
     if (inflight.size() > 32) {
