@@ -262,6 +262,10 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   // tcp_ops.cc: API hand-off and the self path.
   Future<void> ready_error(Status s) const;
   Status shut_down_status() const;
+  // The error of `op` towards a peer already marked failed: shut_down once this
+  // transport is shut down (peers leaving after a collective shutdown may be
+  // marked failed silently), else peer_failed. Takes ops_mu_ (shared).
+  Status failed_peer_status(const char* op, Rank peer) const;
   void submit(Rank dst, Op op);
   Future<void> enqueue(Rank dst, Op op);  // promise + closed check + submit
   void flush(Conn& c);

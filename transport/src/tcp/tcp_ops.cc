@@ -75,6 +75,14 @@ Status Engine::shut_down_status() const {
                                      " is shut down (operation issued after shutdown() or destruction)");
 }
 
+Status Engine::failed_peer_status(const char* op, Rank peer) const {
+  {
+    std::shared_lock<std::shared_mutex> lock(ops_mu_);
+    if (closed_) return shut_down_status();
+  }
+  return Status(Errc::peer_failed, std::string(op) + ": rank " + rank_s(peer) + " has failed");
+}
+
 // Hands `op` to the progress context. Caller holds ops_mu_ (shared) and saw !closed_.
 void Engine::submit(Rank dst, Op op) {
   Conn& c = *conns_[dst];
@@ -116,8 +124,7 @@ Future<void> Engine::send(Rank dst, HandlerId id, ByteView payload) {
                                   std::to_string(opts_.max_am_bytes) + "); raise FERRY_MAX_AM_BYTES or use get()"));
   if (payload.data() == nullptr && !payload.empty())
     return ready_error(Status(Errc::invalid_argument, "send: null payload pointer with non-zero length"));
-  if (events_.is_failed(dst))
-    return ready_error(Status(Errc::peer_failed, "send: rank " + rank_s(dst) + " has failed"));
+  if (events_.is_failed(dst)) return ready_error(failed_peer_status("send", dst));
   Op op;
   op.kind = Op::Kind::am;
   op.handler = id;
@@ -129,8 +136,7 @@ Future<void> Engine::debug_send_raw(Rank dst, ByteView header, ByteView payload)
   if (dst >= size_)
     return ready_error(Status(Errc::invalid_argument, "debug_send_raw: destination rank " + rank_s(dst) +
                                                           " is outside the job"));
-  if (events_.is_failed(dst))
-    return ready_error(Status(Errc::peer_failed, "debug_send_raw: rank " + rank_s(dst) + " has failed"));
+  if (events_.is_failed(dst)) return ready_error(failed_peer_status("debug_send_raw", dst));
   Op op;
   op.kind = Op::Kind::raw;
   op.raw_header.assign(header.begin(), header.end());
@@ -150,8 +156,7 @@ Future<void> Engine::get(const RemoteKey& key, std::uint64_t remote_addr, void* 
                                   rank_s(k->peer_) + "'s region of " + std::to_string(k->length_) + " bytes"));
   if (length == 0) return make_ready_future();
   if (local == nullptr) return ready_error(Status(Errc::invalid_argument, "get: null local buffer"));
-  if (events_.is_failed(k->peer_))
-    return ready_error(Status(Errc::peer_failed, "get: rank " + rank_s(k->peer_) + " has failed"));
+  if (events_.is_failed(k->peer_)) return ready_error(failed_peer_status("get", k->peer_));
   Op op;
   op.kind = Op::Kind::get;
   op.region_id = k->id_;
@@ -328,7 +333,7 @@ Result<std::shared_ptr<RemoteKey>> Engine::unpack_key(Rank peer, ByteView packed
   if (k->owner != peer)
     return Status(Errc::invalid_argument, "unpack_key: the key belongs to rank " + rank_s(k->owner) +
                                               ", not rank " + rank_s(peer));
-  if (events_.is_failed(peer)) return Status(Errc::peer_failed, "unpack_key: rank " + rank_s(peer) + " has failed");
+  if (events_.is_failed(peer)) return failed_peer_status("unpack_key", peer);
   return std::shared_ptr<RemoteKey>(std::make_shared<TcpRemoteKey>(this, peer, k->id, k->base, k->length));
 }
 

@@ -58,8 +58,7 @@ Future<void> Engine::send(Rank dst, HandlerId id, ByteView payload) {
   if (payload.size() > 0 && payload.data() == nullptr)
     return ready_error(Status(Errc::invalid_argument, "send: null payload pointer with non-zero length"));
   if (dst == self_) return send_self(id, payload);
-  if (events_.is_failed(dst))
-    return ready_error(Status(Errc::peer_failed, "send: rank " + std::to_string(dst) + " has failed"));
+  if (events_.is_failed(dst)) return ready_error(failed_peer_status("send", dst));
 
   // The promise is made only if the send stays in flight: a small eager AM
   // usually completes inside ucp_am_send_nbx, and then the shared ready

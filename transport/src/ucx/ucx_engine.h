@@ -261,6 +261,10 @@ class Engine final : public Progressor, public std::enable_shared_from_this<Engi
   std::chrono::milliseconds tick_period() const noexcept;
   bool usable_locked() const noexcept { return state_ == State::running && worker_ != nullptr; }
   Status shut_down_status() const;
+  // The error of `op` towards a peer already marked failed: shut_down once this
+  // transport is shut down (peers leaving after a collective shutdown may be
+  // marked failed silently), else peer_failed. Takes mu_.
+  Status failed_peer_status(const char* op, Rank peer);
   Future<void> ready_error(Status s) const;
   Future<void> self_get(std::uint64_t remote_addr, void* local, std::size_t length);
 

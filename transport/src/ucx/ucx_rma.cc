@@ -206,8 +206,7 @@ Future<void> Engine::get(const RemoteKey& key, std::uint64_t remote_addr, void* 
   if (length == 0) return make_ready_future();
   if (local == nullptr) return ready_error(Status(Errc::invalid_argument, "get: null local buffer"));
   if (k->peer_ == self_) return self_get(remote_addr, local, length);
-  if (events_.is_failed(k->peer_))
-    return ready_error(Status(Errc::peer_failed, "get: rank " + std::to_string(k->peer_) + " has failed"));
+  if (events_.is_failed(k->peer_)) return ready_error(failed_peer_status("get", k->peer_));
 
   Promise<void> promise(shared_from_this());
   auto future = promise.get_future();

@@ -590,6 +590,14 @@ Status Engine::shut_down_status() const {
                                      " was shut down before the operation completed");
 }
 
+Status Engine::failed_peer_status(const char* op, Rank peer) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!usable_locked()) return shut_down_status();
+  }
+  return Status(Errc::peer_failed, std::string(op) + ": rank " + std::to_string(peer) + " has failed");
+}
+
 Future<void> Engine::ready_error(Status s) const { return make_ready_future<void>(Result<void>(std::move(s))); }
 
 }  // namespace ferry::transport::ucx
