@@ -132,6 +132,8 @@ void Liveness::tick(clock::time_point now, std::vector<Rank>& need_heartbeat, st
   need_heartbeat.clear();
   timed_out.clear();
   if (!enabled()) return;
+  prev_tick_ = last_tick_;
+  last_tick_ = now;
   auto n = to_ticks(now);
   auto iv = std::chrono::duration_cast<clock::duration>(interval_).count();
   auto to = std::chrono::duration_cast<clock::duration>(timeout_).count();
@@ -151,6 +153,18 @@ bool Liveness::spare_after_stall(clock::time_point due, clock::time_point now, c
     if (r != self_) heard_from(r);
   last_grace_ = now;
   return true;
+}
+
+std::string Liveness::silence_facts(Rank peer, clock::time_point now) const {
+  const auto ago = [&](clock::time_point t) {
+    return t == clock::time_point{} ? std::string("never")
+                                    : std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - t).count()) +
+                                          " ms ago";
+  };
+  const auto heard = peer < size_ ? clock::time_point(clock::duration(last_heard_[peer].load(std::memory_order_relaxed)))
+                                  : clock::time_point{};
+  return "last heard " + ago(heard) + "; previous liveness tick " + ago(prev_tick_) + "; last stall grace " +
+         ago(last_grace_);
 }
 
 ShutdownBarrier::ShutdownBarrier(Rank size) : arrived_(size, false) {}

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -124,6 +125,10 @@ class Liveness {
   // dead peer is still found (within about two timeouts plus the stall) where
   // the thread keeps stalling. True when it granted one.
   bool spare_after_stall(clock::time_point due, clock::time_point now, clock::duration late);
+  // For a timeout declaration made at tick `now`: when `peer` was last heard
+  // from, when the previous tick ran and the last stall grace was given (the
+  // facts to judge a false positive by). Progress thread only.
+  std::string silence_facts(Rank peer, clock::time_point now) const;
 
  private:
   static std::int64_t to_ticks(clock::time_point t) noexcept { return t.time_since_epoch().count(); }
@@ -132,6 +137,7 @@ class Liveness {
   std::unique_ptr<std::atomic<std::int64_t>[]> last_heard_;
   std::unique_ptr<std::atomic<std::int64_t>[]> last_sent_;
   clock::time_point last_grace_{};  // the progress thread's
+  clock::time_point prev_tick_{}, last_tick_{};  // the progress thread's: tick() calls
 };
 
 // Per-peer "heard from" / "sent to" bits, noted lock-free on the hot paths (no

@@ -176,7 +176,8 @@ void Engine::on_tick() {
     fail_peer(r, Status(Errc::peer_failed, "nothing heard from rank " + rank_s(r) + " for more than " +
                                                std::to_string(liveness_.timeout().count()) +
                                                " ms (peer_timeout); rank " + rank_s(self_) +
-                                               " declares it failed (hung, stopped or unreachable)"));
+                                               " declares it failed (hung, stopped or unreachable; " +
+                                               liveness_.silence_facts(r, now) + ")"));
   }
   for (Rank r : due) {
     Conn& c = *conns_[r];

@@ -511,7 +511,8 @@ void Engine::housekeeping(clock::time_point now) {
     if (events_.is_failed(r)) continue;
     fail_peer(r, Status(Errc::peer_failed, "nothing heard from rank " + std::to_string(r) + " for " +
                                                std::to_string(opts_.peer_timeout.count()) +
-                                               " ms (peer_timeout); presumed dead (killed, hung or cut off)"));
+                                               " ms (peer_timeout); presumed dead (killed, hung or cut off; " +
+                                               liveness_->silence_facts(r, now) + ")"));
   }
 }
 
