@@ -177,6 +177,11 @@ void ShutdownBarrier::arrived(Rank peer) {
   cv_.notify_all();
 }
 
+bool ShutdownBarrier::has_arrived(Rank peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return peer < arrived_.size() && arrived_[peer];
+}
+
 void ShutdownBarrier::poke() { cv_.notify_all(); }
 
 Status ShutdownBarrier::wait(Rank self, const EventSink& events, std::chrono::steady_clock::time_point deadline,

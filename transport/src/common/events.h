@@ -183,6 +183,9 @@ class ShutdownBarrier {
  public:
   explicit ShutdownBarrier(Rank size);
   void arrived(Rank peer);
+  // `peer`'s shutdown message came in: it left the job cleanly, so losing it
+  // afterwards is not a failure.
+  bool has_arrived(Rank peer);
   // Wakes waiters so they can re-check failures.
   void poke();
   // Returns ok when every peer not in `failed` arrived; timeout otherwise.

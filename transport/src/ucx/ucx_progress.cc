@@ -447,7 +447,10 @@ void Engine::ep_error_cb(void* arg, ucp_ep_h /*ep*/, ucs_status_t status) {
 
 void Engine::fail_peer(Rank peer, const Status& why) {
   if (peer >= size_ || peer == self_) return;
-  events_.mark_peer_failed(peer, why);  // reports once (unless shutdown began)
+  // Reports once (unless shutdown began). A peer whose shutdown message came in
+  // while this rank shuts down too left cleanly: its endpoint closes, its
+  // pending ops end, but it is not listed as failed (as the TCP backend).
+  if (!(events_.reports_suppressed() && barrier_.has_arrived(peer))) events_.mark_peer_failed(peer, why);
   barrier_.poke();
   std::vector<Promise<void>> victims;
   {
