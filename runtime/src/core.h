@@ -252,6 +252,7 @@ struct Core::GetTarget {
   bool cached = false;                // dst is a new block of our table (a copy to keep)
   std::uint64_t local_offset = 0;     // its offset, when cached
   std::shared_ptr<std::byte[]> heap;  // dst's owner otherwise
+  std::uint64_t t0 = 0;               // trace::now() when the one-sided get was posted (tracing on)
 };
 
 }  // namespace ferry::rt

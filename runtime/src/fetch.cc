@@ -256,6 +256,7 @@ void Core::start_get(const FetchPtr& f, const LocateReply& body) {
     MutexLock lock(fetch_mu_);
     ++gets_in_flight_;
   }
+  if (trace::on()) g.t0 = trace::now();
   auto got = t_.get(*key, key->remote_base() + g.where.offset, g.dst, g.total);
   std::move(got).then([this, f, g = std::move(g)](Result<void>&& r) { get_done(f, g, std::move(r)); });
 }
@@ -267,6 +268,7 @@ void Core::get_done(const FetchPtr& f, const GetTarget& g, Result<void>&& r) {
     --gets_in_flight_;
     fetch_cv_.notify_all();
   };
+  if (g.t0 != 0 && trace::on()) trace::complete("transfer", g.t0, g.total, g.id);
   if (!guard) return get_ended();  // shut down meanwhile: the arena was kept (leaked) for us
   const Rank owner = g.id.owner(), holder = g.where.rank;
   Status failure = r.status();
