@@ -10,7 +10,7 @@
 #   obj_view_64MiB_GBps       the zero-copy view() of the same objects vs the same ucp_get (for information)
 #   store_first_over_later_*  a job's first pass through 1 GiB of its store (put + get + drop of 64 MiB
 #                             objects, ferry_bench_store_first_use) over its later passes; target <= 1.2;
-#                             shm = UCX-allocated shared-memory arena (default) with FERRY_STORE_PREFAULT=0,
+#                             shm = UCX-allocated shared-memory arena (FERRY_UCX_ALLOCATE=y) with FERRY_STORE_PREFAULT=0,
 #                             shm_prefault = the same with the default prefaulter, anon_thp = anonymous
 #                             arena with huge pages (FERRY_UCX_ALLOCATE=n); "init_ms" rows give start-up
 #   plain_first_ms_thp / _4k  the same first-over-later ratio for plain anonymous memory (ferry_first_touch:
@@ -72,8 +72,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
   perftest "$d/ucp_get_shm" "$SHM_TLS"
   gbench "$d/obj.json" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx FERRY_STORE_BYTES=2G -- "$OBJ" '(remote_get|remote_view|fresh_value_copy)/67108864'
   gbench "$d/obj_notun.json" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx FERRY_STORE_BYTES=2G FERRY_MALLOC_TUNING=n -- "$OBJ" 'remote_get/67108864'
-  first_use "$d/first_shm" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx FERRY_STORE_PREFAULT=0
-  first_use "$d/first_shm_prefault" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx
+  first_use "$d/first_shm" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx FERRY_UCX_ALLOCATE=y FERRY_STORE_PREFAULT=0
+  first_use "$d/first_shm_prefault" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx FERRY_UCX_ALLOCATE=y
   first_use "$d/first_anon_thp" UCX_TLS=$SHM_TLS FERRY_TRANSPORT=ucx FERRY_UCX_ALLOCATE=n
   "$BUILD/bench/ferry_first_touch" "$STORE_MIB" 1 >"$d/touch_thp" 2>&1 || true
   "$BUILD/bench/ferry_first_touch" "$STORE_MIB" 0 >"$d/touch_4k" 2>&1 || true

@@ -136,11 +136,27 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaOptions& options) {
   return std::unique_ptr<Arena>(new Arena(static_cast<std::byte*>(p), capacity, options.rank, rank_label(options.rank)));
 }
 
+bool shared_store_preferred(const char* sysfs_root) {
+  if (const char* v = std::getenv("FERRY_UCX_ALLOCATE"); v && *v) return !(*v == 'n' || *v == 'N' || *v == '0');
+  const auto selected = [&](const char* file) {  // the [bracketed] word of a THP setting, "" if unreadable
+    std::ifstream in(std::string(sysfs_root) + "/" + file);
+    std::string line;
+    std::getline(in, line);
+    const auto open = line.find('['), close = line.find(']');
+    return open != std::string::npos && close > open ? line.substr(open + 1, close - open - 1) : std::string();
+  };
+  const std::string anon = selected("enabled"), shmem = selected("shmem_enabled");
+  const bool anon_huge = anon == "always" || anon == "madvise";
+  const bool shmem_huge = !(shmem == "never" || shmem == "deny" || shmem.empty());
+  return !anon_huge || shmem_huge;
+}
+
 Result<std::unique_ptr<Arena>> Arena::create_registered(transport::Transport& t, const ArenaOptions& options) {
   auto capacity_or = arena_capacity(options);
   if (!capacity_or) return capacity_or.status();
   const std::size_t capacity = *capacity_or;
-  auto region = t.allocate_memory(capacity);
+  // The base class's allocate_memory is the anonymous mapping, registered.
+  auto region = shared_store_preferred() ? t.allocate_memory(capacity) : t.transport::Transport::allocate_memory(capacity);
   if (!region) {
     const Status& s = region.status();
     return Status(s.code(), "object store: allocating a " + format_bytes(capacity) + " registered arena with the " +

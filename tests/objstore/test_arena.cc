@@ -9,6 +9,9 @@
 #include <cstdlib>
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -20,6 +23,7 @@ using ferry::objstore::Arena;
 using ferry::objstore::ArenaOptions;
 using ferry::objstore::default_store_bytes;
 using ferry::objstore::parse_byte_size;
+using ferry::objstore::shared_store_preferred;
 using ferry::objstore::test::contains;
 using ferry::objstore::test::EnvGuard;
 
@@ -237,4 +241,37 @@ TEST_CASE("prefaulter: ahead = 0 starts nothing, and the contents are never chan
   for (std::size_t i = 0; i < 8 * M; i += 4093) REQUIRE(*arena->at(off + i) == std::byte{0x5a});
   for (std::size_t i = 8 * M; i < 16 * M; i += 4096) REQUIRE(*arena->at(i) == std::byte{0x33});
   CHECK(*arena->at(32 * M) == std::byte{0});
+}
+
+TEST_CASE("shared_store_preferred: shared memory unless only anonymous memory gets huge pages; FERRY_UCX_ALLOCATE decides",
+          "[arena]") {
+  char tmpl[] = "/tmp/ferry-thp-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string root = tmpl;
+  auto set = [&](const char* enabled, const char* shmem) {
+    std::ofstream(root + "/enabled") << enabled << "\n";
+    std::ofstream(root + "/shmem_enabled") << shmem << "\n";
+  };
+  {
+    EnvGuard env("FERRY_UCX_ALLOCATE", std::nullopt);
+    set("always [madvise] never", "always within_size advise [never] deny force");  // Debian's default
+    CHECK_FALSE(shared_store_preferred(root.c_str()));
+    set("[always] madvise never", "always within_size advise never [deny] force");
+    CHECK_FALSE(shared_store_preferred(root.c_str()));
+    set("always [madvise] never", "always within_size [advise] never deny force");  // shared memory gets them too
+    CHECK(shared_store_preferred(root.c_str()));
+    set("always madvise [never]", "always within_size advise [never] deny force");  // nobody gets them
+    CHECK(shared_store_preferred(root.c_str()));
+    CHECK(shared_store_preferred((root + "/missing").c_str()));  // no THP at all
+  }
+  set("always [madvise] never", "always within_size advise [never] deny force");
+  {
+    EnvGuard env("FERRY_UCX_ALLOCATE", "y");
+    CHECK(shared_store_preferred(root.c_str()));
+  }
+  {
+    EnvGuard env("FERRY_UCX_ALLOCATE", "n");
+    CHECK_FALSE(shared_store_preferred(root.c_str()));
+  }
+  std::filesystem::remove_all(root);
 }

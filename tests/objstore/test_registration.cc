@@ -90,7 +90,7 @@ TEST_CASE("arena registers once with a real transport and serves a one-sided get
   CHECK(t->shutdown().is_ok());
 }
 
-TEST_CASE("create_registered: the transport allocates the arena; whole range usable and readable one-sided",
+TEST_CASE("create_registered: allocated and registered in one step (shared or anonymous by the node); whole range usable and readable one-sided",
           "[arena][transport]") {
   auto options = tp::Options::from_env();
   REQUIRE(options.is_ok());

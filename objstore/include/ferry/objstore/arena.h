@@ -58,6 +58,16 @@ struct ArenaOptions {
 // overflow -> invalid_argument naming `variable` and the accepted forms.
 Result<std::size_t> parse_byte_size(std::string_view text, std::string_view variable = kStoreBytesEnv);
 
+// Whether the store should be the transport's shared memory. FERRY_UCX_ALLOCATE=y/n
+// decides when set; otherwise true unless this node gives anonymous memory huge
+// pages but shared memory none (/sys/kernel/mm/transparent_hugepage: `enabled`
+// not [never], `shmem_enabled` [never] or [deny], as on Debian). There every
+// fresh 4 KiB page of a shared store costs a page fault to its writer and again
+// to each same-node reader (on virtual machines ~25 us each: a 16 MiB read of a
+// never-read object ~100 ms), while a huge-page store read by CMA costs a few ms.
+// `sysfs_root` is for tests.
+bool shared_store_preferred(const char* sysfs_root = "/sys/kernel/mm/transparent_hugepage");
+
 // min(25% of physical memory (cgroup limit if lower), 16 GiB), at least 64 MiB.
 std::size_t default_store_bytes();
 
@@ -68,11 +78,12 @@ class Arena {
  public:
   // Maps the arena. A size mmap refuses -> invalid_argument naming FERRY_STORE_BYTES.
   static Result<std::unique_ptr<Arena>> create(const ArenaOptions& options = {});
-  // Lets the transport allocate and register the arena in one step
+  // Allocates and registers the arena in one step: by the transport
   // (Transport::allocate_memory: with UCX, shared memory that same-node peers
-  // read with plain copies). The memory belongs to the registration: it is
-  // freed by deregister() or the destructor, after which the arena must not
-  // be used. Errors name FERRY_STORE_BYTES.
+  // read with plain copies) where shared_store_preferred(), else an anonymous
+  // mapping with huge pages registered as is (same-node peers read it by CMA).
+  // The memory belongs to the registration: it is freed by deregister() or the
+  // destructor, after which the arena must not be used. Errors name FERRY_STORE_BYTES.
   static Result<std::unique_ptr<Arena>> create_registered(transport::Transport& t, const ArenaOptions& options = {});
   ~Arena();
   Arena(const Arena&) = delete;
