@@ -137,7 +137,8 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaOptions& options) {
 }
 
 bool shared_store_preferred(const char* sysfs_root) {
-  if (const char* v = std::getenv("FERRY_UCX_ALLOCATE"); v && *v) return !(*v == 'n' || *v == 'N' || *v == '0');
+  // Read as the UCX transport's allocate_memory reads it: `n...` or `0...` refuses, anything else allows.
+  if (const char* v = std::getenv("FERRY_UCX_ALLOCATE"); v && *v) return !(*v == 'n' || *v == '0');
   const auto selected = [&](const char* file) {  // the [bracketed] word of a THP setting, "" if unreadable
     std::ifstream in(std::string(sysfs_root) + "/" + file);
     std::string line;
