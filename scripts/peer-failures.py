@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""peer-failures.py JUNIT_XML — counts the peer-failure declarations in a ctest run's output.
+"""peer-failures.py [--strict] JUNIT_XML — counts the peer-failure declarations in a ctest run's output.
 
 Every declaration is one line "ferry-peer-failed: rank S declared rank P failed (timeout|error): ..."
 (transport/src/common/events.h). "error" lines follow a real departure (EOF, endpoint error);
 "timeout" lines are heartbeat timeouts: expected in tests that stop or cut off a rank on purpose
 (their names match EXPECTED below, or the test printed one "ferry-expected-timeout:" line per
 intended declaration), a false positive anywhere else. Prints the counts and every
-test with an unexpected timeout; exits 0 (informational: scripts/test.sh prints it at the end).
+test with an unexpected timeout. Exits 0, or with --strict 1 when there is a possible false positive
+(scripts/test.sh uses --strict: a false positive of the failure detector fails the suite).
 The JUnit file keeps at most --test-output-size-passed bytes of a passing test's output, so a very
 chatty test may hide lines: the count is a lower bound.
 """
@@ -22,14 +23,17 @@ EXPECTED = re.compile(r"stop|sigstop|link|netns|detect|chaos|liveness|failure", 
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    strict = "--strict" in args
+    args = [a for a in args if a != "--strict"]
+    if len(args) != 1:
         print(__doc__)
         return 2
     try:
-        root = ET.parse(sys.argv[1]).getroot()
+        root = ET.parse(args[0]).getroot()
     except (OSError, ET.ParseError) as e:
-        print(f"peer-failures: cannot read {sys.argv[1]}: {e}")
-        return 0
+        print(f"peer-failures: cannot read {args[0]}: {e}")
+        return 1 if strict else 0
     totals = {"timeout": 0, "error": 0}
     suspects = []
     for case in root.iter("testcase"):
@@ -48,7 +52,7 @@ def main() -> int:
           f"possible false positives (timeouts outside stop/link-down tests): {false_positives}")
     for name, n in suspects:
         print(f"  {name}: {n} timeout declaration(s)")
-    return 0
+    return 1 if strict and false_positives else 0
 
 
 if __name__ == "__main__":
