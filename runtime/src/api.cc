@@ -116,19 +116,33 @@ void add_ref_decoded(std::uint32_t epoch, const ObjectId& id) noexcept {
   else (void)registered.wait_for(limit);
 }
 
-Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> bytes,
-                            std::span<const ObjectId> contained) {
+namespace {
+
+// put_bytes and put_in_place: `create(core)` makes the object (the caller holds the gate).
+template <class Create>
+Result<PutResult> put_traced(const char* what, std::uint64_t bytes, const Create& create) {
   Core* c = rt::current_core();
-  if (!c) return no_runtime("ferry::put");
+  if (!c) return no_runtime(what);
   GateGuard g(c->gate());
-  if (!g) return no_runtime("ferry::put");
+  if (!g) return no_runtime(what);
   const std::uint64_t t0 = rt::trace::on() ? rt::trace::now() : 0;
-  auto id = c->put(meta, bytes, contained);
+  Result<ObjectId> id = create(*c);
   if (!id) return id.status();
   rt::metrics::add(rt::metrics::C::puts);
-  rt::metrics::add(rt::metrics::C::put_bytes, bytes.size());
-  if (t0) rt::trace::complete("put", t0, bytes.size(), id.value(), rt::trace::kFlowOutObj);
+  rt::metrics::add(rt::metrics::C::put_bytes, bytes);
+  if (t0) rt::trace::complete("put", t0, bytes, id.value(), rt::trace::kFlowOutObj);
   return PutResult{id.value(), c->epoch()};
+}
+
+}  // namespace
+
+Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> bytes,
+                            std::span<const ObjectId> contained) {
+  return put_traced("ferry::put", bytes.size(), [&](Core& c) { return c.put(meta, bytes, contained); });
+}
+
+Result<PutResult> put_in_place(const ObjectMeta& meta, const std::function<void(std::span<std::byte>)>& fill) {
+  return put_traced("ferry::put_in_place", meta.size, [&](Core& c) { return c.put_in_place(meta, fill); });
 }
 
 namespace {

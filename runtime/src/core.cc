@@ -189,12 +189,30 @@ void Core::send(Rank dst, transport::HandlerId id, Bytes payload) {
 
 Result<ObjectId> Core::put(const detail::ObjectMeta& meta, std::span<const std::byte> bytes,
                           std::span<const ObjectId> contained) {
+  return create_owned(meta, contained, [&](std::span<std::byte> out) {
+    if (!bytes.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
+  });
+}
+
+Result<ObjectId> Core::put_in_place(const detail::ObjectMeta& meta,
+                                    const std::function<void(std::span<std::byte>)>& fill) {
+  return create_owned(meta, {}, fill);
+}
+
+template <class Fill>
+Result<ObjectId> Core::create_owned(const detail::ObjectMeta& meta, std::span<const ObjectId> contained,
+                                    const Fill& fill) {
   if (!accepting_.load())
     return Status(Errc::shut_down, "put on rank " + std::to_string(self_) + ": the ferry runtime is shutting down");
   const ObjectId id = ids_.next();
   auto info = table_->create(id, meta.size, meta.type_tag, meta.format, meta.aux);
   if (!info) return info.status();
-  if (!bytes.empty()) std::memcpy(arena_->at(info.value().payload_offset()), bytes.data(), bytes.size());
+  try {
+    fill(std::span<std::byte>(arena_->at(info.value().payload_offset()), meta.size));
+  } catch (...) {
+    (void)table_->free(id);
+    throw;
+  }
   if (Status s = table_->seal(id); !s) {
     (void)table_->free(id);
     return s;

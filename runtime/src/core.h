@@ -39,6 +39,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -98,6 +99,10 @@ class Core final : public CoreServices {
   // Object API (the caller holds a GateGuard).
   Result<ObjectId> put(const detail::ObjectMeta& meta, std::span<const std::byte> bytes,
                        std::span<const ObjectId> contained = {}) override;
+  // As put, but the payload (meta.size bytes) is written in place: `fill` gets the object's
+  // arena bytes while it is being created (not readable, not evictable). If fill throws, the
+  // object is freed and the exception propagates. fill must not wait on other objects.
+  Result<ObjectId> put_in_place(const detail::ObjectMeta& meta, const std::function<void(std::span<std::byte>)>& fill);
   // `local_checked`: the caller has just seen try_local() miss (its check is not repeated).
   Future<ObjectData> fetch(const ObjectId& id, bool local_checked = false) override;
   // The object's bytes if this rank can read them now (owned and ready, a
@@ -128,6 +133,10 @@ class Core final : public CoreServices {
   Status debug_corrupt_header(const ObjectId& id);
 
  private:
+  // put and put_in_place: creates an owned object of meta.size bytes, fill(payload) writes it, seals it.
+  template <class Fill>
+  Result<ObjectId> create_owned(const detail::ObjectMeta& meta, std::span<const ObjectId> contained, const Fill& fill);
+
   // ---- CoreServices only (the task layer and the store-pressure handler)
   Ownership& ownership() noexcept override { return own_; }
   ObjectId new_object_id() override { return ids_.next(); }

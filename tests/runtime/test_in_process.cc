@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -152,5 +154,54 @@ TEST_CASE("in-process: a task on a rank killed while it runs fails with peer_fai
       expect(fine.get(30s) == 1u, "task on a live rank");
     }
     if (c.rank == 2) std::this_thread::sleep_for(2500ms);  // keep the rank's runtime up while it "dies"
+  }));
+}
+
+TEST_CASE("in-process: put_in_place writes a vector straight into the store, read locally and remotely",
+          "[in-process][put_in_place]") {
+  Setup setup;
+  setup.ranks = 2;
+  setup.options.store_bytes = std::size_t{64} << 20;
+  REQUIRE_RANKS(run_in_process(setup, [](RankCtx& c) {
+    constexpr std::size_t kCount = (std::size_t{1} << 20) / sizeof(std::uint32_t);
+    auto value = [&c](std::size_t i) { return static_cast<std::uint32_t>(i * 3 + c.rank); };
+    std::size_t filled = 0;
+    ObjectRef<std::vector<std::uint32_t>> ref = ferry::put_in_place<std::uint32_t>(kCount, [&](std::span<std::uint32_t> out) {
+      filled = out.size();
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = value(i);
+    });
+    expect(filled == kCount, "fill was given " + std::to_string(filled) + " elements, not " + std::to_string(kCount));
+    expect(ref.owner() == c.rank, "put_in_place's object is owned by the rank that made it");
+    const auto local = ref.get(30s);
+    bool same = local.size() == kCount;
+    for (std::size_t i = 0; same && i < kCount; ++i) same = local[i] == value(i);
+    expect(same, "the local get of a put_in_place object differs from what fill wrote");
+
+    // Another rank reads it (one-sided: 1 MiB is above inline_bytes).
+    auto all = inproc::exchange_refs(c, std::vector<ObjectRef<std::vector<std::uint32_t>>>{ref});
+    const Rank other = (c.rank + 1) % c.rt.size();
+    const auto remote = all[other][0].get(30s);
+    same = remote.size() == kCount;
+    for (std::size_t i = 0; same && i < kCount; ++i) same = remote[i] == static_cast<std::uint32_t>(i * 3 + other);
+    expect(same, "rank " + std::to_string(c.rank) + " read rank " + std::to_string(other) + "'s object wrong");
+
+    // A fill that throws stores nothing; the exception reaches the caller.
+    const auto objects_before = c.rt.stats().store_objects;
+    bool thrown = false;
+    try {
+      (void)ferry::put_in_place<std::uint32_t>(16, [](std::span<std::uint32_t>) { throw std::runtime_error("fill failed"); });
+    } catch (const std::runtime_error& e) {
+      thrown = std::string(e.what()) == "fill failed";
+    }
+    expect(thrown, "the fill's exception did not reach put_in_place's caller");
+    expect(c.rt.stats().store_objects == objects_before, "a put_in_place whose fill threw left an object behind");
+
+    // Larger than the whole store: store_full as a Result, fill never called.
+    bool called = false;
+    auto big = ferry::try_put_in_place<std::uint64_t>(std::size_t{16} << 20, [&](std::span<std::uint64_t>) { called = true; });
+    expect(!big && big.status().code() == Errc::store_full,
+           "a put_in_place larger than the store gave " + (big ? std::string("success") : big.status().to_string()));
+    expect(!called, "fill was called for an object that could not be created");
+    c.barrier();
   }));
 }

@@ -235,6 +235,37 @@ ObjectRef<stored_t<V>> put(const V& value) {
   return try_put(value).value();
 }
 
+// Creates a std::vector<T> of `count` elements directly in this rank's object store (T as a raw
+// range: trivially copyable, not bool or a pointer): fill(std::span<T>) writes the elements in
+// place, then the object is sealed and this rank owns it. Saves put()'s copy, and the memory of
+// an intermediate vector, for a large value made element by element. fill runs on the calling
+// thread before anything can read the object, and must not wait on other objects (get, wait);
+// if it throws, nothing is stored and the exception propagates. Errors (store_full, shut_down)
+// as a Result.
+template <class T, class F>
+Result<ObjectRef<std::vector<T>>> try_put_in_place(std::size_t count, F&& fill) {
+  using S = std::vector<T>;
+  static_assert(is_raw_range_v<S>, "ferry::put_in_place: T must be trivially copyable (and not bool or a pointer)");
+  static_assert(alignof(T) <= 64, "ferry::put_in_place: object payloads are 64-byte aligned");
+  (void)detail::TypeRegistration<S>::done;
+  detail::ObjectMeta meta;
+  meta.size = count * sizeof(T);
+  meta.type_tag = type_tag<S>();
+  meta.format = static_cast<std::uint16_t>(format_of<S>());
+  meta.aux = count;
+  auto r = detail::put_in_place(meta, [&](std::span<std::byte> bytes) {
+    fill(std::span<T>(reinterpret_cast<T*>(bytes.data()), count));
+  });
+  if (!r) return r.status();
+  return ObjectRef<S>(ObjectRef<S>::adopt, r.value().id, r.value().epoch);
+}
+
+// Same; throws ferry::Error.
+template <class T, class F>
+ObjectRef<std::vector<T>> put_in_place(std::size_t count, F&& fill) {
+  return try_put_in_place<T>(count, std::forward<F>(fill)).value();
+}
+
 // Gets every ref; throws the first error. One deadline for all of them.
 // Remote objects not cached here are fetched concurrently; task outputs this
 // rank owns that are still running are awaited in order, and those that

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -68,6 +69,10 @@ struct PutResult {
 // `contained`: refs serialized inside the value; the new object keeps them alive.
 Result<PutResult> put_bytes(const ObjectMeta& meta, std::span<const std::byte> bytes,
                             std::span<const ObjectId> contained = {});
+
+// A new object of this rank of meta.size bytes, written by fill(payload) in the arena (no copy);
+// if fill throws, nothing is stored and the exception propagates. Errors as put_bytes.
+Result<PutResult> put_in_place(const ObjectMeta& meta, const std::function<void(std::span<std::byte>)>& fill);
 
 // Starts (or joins) reading object `id`; the future never throws by itself.
 // Local objects complete at once; remote ones after the location protocol.
