@@ -21,6 +21,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -74,7 +75,7 @@ struct Keeper {
   throw std::runtime_error("shuffle: " + what + " " + path + ": " + std::strerror(errno));
 }
 
-std::string spill_block(const Spec& s, std::uint32_t partition, std::uint32_t round, const Block& b) {
+std::string spill_block(const Spec& s, std::uint32_t partition, std::uint32_t round, BlockView b) {
   std::filesystem::create_directories(s.spill_dir);
   const std::string path = s.spill_dir + "/shuffle-" + std::to_string(s.job) + "-" + std::to_string(partition) +
                            "-" + std::to_string(round);
@@ -156,33 +157,60 @@ std::vector<BlockView> spans_of(const std::vector<ObjectView<Block>>& views) {
 
 MapOutput map_task(const Spec& s, std::uint32_t map, std::uint32_t round) {
   Partitioned out = stages_of(s).map(context_of(s, map, round));
-  const auto& off = out.offsets;
-  bool ok = off.size() == std::size_t{s.partitions} + 1 && off.front() == 0 && off.back() == out.data.size();
-  for (std::size_t p = 0; ok && p + 1 < off.size(); ++p) ok = off[p] <= off[p + 1];
-  if (!ok)
-    throw std::logic_error("shuffle '" + s.stages + "': map " + std::to_string(map) + " returned " +
-                           std::to_string(off.size()) + " offsets not cutting its " + std::to_string(out.data.size()) +
-                           " bytes into " + std::to_string(s.partitions) + " partitions");
   MapOutput refs;
-  refs.reserve(s.partitions);
-  for (std::size_t p = 0; p < s.partitions; ++p)
-    refs.push_back(ferry::put(BlockView(out.data.data() + off[p], off[p + 1] - off[p])));
+  if (!out.stored.empty()) {
+    const std::uint32_t self = Runtime::current()->rank();
+    bool ok = out.stored.size() == s.partitions;
+    for (const auto& r : out.stored) ok = ok && !r.is_nil() && r.owner() == self;
+    if (!ok)
+      throw std::logic_error("shuffle '" + s.stages + "': map " + std::to_string(map) + " returned " +
+                             std::to_string(out.stored.size()) + " stored blocks, expected one per partition (" +
+                             std::to_string(s.partitions) + "), each put by the map on its own rank");
+    refs = std::move(out.stored);
+  } else {
+    const auto& off = out.offsets;
+    bool ok = off.size() == std::size_t{s.partitions} + 1 && off.front() == 0 && off.back() == out.data.size();
+    for (std::size_t p = 0; ok && p + 1 < off.size(); ++p) ok = off[p] <= off[p + 1];
+    if (!ok)
+      throw std::logic_error("shuffle '" + s.stages + "': map " + std::to_string(map) + " returned " +
+                             std::to_string(off.size()) + " offsets not cutting its " +
+                             std::to_string(out.data.size()) + " bytes into " + std::to_string(s.partitions) +
+                             " partitions");
+    refs.reserve(s.partitions);
+    for (std::size_t p = 0; p < s.partitions; ++p)
+      refs.push_back(ferry::put(BlockView(out.data.data() + off[p], off[p + 1] - off[p])));
+  }
   std::lock_guard<std::mutex> lock(keeper().mu);
   keeper().map_blocks[{s.job, map}] = refs;
   return refs;
 }
 
 std::uint64_t merge_task(const Spec& s, std::uint32_t partition, std::uint32_t round, const MapOutput& parts) {
-  Block merged;
+  std::optional<Output> merged;
   {
     auto views = view_all(parts);
     auto spans = spans_of(views);
-    merged = stages_of(s).merge(context_of(s, partition, round), spans);
+    merged.emplace(stages_of(s).merge(context_of(s, partition, round), spans));
   }
-  const std::uint64_t bytes = merged.size();
   Merged m;
-  if (s.spill_dir.empty()) m.ref = ferry::put(merged);
-  else m.path = spill_block(s, partition, round, merged);
+  std::uint64_t bytes = 0;
+  if (!merged->stored.is_nil()) {
+    if (merged->stored.owner() != Runtime::current()->rank())
+      throw std::logic_error("shuffle '" + s.stages + "': merge of partition " + std::to_string(partition) +
+                             " returned a block stored on another rank; put it on the merge's own rank");
+    if (s.spill_dir.empty()) {
+      m.ref = std::move(merged->stored);
+      bytes = m.ref.view().bytes().size();
+    } else {
+      auto view = merged->stored.view();
+      bytes = view.bytes().size();
+      m.path = spill_block(s, partition, round, view.bytes());
+    }
+  } else {
+    bytes = merged->bytes.size();
+    if (s.spill_dir.empty()) m.ref = ferry::put(merged->bytes);
+    else m.path = spill_block(s, partition, round, merged->bytes);
+  }
   std::lock_guard<std::mutex> lock(keeper().mu);
   keeper().merged[{s.job, partition}][round] = std::move(m);
   return bytes;

@@ -89,19 +89,25 @@ void append(Summary& into, const Summary& next) {
   into.unordered += next.unordered;
 }
 
-void sort_records(const std::byte* in, std::size_t n, std::byte* out) {
-  struct Entry {
-    std::uint64_t hi;
-    std::uint16_t lo;
-    std::uint32_t index;
-  };
-  std::vector<Entry> e(n);
+void sort_keys(const std::byte* in, std::size_t n, std::vector<KeyIndex>& keys) {
+  keys.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     const std::byte* r = in + i * kRecord;
-    e[i] = {prefix(r), key_tail(r), static_cast<std::uint32_t>(i)};
+    keys[i] = {prefix(r), key_tail(r), static_cast<std::uint32_t>(i)};
   }
-  std::sort(e.begin(), e.end(), [](const Entry& a, const Entry& b) { return a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo; });
-  for (std::size_t i = 0; i < n; ++i) std::memcpy(out + i * kRecord, in + std::size_t{e[i].index} * kRecord, kRecord);
+  std::sort(keys.begin(), keys.end(),
+            [](const KeyIndex& a, const KeyIndex& b) { return a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo; });
+}
+
+void gather(const std::byte* in, std::span<const KeyIndex> keys, std::byte* out) {
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    std::memcpy(out + i * kRecord, in + std::size_t{keys[i].index} * kRecord, kRecord);
+}
+
+void sort_records(const std::byte* in, std::size_t n, std::byte* out) {
+  std::vector<KeyIndex> keys;
+  sort_keys(in, n, keys);
+  gather(in, keys, out);
 }
 
 std::vector<std::string> list_files(const std::string& dir) {

@@ -58,8 +58,18 @@ Summary summarize(std::span<const std::byte> records);
 // `into` followed by `next`: counts, checksums and order (including the pair at the seam).
 void append(Summary& into, const Summary& next);
 
-// Sorts `n` records at `in` into `out` (distinct buffers) by key.
+// Sorts `n` records at `in` into `out` (distinct buffers) by key: sort_keys, then gather.
 void sort_records(const std::byte* in, std::size_t n, std::byte* out);
+// A record's key (prefix and the last two key bytes) and its index in its buffer.
+struct KeyIndex {
+  std::uint64_t hi;
+  std::uint16_t lo;
+  std::uint32_t index;
+};
+// The keys of the `n` records at `in`, sorted (keys is resized to n; its memory is reused).
+void sort_keys(const std::byte* in, std::size_t n, std::vector<KeyIndex>& keys);
+// Copies the records `keys` names from `in` to `out`, in the order of `keys`.
+void gather(const std::byte* in, std::span<const KeyIndex> keys, std::byte* out);
 
 // k-way merge of sorted runs; calls emit(record) in key order.
 template <class Emit>

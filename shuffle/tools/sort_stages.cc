@@ -16,6 +16,7 @@ namespace {
 using ferry::shuffle::Block;
 using ferry::shuffle::BlockView;
 using ferry::shuffle::Context;
+using ferry::shuffle::Output;
 using ferry::shuffle::Partitioned;
 
 SortSpec decode_spec(std::string_view bytes) {
@@ -28,48 +29,51 @@ SortSpec decode_spec(std::string_view bytes) {
 
 std::size_t records_of(BlockView v) { return v.size() / kRecord; }
 
-// First record in sorted [data, data + n records) whose key prefix is >= `key`.
-std::size_t lower_bound_prefix(const std::byte* data, std::size_t n, std::uint64_t key) {
-  std::size_t lo = 0, hi = n;
-  while (lo < hi) {
-    std::size_t mid = lo + (hi - lo) / 2;
-    if (prefix(data + mid * kRecord) < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
+// Sorts its chunk and writes one block per partition straight into the object store. The read
+// buffer and the keys are kept per executor thread for the process's life: the next map on the
+// thread reuses their memory instead of faulting in fresh pages.
 Partitioned sort_map(const Context& ctx) {
   const SortSpec spec = decode_spec(ctx.args);
   const Chunk& c = spec.chunks.at(ctx.index);
   const std::size_t bytes = c.records * kRecord;
-  std::unique_ptr<std::byte[]> raw(new std::byte[bytes ? bytes : 1]);
-  read_range(c.path, c.offset, raw.get(), bytes);
+  thread_local std::vector<std::byte> raw;
+  thread_local std::vector<KeyIndex> keys;
+  if (raw.size() < bytes) raw.resize(bytes);
+  read_range(c.path, c.offset, raw.data(), bytes);
+  sort_keys(raw.data(), c.records, keys);
   Partitioned out;
-  out.data.resize(bytes);
-  sort_records(raw.get(), c.records, out.data.data());
-  raw.reset();
-  out.offsets.push_back(0);
-  for (std::uint64_t split : spec.splits)
-    out.offsets.push_back(kRecord * lower_bound_prefix(out.data.data(), c.records, split));
-  out.offsets.push_back(bytes);
+  std::size_t first = 0;
+  for (std::size_t p = 0; p <= spec.splits.size(); ++p) {
+    std::size_t end = c.records;
+    if (p < spec.splits.size())  // first key >= the split: partition p ends there
+      end = static_cast<std::size_t>(
+          std::partition_point(keys.begin() + static_cast<std::ptrdiff_t>(first), keys.end(),
+                               [split = spec.splits[p]](const KeyIndex& k) { return k.hi < split; }) -
+          keys.begin());
+    const std::span<const KeyIndex> part(keys.data() + first, end - first);
+    out.stored.push_back(ferry::put_in_place<std::byte>(part.size() * kRecord, [&](std::span<std::byte> block) {
+      gather(raw.data(), part, block.data());
+    }));
+    first = end;
+  }
   return out;
 }
 
-Block sort_merge(const Context&, std::span<const BlockView> blocks) {
+// Merges its blocks straight into a block in the object store.
+Output sort_merge(const Context&, std::span<const BlockView> blocks) {
   std::size_t total = 0;
   for (auto b : blocks) total += b.size();
-  Block out(total);
-  std::byte* w = out.data();
-  if (blocks.size() == 1) {
-    std::memcpy(w, blocks[0].data(), total);
-  } else {
+  return ferry::put_in_place<std::byte>(total, [&](std::span<std::byte> out) {
+    std::byte* w = out.data();
+    if (blocks.size() == 1) {
+      if (total) std::memcpy(w, blocks[0].data(), total);
+      return;
+    }
     merge_runs(blocks, [&](const std::byte* rec) {
       std::memcpy(w, rec, kRecord);
       w += kRecord;
     });
-  }
-  return out;
+  });
 }
 
 Block sort_reduce(const Context& ctx, std::span<const BlockView> runs) {

@@ -8,12 +8,17 @@
 // The application supplies three stages (registered by name at static initialisation, the same
 // on every rank — all ranks run the same binary):
 //   map(ctx)             -> one buffer cut into `partitions` consecutive blocks (Partitioned),
-//                           block p holding what goes to partition p
+//                           block p holding what goes to partition p; or the `partitions` blocks
+//                           already stored (Partitioned::stored)
 //   merge(ctx, blocks)   -> one block: partition ctx.index's blocks from one round of maps combined
+//                           (Output: bytes, or a block already stored)
 //   reduce(ctx, merged)  -> a small result block: consumes partition ctx.index's merged blocks
 //                           (one per round, in round order), e.g. writes them to a file
 // `args` is an opaque byte string handed to every stage (input list, split points, paths ...).
-// Blocks are raw byte vectors stored as ferry objects (large ones read one-sided).
+// Blocks are raw byte vectors stored as ferry objects (large ones read one-sided). A stage that
+// returns bytes has them copied into the object store; one that writes its blocks in place with
+// ferry::put_in_place<std::byte> (sizes known before the bytes are made) saves that copy and the
+// intermediate buffer's memory.
 //
 // Execution (Exoshuffle's push-based shuffle): maps run in rounds of `maps_per_round`. A map
 // task on rank map_rank(m) stores its blocks in its own object store (that rank owns them and
@@ -46,7 +51,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "ferry/object_ref.h"
 
 namespace ferry::shuffle {
 
@@ -64,14 +72,26 @@ struct Context {
 
 // A map's output: block p is data[offsets[p], offsets[p + 1]); offsets has partitions + 1
 // entries, non-decreasing, offsets.front() == 0 and offsets.back() == data.size().
+// Or, with `stored` non-empty (then data and offsets are ignored): stored[p] is block p, put in
+// this rank's object store by the map (ferry::put_in_place or ferry::put); one per partition.
 struct Partitioned {
   Block data;
   std::vector<std::size_t> offsets;
+  std::vector<ObjectRef<Block>> stored;
+};
+
+// A merge's output: bytes (the library stores them), or a block the merge already put in this
+// rank's object store (`stored` not nil; `bytes` is then ignored).
+struct Output {
+  Output(Block b) : bytes(std::move(b)) {}                // NOLINT: a stage may return a Block
+  Output(ObjectRef<Block> r) : stored(std::move(r)) {}    // NOLINT: or a stored block
+  Block bytes;
+  ObjectRef<Block> stored;
 };
 
 struct Stages {
   std::function<Partitioned(const Context&)> map;
-  std::function<Block(const Context&, std::span<const BlockView>)> merge;
+  std::function<Output(const Context&, std::span<const BlockView>)> merge;
   std::function<Block(const Context&, std::span<const BlockView>)> reduce;
 };
 
