@@ -34,9 +34,10 @@ std::size_t default_prefault_bytes(std::size_t capacity) {
   const std::size_t physical =
       pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : std::size_t{4} << 30;
   const auto getenv = [](const char* n) { return std::getenv(n); };
-  if (transport::affinity::oversubscription(getenv) > 1) return 0;  // no CPU to spare for it
   auto layout = transport::affinity::local_layout_from_env(getenv);
   const std::size_t local = layout ? std::max(1u, layout.value().size) : 1;
+  const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+  if (online <= 0 || local >= static_cast<std::size_t>(online)) return 0;  // no CPU to spare for it
   return std::min({capacity, kDefaultPrefaultBytes, physical / 8 / local});
 }
 

@@ -165,12 +165,18 @@ TEST_CASE("FERRY_STORE_PREFAULT: default, off, bytes, capped by the store, bad v
     EnvGuard g("FERRY_STORE_PREFAULT", std::nullopt);
     EnvGuard r("FERRY_LOCAL_RANK", "0"), n("FERRY_LOCAL_SIZE", "1");
     const std::size_t physical = static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
-    CHECK(resolve_prefault_bytes(8 * G).value() == std::min(ferry::objstore::kDefaultPrefaultBytes, physical / 8));
-    CHECK(resolve_prefault_bytes(64 * M).value() == std::min(64 * M, physical / 8));
-    // Ranks on the node share an eighth of its memory; more ranks than CPUs: none.
     const auto cpus = static_cast<std::size_t>(::sysconf(_SC_NPROCESSORS_ONLN));
+    if (cpus > 1) {  // one rank leaves a CPU to spare
+      CHECK(resolve_prefault_bytes(8 * G).value() == std::min(ferry::objstore::kDefaultPrefaultBytes, physical / 8));
+      CHECK(resolve_prefault_bytes(64 * M).value() == std::min(64 * M, physical / 8));
+      // Ranks on the node share an eighth of its memory.
+      EnvGuard nc("FERRY_LOCAL_SIZE", std::to_string(cpus - 1));
+      CHECK(resolve_prefault_bytes(8 * G).value() ==
+            std::min(ferry::objstore::kDefaultPrefaultBytes, physical / 8 / (cpus - 1)));
+    }
+    // As many ranks as CPUs, or more: none (no CPU to spare).
     EnvGuard nc("FERRY_LOCAL_SIZE", std::to_string(cpus));
-    CHECK(resolve_prefault_bytes(8 * G).value() == std::min(ferry::objstore::kDefaultPrefaultBytes, physical / 8 / cpus));
+    CHECK(resolve_prefault_bytes(8 * G).value() == 0);
     EnvGuard n256("FERRY_LOCAL_SIZE", std::to_string(cpus + 1));
     CHECK(resolve_prefault_bytes(8 * G).value() == 0);
   }

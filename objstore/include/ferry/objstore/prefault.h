@@ -22,7 +22,12 @@
 // for off, capped by the capacity), default min(capacity, 512 MiB, physical
 // memory / 8 / ranks on this node) so that many ranks per node (ferry-run -n
 // 256) do not fault in more than an eighth of the node's memory between them;
-// 0 when the node has more ranks than CPUs (no CPU to spare).
+// 0 unless the node has more CPUs than ranks. The thread only pays off on a CPU
+// the ranks leave idle: beside busy ranks it takes their CPU for faults they
+// would mostly take themselves, and where fresh memory is expensive (a VM whose
+// guest hands freed memory back to the host, so that each first touch is a
+// hypervisor fault) its populates also slowed the ranks' own page-cache writes
+// and faults severalfold.
 //
 // Thread-safety: faulted() may be called from any thread; construction and
 // destruction from one thread (the owner stops and joins the thread before the
@@ -48,7 +53,7 @@ inline constexpr std::size_t kDefaultPrefaultBytes = std::size_t{512} << 20;
 Result<std::size_t> resolve_prefault_bytes(std::size_t capacity);
 // min(capacity, kDefaultPrefaultBytes, physical memory / 8 / local ranks), the
 // local rank count from the launcher (transport::local_layout_from_env); 0 when
-// that count exceeds the node's online CPUs (transport::affinity::oversubscription).
+// that count is not below the node's online CPUs.
 std::size_t default_prefault_bytes(std::size_t capacity);
 
 struct PrefaultOptions {
