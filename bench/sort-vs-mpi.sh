@@ -4,10 +4,10 @@
 # the same run, file to file for both (each program times itself from before its first read to
 # after its last write). For each case "SIZE:RANKS" of $CASES (default "1G:2 1G:4 4G:2"): generate
 # the input once (ferry-gensort, uniform keys), then ROUNDS times (default 3) run ferry-sort under
-# ferry-run and the MPI sort under mpirun, alternating; the first round of each is validated
+# ferry-run and the MPI sort under mpirun, alternating which goes first; the first round of each is validated
 # (ferry-valsort: order, count, checksum against the input). Prints
 #   size ranks ferry_s mpi_s ratio          (medians; ratio = ferry_s / mpi_s, target <= 1.0)
-# and the ranges on a "range" line. Data goes to $SORT_BENCH_DIR (default /tmp/ferry-sort-bench),
+# and the ranges and per-round ratios on a "range" line. Data goes to $SORT_BENCH_DIR (default /tmp/ferry-sort-bench),
 # removed at the end. Transport: $UCX_TLS (default posix,sysv,cma,self) for ferry, Open MPI's
 # defaults for MPI; FERRY_STORE_BYTES is set from the size (2 x a rank's share + 256M) unless given.
 set -euo pipefail
@@ -22,6 +22,29 @@ bytes() { numfmt --from=iec "$1"; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 span() { sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%s-%s", lo, hi}'; }
 
+# run_ferry / run_mpi: one timed run each into $dir/out-*, appending its seconds to fs / ms.
+run_ferry() {
+  FERRY_STORE_BYTES=$store "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-sort" \
+    --input "$dir/in" --output "$dir/out-ferry" >"$dir/ferry.log" || true
+  grep -h 'ferry-sort:' "$dir/ferry.log" | sed 's/^/# /' >&2 || true
+  local t
+  t=$(awk '/sort_seconds/ {print $NF}' "$dir/ferry.log")
+  [[ -n $t ]] || { echo "ferry-sort failed ($c round $r)" >&2; exit 1; }
+  fs+=("$t")
+}
+run_mpi() {
+  # The MPI ranks get the malloc setting ferry-run gives ferry's ranks (huge pages for large
+  # buffers), so neither side pays 4 KiB first-touch faults the other does not.
+  GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1} \
+  mpirun --oversubscribe -x GLIBC_TUNABLES -n "$n" "$build/bench/ferry_mpi_sample_sort" --input "$dir/in" \
+    --output "$dir/out-mpi" >"$dir/mpi.log" || true
+  grep -h 'mpi_sample_sort:' "$dir/mpi.log" | sed 's/^/# /' >&2 || true
+  local t
+  t=$(awk '/mpi_sort_seconds/ {print $NF}' "$dir/mpi.log")
+  [[ -n $t ]] || { echo "mpi sample sort failed ($c round $r)" >&2; exit 1; }
+  ms+=("$t")
+}
+
 printf "%-5s %5s %8s %8s %6s\n" size ranks ferry_s mpi_s ratio
 for c in $cases; do
   size=${c%%:*} n=${c##*:}
@@ -33,22 +56,11 @@ for c in $cases; do
   fs=() ms=()
   for r in $(seq "$rounds"); do
     rm -rf "$dir/out-ferry" "$dir/out-mpi"
-    FERRY_STORE_BYTES=$store "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-sort" \
-      --input "$dir/in" --output "$dir/out-ferry" >"$dir/ferry.log" || true
-    grep -h 'ferry-sort:' "$dir/ferry.log" | sed 's/^/# /' >&2 || true
-    t=$(awk '/sort_seconds/ {print $NF}' "$dir/ferry.log")
-    [[ -n $t ]] || { echo "ferry-sort failed ($c round $r)" >&2; exit 1; }
-    fs+=("$t")
-    # The MPI ranks get the malloc setting ferry-run gives ferry's ranks (huge pages for large
-    # buffers), so neither side pays 4 KiB first-touch faults the other does not.
-    GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1} \
-    mpirun --oversubscribe -x GLIBC_TUNABLES -n "$n" "$build/bench/ferry_mpi_sample_sort" --input "$dir/in" \
-      --output "$dir/out-mpi" >"$dir/mpi.log" || true
-    grep -h 'mpi_sample_sort:' "$dir/mpi.log" | sed 's/^/# /' >&2 || true
-    t=$(awk '/mpi_sort_seconds/ {print $NF}' "$dir/mpi.log")
-    [[ -n $t ]] || { echo "mpi sample sort failed ($c round $r)" >&2; exit 1; }
-    ms+=("$t")
-    echo "# round $r: $size $n ranks: ferry ${fs[-1]} s, mpi $t s" >&2
+    # Who runs first alternates: on a VM that hands freed memory back to the host, a program that
+    # starts right after another one's exit reuses its warm pages, and the first after a pause
+    # (generation, validation) pays a hypervisor fault per fresh page.
+    if ((r % 2)); then run_ferry; run_mpi; else run_mpi; run_ferry; fi
+    echo "# round $r: $size $n ranks: ferry ${fs[-1]} s, mpi ${ms[-1]} s" >&2
     if [[ $r == 1 ]]; then
       for o in out-ferry out-mpi; do
         "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-valsort" --output "$dir/$o" --input "$dir/in" \
@@ -58,5 +70,7 @@ for c in $cases; do
   done
   f=$(printf "%s\n" "${fs[@]}" | median) m=$(printf "%s\n" "${ms[@]}" | median)
   printf "%-5s %5s %8.3f %8.3f %6.2f\n" "$size" "$n" "$f" "$m" "$(awk -v f="$f" -v m="$m" 'BEGIN {print f / m}')"
-  echo "range $size $n: ferry $(printf "%s\n" "${fs[@]}" | span) s, mpi $(printf "%s\n" "${ms[@]}" | span) s over $rounds rounds"
+  pr=$(for i in "${!fs[@]}"; do awk -v f="${fs[$i]}" -v m="${ms[$i]}" 'BEGIN {printf "%.2f\n", f / m}'; done)
+  echo "range $size $n: ferry $(printf "%s\n" "${fs[@]}" | span) s, mpi $(printf "%s\n" "${ms[@]}" | span) s over $rounds rounds;" \
+    "per-round ratios $(echo "$pr" | span), median $(echo "$pr" | median)"
 done
