@@ -9,7 +9,8 @@
 #   fib2, fib4  nested fib(25) with blocking gets inside tasks on 2 / 4 ranks
 #   cofib2, cofib4  the same as coroutine tasks
 #   async    typed futures (then, when_all, when_any, errors) from the driver and inside tasks
-#   startup128       ferry-run -n 128 of init + shutdown (TCP backend), every rank ok
+#   startup256       ferry-run -n 256 of init + shutdown (TCP backend, ferry-run's default malloc
+#                    settings), every rank ok and no rank declared failed
 #   startup_signal   SIGTERM to ferry-run while it starts 400 ranks: prompt non-zero exit
 # TRANSPORT: ucx-tcp | ucx-shm | tcp. Needs FERRY_RUN and DRIVER_PROBE. Exit 0 pass, 1 fail.
 set -uo pipefail
@@ -56,11 +57,12 @@ case $case_name in
     launch 3 120 async
     [[ $rc == 0 ]] || fail "exit code $rc"
     grep -q 'driver async ok' "$out" || fail "no result" ;;
-  startup128)
+  startup256)
     FERRY_TRANSPORT=tcp FERRY_EXECUTOR_THREADS=1 FERRY_STORE_BYTES=8M FERRY_BOOTSTRAP_TIMEOUT_MS=120000 \
-      launch 128 200 hello
+      launch 256 200 hello
     [[ $rc == 0 ]] || fail "exit code $rc"
-    [[ $(grep -c 'driver hello: rank [0-9]* ok' "$out") == 128 ]] || fail "expected 128 ok lines" ;;
+    [[ $(grep -c 'driver hello: rank [0-9]* ok' "$out") == 256 ]] || fail "expected 256 ok lines"
+    ! grep -q 'ferry-peer-failed' "$out" || fail "a rank was declared failed during start-up or shutdown" ;;
   startup_signal)
     # SIGTERM while ferry-run is still starting 400 ranks: it stops starting, stops the started
     # ranks and exits non-zero promptly.

@@ -17,9 +17,11 @@
 //
 // Thread-safety: everything here runs on the progress context (see tcp_engine.h).
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include "tcp/tcp_engine.h"
 
@@ -39,8 +41,17 @@ std::string rank_s(Rank r) { return std::to_string(r); }
 
 }  // namespace
 
+ReadBuffer ReadBuffer::allocate() {
+  void* p = ::mmap(nullptr, kReadBuffer, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  (void)::madvise(p, kReadBuffer, MADV_NOHUGEPAGE);  // advice only: small pages where THP is "always"
+  return ReadBuffer{std::unique_ptr<std::byte, Unmap>(static_cast<std::byte*>(p))};
+}
+
+void ReadBuffer::Unmap::operator()(std::byte* p) const noexcept { (void)::munmap(p, kReadBuffer); }
+
 void Engine::start_reading(Conn& c) {
-  c.rbuf = Buffer::allocate(kReadBuffer);
+  c.rbuf = ReadBuffer::allocate();
   c.rbeg = c.rend = 0;
   c.rs = Conn::Rs::header;
   read_more(c);

@@ -113,6 +113,19 @@ struct Buffer {
   }
 };
 
+// A connection's read buffer (kReadBuffer bytes): a mapping of its own with small pages, so that a
+// mostly idle connection costs the few pages its frames touched, whatever the process's malloc
+// settings. (From a huge-page heap, as ferry-run's glibc.malloc.hugetlb=1 with the runtime's mmap
+// threshold gives, every touched buffer was backed by whole 2 MiB pages: 255 peers took ~64 MiB
+// per rank, and 256 ranks on one node exhausted it.) Throws std::bad_alloc when it cannot map.
+struct ReadBuffer {
+  struct Unmap {
+    void operator()(std::byte* p) const noexcept;
+  };
+  std::unique_ptr<std::byte, Unmap> data;
+  static ReadBuffer allocate();
+};
+
 // A registered region as the holder sees it. base/length/id are immutable.
 struct RegionState {
   std::uint64_t id = 0;
@@ -204,7 +217,7 @@ struct Conn {
   // Read state machine.
   enum class Rs : std::uint8_t { header, body, get_prefix, direct };
   Rs rs = Rs::header;
-  Buffer rbuf;
+  ReadBuffer rbuf;
   std::size_t rbeg = 0, rend = 0;  // unread bytes are rbuf[rbeg, rend)
   wire::FrameHeader cur{};         // frame being read
   std::size_t body_len = 0;        // Rs::body / Rs::direct: payload bytes this state reads
