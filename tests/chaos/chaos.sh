@@ -3,11 +3,14 @@
 # --keep-going, once fault-free and once while a killer SIGKILLs a random non-driver rank at a
 # random time; the checksums must be identical (bit-identical result).
 #   TRANSPORT: ucx-tcp | ucx-shm | tcp. SEED (or CHAOS_SEED; default: from the clock) picks the
-#   victim rank and the moment (a fraction of the fault-free run's time); it is printed first, so a
+#   victim rank and the moment (a fraction of the fault-free run's time, counted from the workload's
+#   start after every rank's init); it is printed first, so a
 #   failure can be replayed with the same seed (the moment is relative, so not bit-for-bit).
 #   CHAOS_ARGS: workload arguments (default: --blocks 8 --block-mib 16 --rounds 3 --task-ms 60).
 # Needs FERRY_RUN and CHAOS_DAG. Every launch is bounded by ferry-run --timeout (and the ctest
-# TIMEOUT). Exit 0 pass, 1 fail, 77 skipped (the kill landed after the job ended, twice).
+# TIMEOUT). A try whose kill lands after the job ended still checks the checksum, and the next try
+# aims earlier, at a fraction of the shortest run seen so far (run times vary ~2x on a busy or
+# cold VM). Exit 0 pass, 1 fail, 77 skipped (the kill landed after the job ended in all 4 tries).
 set -uo pipefail
 tl=${1:?usage: chaos.sh TRANSPORT [SEED]}
 seed=${2:-${CHAOS_SEED:-$(( $(date +%s%N) % 1000000 ))}}
@@ -35,15 +38,18 @@ want=$(checksum "$work/clean.out"); t_clean=$(elapsed "$work/clean.out")
 [[ -n $want && -n $t_clean ]] || fail "fault-free run printed no checksum/elapsed"
 echo "chaos: fault-free checksum $want in $t_clean ms"
 
-for try in 1 2; do
+base=$t_clean  # the shortest run so far (ms)
+for try in 1 2 3 4; do
   victim=$(( 1 + RANDOM % 3 ))
-  at_ms=$(( t_clean * (15 + RANDOM % 45) / 100 ))  # 15..60 % into the fault-free run's time
+  if ((try == 1)); then at_ms=$(( base * (15 + RANDOM % 45) / 100 ))  # 15..60 % into the fault-free run's time
+  else at_ms=$(( base * (10 + RANDOM % 30) / 100 )); fi                # then 10..40 % of the shortest run
   pids="$work/pids.$try"; mkdir -p "$pids"
   FERRY_CHAOS_PIDDIR=$pids "$FERRY_RUN" -n 4 --timeout "$limit" --keep-going -- "$CHAOS_DAG" "${args[@]}" \
     >"$work/chaos.$try.out" 2>&1 &
   run=$!
-  # The killer: wait for the victim's pid file, then for the chosen moment after rank 0 started.
-  for _ in $(seq 1 600); do [[ -s $pids/rank.$victim && -s $pids/rank.0 ]] && break; sleep 0.05; done
+  # The killer: wait for the victim's pid file and the workload's start (after every rank's init,
+  # where the elapsed time starts), then for the chosen moment.
+  for _ in $(seq 1 600); do [[ -s $pids/rank.$victim && -s $pids/started ]] && break; sleep 0.05; done
   killed=no
   if [[ -s $pids/rank.$victim ]]; then
     sleep "$(printf '%d.%03d' $((at_ms / 1000)) $((at_ms % 1000)))"
@@ -60,6 +66,8 @@ for try in 1 2; do
     echo "PASS: chaos $tl seed $seed (rank $victim killed at $at_ms ms, result bit-identical)"
     exit 0
   fi
+  t=$(elapsed "$work/chaos.$try.out")
+  [[ -z $t ]] || ((t >= base)) || base=$t
 done
-echo "SKIP: the kill landed after the job ended twice (machine too slow or too fast for the chosen moments)"
+echo "SKIP: the kill landed after the job ended in all 4 tries (machine too slow or too fast for the chosen moments)"
 exit 77

@@ -14,7 +14,8 @@
 //
 // Output (the scripts parse it): "chaos: checksum <16 hex digits>" and
 // "chaos: elapsed <ms> ms". With FERRY_CHAOS_PIDDIR set, every rank writes its
-// pid to <dir>/rank.<r> at start (for the killer). The result is a pure
+// pid to <dir>/rank.<r> at start, and the driver creates <dir>/started when the
+// workload (and its elapsed time) starts, after every rank's ferry::init (for the killer). The result is a pure
 // function of N, M, R and S: a run with a kill must print the checksum of the
 // fault-free run.
 #include <unistd.h>
@@ -100,8 +101,18 @@ ferry::ObjectRef<Block> reduce(std::vector<ferry::ObjectRef<Block>> level) {
   return level.front();
 }
 
+// The workload starts: <FERRY_CHAOS_PIDDIR>/started tells the killer (see the top).
+void mark_started() {
+  const char* dir = std::getenv("FERRY_CHAOS_PIDDIR");
+  if (!dir || !*dir) return;
+  const std::string path = std::string(dir) + "/started";
+  { std::ofstream(path + ".tmp") << "started\n"; }
+  std::rename((path + ".tmp").c_str(), path.c_str());
+}
+
 int drive(const Params& p) {
   const auto t0 = std::chrono::steady_clock::now();
+  mark_started();
   const std::uint64_t words = (p.block_mib << 20) / sizeof(std::uint64_t);
   std::vector<ferry::ObjectRef<Block>> blocks;
   for (std::uint32_t i = 0; i < p.blocks; ++i) blocks.push_back(gen_fn.remote(p.seed, i, words));
