@@ -7,10 +7,12 @@
 // (key, sum) pairs. Rank 0 runs it with several shapes (maps per round, rounds in flight,
 // partitions not a multiple of the ranks, placements) and compares every sum with a direct
 // computation; then a job whose map throws must make run() throw task_error naming the stage's
-// message, and a later job must still work. Prints "rank R: ... ok"; exits 1 on any failure.
+// message, as must a map that returns too few blocks stored by itself (the "stored" shape writes
+// map and merge blocks in place with ferry::put_in_place), and a later job must still work. Prints "rank R: ... ok"; exits 1 on any failure.
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -25,6 +27,7 @@ namespace {
 using ferry::shuffle::Block;
 using ferry::shuffle::BlockView;
 using ferry::shuffle::Context;
+using ferry::shuffle::Output;
 using ferry::shuffle::Partitioned;
 
 constexpr std::uint32_t kKeys = 97, kPairsPerMap = 5000;
@@ -65,6 +68,14 @@ Partitioned gb_map(const Context& ctx) {
     parts[key % ctx.partitions].push_back(Pair{key, std::uint64_t{ctx.index} * 1000 + i});
   }
   Partitioned out;
+  if (ctx.args.starts_with("stored")) {  // blocks written in place ("stored-short": one missing)
+    for (auto& p : parts)
+      out.stored.push_back(ferry::put_in_place<std::byte>(p.size() * sizeof(Pair), [&](std::span<std::byte> b) {
+        if (!p.empty()) std::memcpy(b.data(), p.data(), b.size());
+      }));
+    if (ctx.args == "stored-short") out.stored.pop_back();
+    return out;
+  }
   out.offsets.push_back(0);
   for (auto& p : parts) {
     const std::size_t at = out.data.size();
@@ -75,14 +86,23 @@ Partitioned gb_map(const Context& ctx) {
   return out;
 }
 
-Block gb_merge(const Context& ctx, std::span<const BlockView> blocks) {
+Output gb_merge(const Context& ctx, std::span<const BlockView> blocks) {
   for (auto b : blocks)
     for (std::size_t off = 0; off + sizeof(Pair) <= b.size(); off += sizeof(Pair)) {
       Pair p;
       std::memcpy(&p, b.data() + off, sizeof p);
       if (p.key % ctx.partitions != ctx.index) throw std::logic_error("a pair reached the wrong partition");
     }
-  return block_of(sums_of(blocks));
+  if (ctx.args != "stored") return block_of(sums_of(blocks));
+  const auto sums = sums_of(blocks);  // written in place
+  return ferry::put_in_place<std::byte>(sums.size() * sizeof(Pair), [&](std::span<std::byte> b) {
+    std::size_t off = 0;
+    for (auto [k, v] : sums) {
+      const Pair p{k, v};
+      std::memcpy(b.data() + off, &p, sizeof p);
+      off += sizeof p;
+    }
+  });
 }
 
 Block gb_reduce(const Context&, std::span<const BlockView> merged) { return block_of(sums_of(merged)); }
@@ -134,6 +154,14 @@ int main(int argc, char** argv) try {
     } catch (const ferry::task_error& e) {
       if (!std::strstr(e.what(), "map 3 refuses on purpose")) fail(std::string("error lacks the cause: ") + e.what());
       std::printf("groupby: a throwing map fails the job with: %s ok\n", e.what());
+    }
+    check_job({.args = "stored", .maps = 8, .partitions = 4, .maps_per_round = 3}, "blocks stored by the stages");
+    try {
+      (void)ferry::shuffle::run({.stages = "groupby", .args = "stored-short", .maps = 4, .partitions = 3});
+      fail("a map returning too few stored blocks did not fail the job");
+    } catch (const ferry::task_error& e) {
+      if (!std::strstr(e.what(), "expected one per partition")) fail(std::string("error lacks the cause: ") + e.what());
+      std::printf("groupby: a map with too few stored blocks fails the job with: %s ok\n", e.what());
     }
     try {
       (void)ferry::shuffle::run({.stages = "no-such-stages", .maps = 1, .partitions = 1});
