@@ -198,14 +198,10 @@ std::uint64_t merge_task(const Spec& s, std::uint32_t partition, std::uint32_t r
     if (merged->stored.owner() != Runtime::current()->rank())
       throw std::logic_error("shuffle '" + s.stages + "': merge of partition " + std::to_string(partition) +
                              " returned a block stored on another rank; put it on the merge's own rank");
-    if (s.spill_dir.empty()) {
-      m.ref = std::move(merged->stored);
-      bytes = m.ref.view().bytes().size();
-    } else {
-      auto view = merged->stored.view();
-      bytes = view.bytes().size();
-      m.path = spill_block(s, partition, round, view.bytes());
-    }
+    const auto view = merged->stored.view();
+    bytes = view.bytes().size();
+    if (s.spill_dir.empty()) m.ref = std::move(merged->stored);
+    else m.path = spill_block(s, partition, round, view.bytes());
   } else {
     bytes = merged->bytes.size();
     if (s.spill_dir.empty()) m.ref = ferry::put(merged->bytes);
