@@ -135,6 +135,17 @@ void check_job(ferry::shuffle::Job job, const std::string& name) {
               out.rounds);
 }
 
+// `job` must fail run() with a task_error whose message contains `cause`.
+void expect_task_error(const ferry::shuffle::Job& job, const std::string& what, const char* cause) {
+  try {
+    (void)ferry::shuffle::run(job);
+    fail(what + " did not fail the job");
+  } catch (const ferry::task_error& e) {
+    if (!std::strstr(e.what(), cause)) fail(std::string("error lacks the cause: ") + e.what());
+    std::printf("groupby: %s fails the job with: %s ok\n", what.c_str(), e.what());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -148,21 +159,11 @@ int main(int argc, char** argv) try {
                .map_rank = [ranks](std::uint32_t m) { return (m * 5 + 1) % ranks; },
                .reduce_rank = [ranks](std::uint32_t p) { return (ranks - 1) - p % ranks; }},
               "custom placement");
-    try {
-      (void)ferry::shuffle::run({.stages = "groupby", .args = "throw", .maps = 6, .partitions = 3});
-      fail("a map that throws did not fail the job");
-    } catch (const ferry::task_error& e) {
-      if (!std::strstr(e.what(), "map 3 refuses on purpose")) fail(std::string("error lacks the cause: ") + e.what());
-      std::printf("groupby: a throwing map fails the job with: %s ok\n", e.what());
-    }
+    expect_task_error({.stages = "groupby", .args = "throw", .maps = 6, .partitions = 3}, "a throwing map",
+                      "map 3 refuses on purpose");
     check_job({.args = "stored", .maps = 8, .partitions = 4, .maps_per_round = 3}, "blocks stored by the stages");
-    try {
-      (void)ferry::shuffle::run({.stages = "groupby", .args = "stored-short", .maps = 4, .partitions = 3});
-      fail("a map returning too few stored blocks did not fail the job");
-    } catch (const ferry::task_error& e) {
-      if (!std::strstr(e.what(), "expected one per partition")) fail(std::string("error lacks the cause: ") + e.what());
-      std::printf("groupby: a map with too few stored blocks fails the job with: %s ok\n", e.what());
-    }
+    expect_task_error({.stages = "groupby", .args = "stored-short", .maps = 4, .partitions = 3},
+                      "a map with too few stored blocks", "expected one per partition");
     try {
       (void)ferry::shuffle::run({.stages = "no-such-stages", .maps = 1, .partitions = 1});
       fail("unknown stages accepted");
