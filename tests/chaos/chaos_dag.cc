@@ -101,14 +101,18 @@ ferry::ObjectRef<Block> reduce(std::vector<ferry::ObjectRef<Block>> level) {
   return level.front();
 }
 
-// The workload starts: <FERRY_CHAOS_PIDDIR>/started tells the killer (see the top).
-void mark_started() {
+// Writes `text` to <FERRY_CHAOS_PIDDIR>/<name> (whole, by rename: the killer never reads half a
+// file); nothing without the variable.
+void publish(const std::string& name, const std::string& text) {
   const char* dir = std::getenv("FERRY_CHAOS_PIDDIR");
   if (!dir || !*dir) return;
-  const std::string path = std::string(dir) + "/started";
-  { std::ofstream(path + ".tmp") << "started\n"; }
+  const std::string path = std::string(dir) + "/" + name;
+  { std::ofstream(path + ".tmp") << text << "\n"; }
   std::rename((path + ".tmp").c_str(), path.c_str());
 }
+
+// The workload starts: <FERRY_CHAOS_PIDDIR>/started tells the killer (see the top).
+void mark_started() { publish("started", "started"); }
 
 int drive(const Params& p) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -157,12 +161,7 @@ bool parse(int argc, char** argv, Params& p) {
 
 // ferry-run is single-host: its FERRY_LOCAL_RANK is the rank.
 void write_pid() {
-  const char* dir = std::getenv("FERRY_CHAOS_PIDDIR");
-  const char* rank = std::getenv("FERRY_LOCAL_RANK");
-  if (!dir || !*dir || !rank) return;
-  const std::string path = std::string(dir) + "/rank." + rank;
-  { std::ofstream(path + ".tmp") << ::getpid() << "\n"; }
-  std::rename((path + ".tmp").c_str(), path.c_str());
+  if (const char* rank = std::getenv("FERRY_LOCAL_RANK")) publish(std::string("rank.") + rank, std::to_string(::getpid()));
 }
 
 }  // namespace
