@@ -22,15 +22,20 @@ bytes() { numfmt --from=iec "$1"; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 span() { sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%s-%s", lo, hi}'; }
 
+# seconds LOG SUMMARY KEY WHAT: shows LOG's SUMMARY lines on stderr and prints the value after
+# KEY; exits naming WHAT when there is none (the run failed).
+seconds() {
+  grep -h "$2" "$1" | sed 's/^/# /' >&2 || true
+  local t
+  t=$(awk -v k="$3" '$0 ~ k {print $NF}' "$1")
+  [[ -n $t ]] || { echo "$4 failed ($c round $r)" >&2; exit 1; }
+  echo "$t"
+}
 # run_ferry / run_mpi: one timed run each into $dir/out-*, appending its seconds to fs / ms.
 run_ferry() {
   FERRY_STORE_BYTES=$store "$build/launcher/ferry-run" -n "$n" -- "$build/shuffle/ferry-sort" \
     --input "$dir/in" --output "$dir/out-ferry" >"$dir/ferry.log" || true
-  grep -h 'ferry-sort:' "$dir/ferry.log" | sed 's/^/# /' >&2 || true
-  local t
-  t=$(awk '/sort_seconds/ {print $NF}' "$dir/ferry.log")
-  [[ -n $t ]] || { echo "ferry-sort failed ($c round $r)" >&2; exit 1; }
-  fs+=("$t")
+  fs+=("$(seconds "$dir/ferry.log" 'ferry-sort:' sort_seconds ferry-sort)") || exit 1
 }
 run_mpi() {
   # The MPI ranks get the malloc setting ferry-run gives ferry's ranks (huge pages for large
@@ -38,11 +43,7 @@ run_mpi() {
   GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1} \
   mpirun --oversubscribe -x GLIBC_TUNABLES -n "$n" "$build/bench/ferry_mpi_sample_sort" --input "$dir/in" \
     --output "$dir/out-mpi" >"$dir/mpi.log" || true
-  grep -h 'mpi_sample_sort:' "$dir/mpi.log" | sed 's/^/# /' >&2 || true
-  local t
-  t=$(awk '/mpi_sort_seconds/ {print $NF}' "$dir/mpi.log")
-  [[ -n $t ]] || { echo "mpi sample sort failed ($c round $r)" >&2; exit 1; }
-  ms+=("$t")
+  ms+=("$(seconds "$dir/mpi.log" 'mpi_sample_sort:' mpi_sort_seconds 'mpi sample sort')") || exit 1
 }
 
 printf "%-5s %5s %8s %8s %6s\n" size ranks ferry_s mpi_s ratio
