@@ -115,9 +115,8 @@ struct Buffer {
 
 // A connection's read buffer (kReadBuffer bytes): a mapping of its own with small pages, so that a
 // mostly idle connection costs the few pages its frames touched, whatever the process's malloc
-// settings. (From a huge-page heap, as ferry-run's glibc.malloc.hugetlb=1 with the runtime's mmap
-// threshold gives, every touched buffer was backed by whole 2 MiB pages: 255 peers took ~64 MiB
-// per rank, and 256 ranks on one node exhausted it.) Throws std::bad_alloc when it cannot map.
+// settings (a huge-page heap, as under ferry-run, would back each touched buffer with whole 2 MiB
+// pages, and a rank holds one per peer). Throws std::bad_alloc when it cannot map.
 struct ReadBuffer {
   struct Unmap {
     void operator()(std::byte* p) const noexcept;

@@ -24,10 +24,7 @@
 // 256) do not fault in more than an eighth of the node's memory between them;
 // 0 unless the node has more CPUs than ranks. The thread only pays off on a CPU
 // the ranks leave idle: beside busy ranks it takes their CPU for faults they
-// would mostly take themselves, and where fresh memory is expensive (a VM whose
-// guest hands freed memory back to the host, so that each first touch is a
-// hypervisor fault) its populates also slowed the ranks' own page-cache writes
-// and faults severalfold.
+// would mostly take themselves (measurements: bench/RESULTS.md).
 //
 // Thread-safety: faulted() may be called from any thread; construction and
 // destruction from one thread (the owner stops and joins the thread before the
