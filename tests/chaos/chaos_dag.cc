@@ -15,9 +15,9 @@
 // Output (the scripts parse it): "chaos: checksum <16 hex digits>" and
 // "chaos: elapsed <ms> ms". With FERRY_CHAOS_PIDDIR set, every rank writes its
 // pid to <dir>/rank.<r> at start, and the driver creates <dir>/started when the
-// workload (and its elapsed time) starts, after every rank's ferry::init (for the killer). The result is a pure
-// function of N, M, R and S: a run with a kill must print the checksum of the
-// fault-free run.
+// workload (and its elapsed time) starts, after every rank's ferry::init (for the
+// killer). The result is a pure function of N, M, R and S: a run with a kill must
+// print the checksum of the fault-free run.
 #include <unistd.h>
 
 #include <chrono>

@@ -8,7 +8,8 @@
 // partitions not a multiple of the ranks, placements) and compares every sum with a direct
 // computation; then a job whose map throws must make run() throw task_error naming the stage's
 // message, as must a map that returns too few blocks stored by itself (the "stored" shape writes
-// map and merge blocks in place with ferry::put_in_place), and a later job must still work. Prints "rank R: ... ok"; exits 1 on any failure.
+// map and merge blocks in place with ferry::put_in_place), and a later job must still work.
+// Prints "rank R: ... ok"; exits 1 on any failure.
 #include <cstdio>
 #include <cstring>
 #include <map>
