@@ -73,6 +73,12 @@ std::size_t Prefaulter::target() const {
   return std::min(capacity_, (want + kStep - 1) / kStep * kStep);
 }
 
+std::size_t Prefaulter::pending() const {
+  if (!supported()) return 0;
+  const std::size_t want = target(), done = faulted();
+  return want > done ? want - done : 0;
+}
+
 void Prefaulter::run() {
   (void)::pthread_setname_np(::pthread_self(), "ferry-prefault");
   std::size_t done = 0;

@@ -364,6 +364,7 @@ RuntimeStats Core::stats() const {
   s.store_used = ts.arena.used;
   s.store_capacity = ts.arena.capacity;
   s.store_high_water = ts.arena.high_water;
+  if (const objstore::Prefaulter* p = arena_->prefaulter()) s.store_prefault_pending = p->pending();
   s.owned_bytes = ts.owned_bytes;
   s.cached_bytes = ts.foreign_bytes;
   return s;

@@ -55,6 +55,7 @@ Stats stats() {
   s.store_used_bytes = r.store_used;
   s.store_capacity_bytes = r.store_capacity;
   s.store_high_water_bytes = r.store_high_water;
+  s.store_prefault_pending_bytes = r.store_prefault_pending;
   return s;
 }
 
@@ -108,6 +109,8 @@ std::string Stats::prometheus() const {
   gauge("store_used_bytes", "object store bytes in use", static_cast<double>(store_used_bytes));
   gauge("store_capacity_bytes", "object store size", static_cast<double>(store_capacity_bytes));
   gauge("store_high_water_bytes", "largest object store use so far", static_cast<double>(store_high_water_bytes));
+  gauge("store_prefault_pending_bytes", "object store bytes the background prefaulter has yet to fault in",
+        static_cast<double>(store_prefault_pending_bytes));
   counter("spills_total", "objects spilled to disk", spills);
   counter("spilled_bytes_total", "bytes spilled to disk", spilled_bytes_total);
   counter("restores_total", "spilled objects read back into the store", restores);

@@ -209,6 +209,7 @@ TEST_CASE("prefaulter: faults in `ahead` bytes past the high-water mark, never p
   REQUIRE(p->faulted() >= 32 * M);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // it must stop there
   CHECK(p->faulted() == 32 * M);
+  CHECK(p->pending() == 0);
   const std::size_t resident = resident_bytes(arena->base(), arena->capacity());
   CHECK(resident >= 32 * M);
   CHECK(resident <= 34 * M);
@@ -216,9 +217,11 @@ TEST_CASE("prefaulter: faults in `ahead` bytes past the high-water mark, never p
   // Using 100 MiB of the store moves the target to 132 MiB (rounded to 2 MiB steps).
   auto block = arena->allocator().allocate(100 * M);
   REQUIRE(block.is_ok());
+  CHECK(p->pending() <= 100 * M);  // what is left of the new target's 100 MiB
   REQUIRE(wait_faulted(*p, 132 * M));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   CHECK(p->faulted() == 132 * M);
+  CHECK(p->pending() == 0);
   CHECK(resident_bytes(arena->base(), arena->capacity()) <= 134 * M);
 
   // Using (nearly) everything: it stops at the capacity.

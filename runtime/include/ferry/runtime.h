@@ -97,6 +97,7 @@ struct RuntimeStats {
   std::size_t store_used = 0;      // arena bytes allocated
   std::size_t store_capacity = 0;
   std::size_t store_high_water = 0;  // the largest store_used so far
+  std::size_t store_prefault_pending = 0;  // bytes the background prefaulter has yet to fault in
   std::size_t owned_bytes = 0;       // payload bytes of this rank's own objects in its store
   std::size_t cached_bytes = 0;      // payload bytes of other ranks' objects in this store
   std::size_t tasks_pending = 0;   // tasks this rank submitted that have not completed

@@ -42,6 +42,8 @@ struct Stats {
   // Payload bytes in this rank's store: its own objects; other ranks' (cached copies, task outputs kept here).
   std::uint64_t owned_bytes = 0, cached_bytes = 0;
   std::uint64_t store_objects = 0, store_used_bytes = 0, store_capacity_bytes = 0, store_high_water_bytes = 0;
+  // Store bytes the background prefaulter (FERRY_STORE_PREFAULT) has yet to fault in: 0 once it caught up.
+  std::uint64_t store_prefault_pending_bytes = 0;
 
   // Spilling to disk: counters, and the bytes on disk now (gauge).
   std::uint64_t spills = 0, spilled_bytes_total = 0, restores = 0, restored_bytes_total = 0;

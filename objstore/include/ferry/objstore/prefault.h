@@ -69,6 +69,8 @@ class Prefaulter {
   std::size_t faulted() const noexcept { return faulted_.load(std::memory_order_acquire); }
   // False once the kernel refused MADV_POPULATE_WRITE (the thread has stopped).
   bool supported() const noexcept { return supported_.load(std::memory_order_acquire); }
+  // Bytes it still means to fault in now (0 once caught up with its target, or unsupported).
+  std::size_t pending() const;
 
  private:
   void run();
