@@ -151,7 +151,10 @@ void ActorHost::run_one(HostedActor& a, Job* j) {
   if (j->kind == proto::RecordKind::actor_create) {
     std::shared_ptr<void> inst;
     Status s = pre;
-    if (s.is_ok()) s = j->entry->factory(j->args, inst);
+    if (s.is_ok()) {
+      const TaskCover cover(j->covered);
+      s = j->entry->factory(j->args, inst);
+    }
     {
       std::lock_guard<std::mutex> lock(a.mu);
       a.cls = j->entry;
@@ -174,7 +177,7 @@ void ActorHost::run_one(HostedActor& a, Job* j) {
       Completion c;  // the creator only releases the arguments it held
       c.id = j->result;
       c.status = proto::DoneStatus::value;
-      tasks_.deliver(j->owner, c);
+      tasks_.deliver_job(j, c);
       delete j;
     } else {
       fail_job(j, s);
@@ -214,6 +217,7 @@ void ActorHost::run_one(HostedActor& a, Job* j) {
     GateGuard g(core_.gate());
     metrics::add(metrics::C::tasks_started);
     const std::uint64_t t0 = trace::on() ? trace::now() : 0;
+    const TaskCover cover(j->covered);
     s = g ? j->entry->method(inst.get(), j->args, out)
           : Status(Errc::shut_down, "the ferry runtime on " + rank_str(core_.rank()) + " shut down");
     if (t0)

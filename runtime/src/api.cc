@@ -117,6 +117,14 @@ void add_ref_decoded(std::uint32_t epoch, const ObjectId& id) noexcept {
 }
 
 namespace {
+thread_local unsigned tl_argument_decoding = 0;
+}  // namespace
+
+ArgumentDecoding::ArgumentDecoding() noexcept { ++tl_argument_decoding; }
+ArgumentDecoding::~ArgumentDecoding() { --tl_argument_decoding; }
+bool ArgumentDecoding::active() noexcept { return tl_argument_decoding > 0; }
+
+namespace {
 
 // put_bytes and put_in_place: `create(core)` makes the object (the caller holds the gate).
 template <class Create>

@@ -10,6 +10,8 @@
 
 #include "borrow_protocol.h"
 #include "core.h"
+#include "eviction.h"
+#include "protocol.h"
 
 namespace ferry::rt {
 
@@ -31,8 +33,14 @@ void Core::install_borrow_handlers() {
 }
 
 Future<void> Core::add_ref_decoded(const ObjectId& id) {
-  Ownership::Decoded d = own_.add_ref_decoded(id);
+  // A running task's argument: its submitter holds it until the done record.
+  std::vector<ObjectId>* cover = detail::ArgumentDecoding::active() ? TaskCover::active() : nullptr;
+  Ownership::Decoded d = own_.add_ref_decoded(id, cover != nullptr);
   Future<void> f;
+  if (d.covered) {
+    cover->push_back(id);
+    return f;
+  }
   // A handler (or the progress thread) cannot wait for the answer: it would
   // have to deliver it. There the registration goes on without a waiter.
   const bool can_wait = d.wait && !HandlerScope::active() && !t_.on_progress_thread();
@@ -44,6 +52,36 @@ Future<void> Core::add_ref_decoded(const ObjectId& id) {
   }
   run(std::move(d.actions));  // sends kBorrowAdd after the waiter is in place
   return f;
+}
+
+Future<void> Core::uncover(std::span<const ObjectId> covered) {
+  if (covered.empty()) return {};
+  std::vector<BorrowMsg> wait;
+  Actions a = own_.uncover(covered, wait);
+  Future<void> all;
+  if (!wait.empty()) {
+    // One future for all of them: the last answer (or failure) completes it.
+    struct Join {
+      explicit Join(std::size_t n) : left(n) {}
+      std::atomic<std::size_t> left;
+      Promise<void> done;
+    };
+    auto join = std::make_shared<Join>(wait.size());
+    all = join->done.get_future();
+    std::vector<std::pair<std::uint64_t, Promise<void>>> waiters;
+    for (const BorrowMsg& m : wait) {
+      Promise<void> p;
+      p.get_future().then([this, join, id = m.id](Result<void>&&) {
+        run(own_.remove_ref(id));  // the waiter's ref (Ownership::uncover)
+        if (join->left.fetch_sub(1) == 1) join->done.set_value();
+      });
+      waiters.emplace_back(m.seq, std::move(p));
+    }
+    MutexLock lock(reg_mu_);
+    for (auto& [seq, p] : waiters) reg_waiters_.emplace(seq, std::move(p));
+  }
+  run(std::move(a));  // sends kBorrowAdd after the waiters are in place
+  return all;
 }
 
 void Core::hold_contained(const ObjectId& outer, std::span<const ObjectId> contained) {
@@ -59,6 +97,7 @@ void Core::run_borrow(Actions& a) {
     send(m.id.owner(), proto::kBorrowAdd, proto::encode_episode(m.id, m.seq));
   for (const BorrowMsg& m : a.borrow_removes)
     send(m.id.owner(), proto::kBorrowRemove, proto::encode_episode(m.id, m.seq));
+  for (const ObjectId& id : a.retire_copies) send(id.owner(), kRetireCopy, proto::encode_drop(id));
   for (const BorrowAck& k : a.borrow_acks)
     send(k.borrower, proto::kBorrowAck, proto::encode_borrow_ack(k.id, k.seq, k.status));
   if (!a.releases.empty()) {

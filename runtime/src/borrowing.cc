@@ -22,7 +22,7 @@ std::string rank_str(Rank r) { return "rank " + std::to_string(r); }
 
 }  // namespace
 
-Ownership::Decoded Ownership::add_ref_decoded(ObjectId id) {
+Ownership::Decoded Ownership::add_ref_decoded(ObjectId id, bool covered) {
   Decoded d;
   MutexLock lock(mu_);
   if (id.owner() == self_) {
@@ -31,10 +31,22 @@ Ownership::Decoded Ownership::add_ref_decoded(ObjectId id) {
     return d;
   }
   Borrowed& b = borrowed_[id];
-  if (b.refs++ > 0) return d;  // registered, or registering under another carrier
+  if (b.refs++ > 0) {  // registered, registering under another carrier, or covered
+    if (covered && b.reg == Reg::covered) {
+      ++b.covers;
+      d.covered = true;
+    }
+    return d;
+  }
   if (dead_.count(id.owner())) {
     b.reg = Reg::invalid;
     b.error = Status(Errc::owner_died, "object " + id.to_string() + ": its owner " + rank_str(id.owner()) + " died");
+    return d;
+  }
+  if (covered) {
+    b.reg = Reg::covered;
+    b.covers = 1;
+    d.covered = true;
     return d;
   }
   b.reg = Reg::registering;
@@ -45,10 +57,30 @@ Ownership::Decoded Ownership::add_ref_decoded(ObjectId id) {
   return d;
 }
 
+Actions Ownership::uncover(std::span<const ObjectId> ids, std::vector<BorrowMsg>& wait) {
+  Actions out;
+  MutexLock lock(mu_);
+  for (const ObjectId& id : ids) {
+    auto it = borrowed_.find(id);
+    // Gone (its last ref dropped, nothing sent), or registered meanwhile under another carrier.
+    if (it == borrowed_.end() || it->second.reg != Reg::covered) continue;
+    Borrowed& b = it->second;
+    if (b.covers > 0 && --b.covers > 0) continue;  // another running task's submitter still holds it
+    b.reg = Reg::registering;  // refs > 0: the entry would have been erased otherwise
+    b.seq = next_seq_++;
+    ++b.refs;  // the waiter's: the entry (and so the answer, or owner_died) outlives the wait
+    out.borrow_adds.push_back({id, b.seq});
+    wait.push_back({id, b.seq});
+  }
+  return out;
+}
+
 void Ownership::erase_borrowed(std::unordered_map<ObjectId, Borrowed>::iterator it, Actions& out) {
   const ObjectId id = it->first;
   Borrowed& b = it->second;
   if (b.reg == Reg::registering || b.reg == Reg::registered) out.borrow_removes.push_back({id, b.seq});
+  // Never registered: the owner does not know us as a borrower, so our copy is retired explicitly.
+  if (b.reg == Reg::covered && copies_.count(id)) out.retire_copies.push_back(id);
   // Holders that waited for our registration: we hold nothing any more.
   for (Rank h : b.release_to) out.releases.push_back({h, id});
   borrowed_.erase(it);

@@ -120,6 +120,7 @@ class Core final : public CoreServices {
   // starts borrowing `id` and the caller should wait for the owner's answer
   // (borrow_core.cc) before whatever carried the ref may be dropped.
   Future<void> add_ref_decoded(const ObjectId& id);
+  Future<void> uncover(std::span<const ObjectId> covered) override;
   // A value about to be stored or sent holds refs `contained`: put() hands
   // them to the new object's entry; a task result's owner gets kContained.
   void hold_contained(const ObjectId& outer, std::span<const ObjectId> contained) override;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "ferry/detail/object_api.h"
 #include "ferry/objstore/arena.h"
@@ -23,6 +24,24 @@
 #include "ownership.h"
 
 namespace ferry::rt {
+
+// While a task, actor method or actor constructor runs on this thread: where the
+// foreign refs its argument decoding left covered (Ownership::add_ref_decoded) are
+// listed. The executor ends those covers (CoreServices::uncover) before the task's
+// done record leaves. Nests (a waiting task may run another on its thread).
+class TaskCover {
+ public:
+  explicit TaskCover(std::vector<ObjectId>& covered) noexcept : prev_(tl_active_) { tl_active_ = &covered; }
+  ~TaskCover() { tl_active_ = prev_; }
+  TaskCover(const TaskCover&) = delete;
+  TaskCover& operator=(const TaskCover&) = delete;
+  // The running task's list, or nullptr outside one.
+  static std::vector<ObjectId>* active() noexcept { return tl_active_; }
+
+ private:
+  std::vector<ObjectId>* prev_;
+  static inline thread_local std::vector<ObjectId>* tl_active_ = nullptr;
+};
 
 class CoreServices {
  public:
@@ -45,6 +64,10 @@ class CoreServices {
   virtual void remove_ref(const ObjectId& id) = 0;
   // A value about to be sent holds refs `contained` (see Core::hold_contained).
   virtual void hold_contained(const ObjectId& outer, std::span<const ObjectId> contained) = 0;
+  // A task that covered `covered` (TaskCover) ended. Refs it leaves referenced here
+  // start their registration: the returned future (invalid when there is none)
+  // completes once every owner answered; the task's done record must wait for it.
+  virtual Future<void> uncover(std::span<const ObjectId> covered) = 0;
 
   // ---- the ownership core, and the actions its calls return
   virtual Ownership& ownership() noexcept = 0;

@@ -54,6 +54,7 @@ void Actions::append(Actions&& o) {
   for (auto& a : o.borrow_acks) borrow_acks.push_back(std::move(a));
   releases.insert(releases.end(), o.releases.begin(), o.releases.end());
   for (auto& r : o.registered) registered.push_back(std::move(r));
+  retire_copies.insert(retire_copies.end(), o.retire_copies.begin(), o.retire_copies.end());
   reconstruct.insert(reconstruct.end(), o.reconstruct.begin(), o.reconstruct.end());
   forget_lineage.insert(forget_lineage.end(), o.forget_lineage.begin(), o.forget_lineage.end());
 }

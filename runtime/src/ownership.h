@@ -43,7 +43,9 @@
 //   one registration "episode" each) and is released only when its local
 //   refs AND its borrowers are gone. A rank that decodes a ref to a foreign
 //   object it holds no ref to yet registers (add_ref_decoded -> borrow_adds,
-//   answered by borrow_acked); its last ref dropped -> borrow_removes. Refs
+//   answered by borrow_acked); its last ref dropped -> borrow_removes. A ref
+//   that arrives as a running task's argument is covered by the submitter's
+//   hold instead, and registers only if it outlives the task (uncover). Refs
 //   contained in an object's value are held by the object's entry
 //   (add_contained) until it is erased. A rank that sends a value holding refs
 //   to another rank keeps them (hold_for) until the receiver releases them.
@@ -149,6 +151,7 @@ struct Actions {
   std::vector<BorrowAck> borrow_acks;     // owner: answer a borrower's kBorrowAdd
   std::vector<Release> releases;          // send kRelease (holder == self: release_for(self))
   std::vector<Registered> registered;     // wake local waiters of a registration
+  std::vector<ObjectId> retire_copies;    // send kRetireCopy to id.owner(): our copy is unreferenced
   // Lineage (lineage.h): task outputs whose every copy was lost, now pending
   // again: re-execute them (or fail them with object_lost); task outputs
   // erased: their lineage may go.
@@ -157,7 +160,7 @@ struct Actions {
   bool empty() const noexcept {
     return free_local.empty() && drop_copies.empty() && replies.empty() && borrow_adds.empty() &&
            borrow_removes.empty() && borrow_acks.empty() && releases.empty() && registered.empty() &&
-           reconstruct.empty() && forget_lineage.empty();
+           retire_copies.empty() && reconstruct.empty() && forget_lineage.empty();
   }
   void append(Actions&& other);
 };
@@ -227,12 +230,24 @@ class Ownership {
   // dead). Foreign: one more ref; the first one starts a registration episode
   // (borrow_adds) and `wait` is set: the caller must keep whatever carried the
   // ref alive until `registered` reports the episode (seq).
+  // `covered`: the ref is a running task's argument, which its submitter holds
+  // until the task's done record. A foreign ref then needs no registration yet:
+  // its entry is `covered` (no message, no wait; `covered` is set in the result
+  // when this decode counts as one cover) until uncover() ends the task's covers.
   struct Decoded {
     Actions actions;
     bool wait = false;
+    bool covered = false;
     std::uint64_t seq = 0;
   };
-  Decoded add_ref_decoded(ObjectId id) FERRY_EXCLUDES(mu_);
+  Decoded add_ref_decoded(ObjectId id, bool covered = false) FERRY_EXCLUDES(mu_);
+  // A task whose decodes returned `covered` for `ids` ended (before its done record
+  // leaves). Each id loses one cover; one left with no cover that this rank still
+  // references starts its registration (borrow_adds), and is appended to `wait`
+  // with one more ref: the done record must not leave before `registered` reports
+  // the episode; the caller then drops that ref (remove_ref). One no longer
+  // referenced was erased already, with no message.
+  Actions uncover(std::span<const ObjectId> ids, std::vector<BorrowMsg>& wait) FERRY_EXCLUDES(mu_);
   // Owner: `borrower` registers (answered in borrow_acks) / ends an episode.
   Actions borrow_add(ObjectId id, Rank borrower, std::uint64_t seq) FERRY_EXCLUDES(mu_);
   Actions borrow_remove(ObjectId id, Rank borrower, std::uint64_t seq) FERRY_EXCLUDES(mu_);
@@ -364,9 +379,11 @@ class Ownership {
     }
     const Extra& view() const;  // for reading: an empty one when none was allocated
   };
-  enum class Reg : std::uint8_t { none, registering, registered, invalid };
+  // covered: unregistered, kept alive by the submitters of `covers` running tasks.
+  enum class Reg : std::uint8_t { none, covered, registering, registered, invalid };
   struct Borrowed {
     std::uint64_t refs = 0;
+    std::uint32_t covers = 0;        // reg == covered: running tasks that brought the ref
     ObjectMeta meta;
     SharedBytes value;
     Reg reg = Reg::none;

@@ -281,6 +281,7 @@ void TaskExecutor::execute(Job* j) {
     GateGuard g(core_.gate());
     metrics::add(metrics::C::tasks_started);
     const std::uint64_t t0 = trace::on() ? trace::now() : 0;
+    const TaskCover cover(j->covered);
     s = g ? j->entry->function(j->args, out)
           : Status(Errc::shut_down, "the ferry runtime on " + rank_str(core_.rank()) + " shut down");
     if (t0)
@@ -324,8 +325,18 @@ void TaskExecutor::finish(Job* j, Status s, ResultBuffer* out, bool compose) {
     }
   }
   if (j->kind == proto::RecordKind::task) hand_off(c, out && out->contained);
+  deliver_job(j, c);
+}
+
+void TaskExecutor::deliver_job(Job* j, const Completion& c) {
+  Future<void> registered = core_.uncover(j->covered);
   if (j->owner != core_.rank() && core_.ownership().is_dead(j->owner)) return;  // nobody to tell (its copy is freed)
-  deliver(j->owner, c);
+  if (!registered.valid()) return deliver(j->owner, c);
+  // The submitter drops its hold on the arguments at the done record: that waits until
+  // the owners know this rank as a borrower of the refs the task left referenced here.
+  auto later = std::make_shared<std::pair<Completion, Bytes>>(c, Bytes(c.value.begin(), c.value.end()));
+  later->first.value = ByteView(later->second);
+  std::move(registered).then([this, owner = j->owner, later](Result<void>&&) { deliver(owner, later->first); });
 }
 
 void TaskExecutor::deliver(Rank owner, const Completion& c) {

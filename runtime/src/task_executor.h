@@ -63,6 +63,7 @@ struct Job final : Runnable {
   bool deps_ready = false;            // actor records: guarded by the actor's mutex
   std::shared_ptr<const Bytes> msg;   // keeps value arguments alive
   std::vector<ObjectData> args;
+  std::vector<ObjectId> covered;      // foreign refs its argument decoding left covered (TaskCover)
   std::atomic<std::uint32_t> waiting{0};
   Mutex error_mu;                     // guards `error` while dependencies complete
 
@@ -136,6 +137,9 @@ class TaskExecutor {
   // compose: wrap a task_failed status into "<what> '<name>' failed on rank R: ...".
   void finish(Job* j, Status s, ResultBuffer* out, bool compose = true);
   void deliver(Rank owner, const Completion& c);
+  // Ends j's covers (CoreServices::uncover), then delivers `c` to j's owner, at once
+  // or (with a copy of its value) once the refs j left behind are registered.
+  void deliver_job(Job* j, const Completion& c);
   Status store_result(const ObjectId& id, const detail::ObjectMeta& meta, ByteView bytes, std::uint64_t& offset);
 
  private:

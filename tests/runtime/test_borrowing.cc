@@ -2,7 +2,8 @@
 // runtime.borrow.<setting>): a ref passed 0 -> 1 -> 2 -> 3 through actors with
 // the creator dropping first, a task returning a ref it made with put, refs
 // inside a vector (as an argument, inside a put value, as a result), an actor
-// keeping a ref for later, forged and stale refs (not_found naming the id, no
+// keeping a ref for later, a ref argument the task does not keep (no registration,
+// its copy retired), forged and stale refs (not_found naming the id, no
 // stale cached value), and (hidden tag, own CTest) a long run of tasks passing
 // refs on, with the store and RSS back to their baseline at the end.
 #include <cstdio>
@@ -90,6 +91,12 @@ inline const auto relay_fn = ferry::function<&relay>("tests::relay");
 
 std::uint64_t expected(std::uint64_t size, std::uint64_t s) { return blob_checksum(objs::make_blob(size, s)); }
 
+// Tasks that use their ref argument and do not keep it.
+std::uint64_t ref_counter(ferry::ObjectRef<Blob> r) { return r.id().counter(); }
+inline const auto ref_counter_fn = ferry::function<&ref_counter>("tests::ref_counter");
+std::uint64_t ref_checksum(ferry::ObjectRef<Blob> r) { return blob_checksum(r.get(std::chrono::seconds(30))); }
+inline const auto ref_checksum_fn = ferry::function<&ref_checksum>("tests::ref_checksum");
+
 void chain_body(RankEnv& env) {
   auto rt = start_runtime(env, task_options());
   if (env.rank() == 0) {
@@ -144,6 +151,48 @@ void nested_body(RankEnv& env) {
       many.clear();
       inner.reset();
     }
+  }
+  env.barrier();
+  wait_tasks_clean(*rt);
+}
+
+// A ref argument the task does not keep needs no registration (the submitter holds it until
+// the done record): the executor sends one message per task, its done record. A copy the
+// task read is retired once the task ended, while the owner still holds the object.
+void unkept_body(RankEnv& env) {
+  auto rt = start_runtime(env, task_options(1));
+  ferry::transport::Transport& t = env.transport();
+  ferry::ObjectRef<Blob> small, large;
+  if (env.rank() == 0) {
+    small = ferry::put(objs::make_blob(16, 5));
+    large = ferry::put(objs::make_blob(300 * KiB, 6));
+    FERRY_REQUIRE(ref_counter_fn.on(ferry::rank{1}).remote(small).get(30s) == small.id().counter());  // warm
+  }
+  env.barrier();
+  const auto before = t.counters();
+  env.barrier();
+  if (env.rank() == 0)
+    for (int i = 0; i < 10; ++i)
+      FERRY_REQUIRE(ref_counter_fn.on(ferry::rank{1}).remote(small).get(30s) == small.id().counter());
+  env.barrier();
+  if (env.rank() == 1) {
+    const auto after = t.counters();
+    ferry::test::note("rank 1 sent " + std::to_string(after.ams_sent - before.ams_sent) +
+                      " AMs for 10 tasks with a ref argument");
+    FERRY_CHECK(after.ams_sent - before.ams_sent == 10);  // the done records only
+  }
+  env.barrier();
+  if (env.rank() == 0)
+    FERRY_REQUIRE(ref_checksum_fn.on(ferry::rank{1}).remote(large).get(30s) == expected(300 * KiB, 6));
+  env.barrier();
+  if (env.rank() == 1)
+    wait_stats(*rt, [](const ferry::RuntimeStats& s) { return s.borrowed == 0 && s.copies == 0 && s.store_used == 0; },
+               "rank 1 kept a copy of an object it no longer references");
+  env.barrier();
+  if (env.rank() == 0) {
+    FERRY_REQUIRE(blob_checksum(large.get(30s)) == expected(300 * KiB, 6));  // still there for its owner
+    small.reset();
+    large.reset();
   }
   env.barrier();
   wait_tasks_clean(*rt);
@@ -255,6 +304,10 @@ TEST_CASE("borrowing: a ref passed 0 -> 1 -> 2 -> 3 through actors, the creator 
 
 TEST_CASE("borrowing: a task returns a put ref; refs inside vectors, put values and results", "[borrow]") {
   FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(task_group(3, 120), nested_body));
+}
+
+TEST_CASE("borrowing: a ref argument the task does not keep costs no message; its copy is retired", "[borrow]") {
+  FERRY_REQUIRE_RANKS_OK(ferry::test::run_ranks(task_group(2, 60), unkept_body));
 }
 
 TEST_CASE("borrowing: forged and stale refs -> not_found naming the id, no stale cached value", "[borrow]") {

@@ -202,6 +202,7 @@ Result<std::tuple<std::remove_cvref_t<std::tuple_element_t<I, Params>>...>> deco
   if (args.size() != sizeof...(I))
     return Status(Errc::invalid_argument, "received " + std::to_string(args.size()) + " arguments, the function takes " +
                                               std::to_string(sizeof...(I)) + " (mismatched builds?)");
+  const ArgumentDecoding decoding;
   Status bad;
   [[maybe_unused]] auto one = [&](auto tag, std::size_t i) {
     using D = typename decltype(tag)::type;

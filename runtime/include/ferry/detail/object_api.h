@@ -58,6 +58,17 @@ void remove_ref(std::uint32_t epoch, const ObjectId& id) noexcept;
 // most) until its owner has registered the borrow, so the sender may drop its
 // own ref right after; a stale or forged ref fails at get() (not_found).
 void add_ref_decoded(std::uint32_t epoch, const ObjectId& id) noexcept;
+// Marks, on this thread, the decoding of a running task's arguments (decode_args in
+// invoke.h). The submitter holds those refs until the task's done record, so a
+// foreign ref decoded meanwhile needs no registration unless it outlives the task.
+class ArgumentDecoding {
+ public:
+  ArgumentDecoding() noexcept;
+  ~ArgumentDecoding();
+  ArgumentDecoding(const ArgumentDecoding&) = delete;
+  ArgumentDecoding& operator=(const ArgumentDecoding&) = delete;
+  static bool active() noexcept;
+};
 
 struct PutResult {
   ObjectId id;
