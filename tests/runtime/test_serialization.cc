@@ -137,6 +137,37 @@ TEST_CASE("serialization: refs travel inside serialized values", "[serialization
   CHECK(r.status().code() == Errc::shut_down);
 }
 
+TEST_CASE("serialization: an ObjectRef value is stored as the bytes cereal writes, without cereal", "[serialization]") {
+  using Ref = ferry::ObjectRef<std::vector<float>>;
+  const Ref ref = Ref::from_id(ferry::ObjectId(7, 0x123456789aULL, 3));
+  auto e = ferry::detail::encode<Ref>(ref);
+  CHECK(e.meta.format == static_cast<std::uint16_t>(ferry::Format::cereal_binary));
+  REQUIRE(e.contained.size() == 1u);
+  CHECK(e.contained[0] == ref.id());
+  std::ostringstream os(std::ios::binary);
+  {
+    cereal::BinaryOutputArchive ar(os);
+    ar(ref);
+  }
+  const std::string by_cereal = os.str();
+  REQUIRE(e.bytes.size() == by_cereal.size());
+  CHECK(std::memcmp(e.bytes.data(), by_cereal.data(), by_cereal.size()) == 0);
+  CHECK(round_trip<Ref>(ref).id() == ref.id());
+  // Inside a container the elements still go through cereal, in the same bytes.
+  const std::vector<Ref> many{ref, Ref()};
+  auto back = round_trip<std::vector<Ref>>(many);
+  REQUIRE(back.size() == 2u);
+  CHECK(back[0].id() == ref.id());
+  CHECK(back[1].is_nil());
+  // A wrong size is malformed, not a crash.
+  auto d = as_object(ref);
+  d.bytes = d.bytes.first(12);
+  d.meta.size = 12;
+  auto bad = ferry::detail::decode<Ref>(d, ferry::ObjectId(0, 1));
+  REQUIRE(!bad.is_ok());
+  CHECK(bad.status().code() == Errc::malformed_message);
+}
+
 TEST_CASE("serialization: type mismatch names both types, bad sizes are malformed", "[serialization]") {
   auto d = as_object(std::vector<int>{1, 2});
   auto wrong = ferry::detail::decode<std::vector<double>>(d, ferry::ObjectId(2, 9));

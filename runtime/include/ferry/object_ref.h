@@ -34,6 +34,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -181,6 +182,26 @@ class ObjectRef {
   void encode(std::span<std::byte, ObjectId::kWireBytes> out) const noexcept { id_.encode(out); }
   static ObjectRef decode(std::span<const std::byte, ObjectId::kWireBytes> in) {
     return from_id(ObjectId::decode(in));
+  }
+
+  // The value of an ObjectRef (put, task arguments and results) in the bytes save() writes:
+  // owner (4), index (4), counter (8), native order (serialization.h fixed_cereal).
+  static constexpr std::size_t kFerryFixedBytes = 16;
+  void ferry_save_fixed(std::byte* out, std::vector<ObjectId>& contained) const {
+    if (!id_.is_nil()) contained.push_back(id_);
+    const std::uint32_t owner = id_.owner(), index = id_.index();
+    const std::uint64_t counter = id_.counter();
+    std::memcpy(out, &owner, 4);
+    std::memcpy(out + 4, &index, 4);
+    std::memcpy(out + 8, &counter, 8);
+  }
+  static ObjectRef ferry_load_fixed(const std::byte* in) {
+    std::uint32_t owner = 0, index = 0;
+    std::uint64_t counter = 0;
+    std::memcpy(&owner, in, 4);
+    std::memcpy(&index, in + 4, 4);
+    std::memcpy(&counter, in + 8, 8);
+    return from_id(ObjectId(owner, counter, index));
   }
 
   // cereal: refs inside other objects and messages.

@@ -30,6 +30,7 @@
 #include <cereal/types/utility.hpp>
 #include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -186,6 +187,16 @@ class RefCapture {
   std::vector<ObjectId>* saved_;
 };
 
+// A cereal-serialized type whose save() always writes kFerryFixedBytes bytes (ObjectRef):
+// encode/decode write and read those same bytes directly (ferry_save_fixed / ferry_load_fixed),
+// without cereal's streams; the stored bytes and format are the ones cereal would give.
+template <class S>
+concept fixed_cereal = requires(const S& s, std::byte* out, const std::byte* in, std::vector<ObjectId>& refs) {
+  { S::kFerryFixedBytes } -> std::convertible_to<std::size_t>;
+  s.ferry_save_fixed(out, refs);
+  { S::ferry_load_fixed(in) } -> std::same_as<S>;
+};
+
 template <class S, class V>
 Encoded encode(const V& value) {
   check_storable<S>();
@@ -205,6 +216,10 @@ Encoded encode(const V& value) {
   } else if constexpr (is_raw_value_v<S>) {
     static_assert(std::is_same_v<S, std::decay_t<V>>);
     e.bytes = std::as_bytes(std::span<const S, 1>(&value, 1));
+  } else if constexpr (fixed_cereal<S>) {
+    e.buffer.resize(S::kFerryFixedBytes);
+    static_cast<const S&>(value).ferry_save_fixed(reinterpret_cast<std::byte*>(e.buffer.data()), e.contained);
+    e.bytes = std::as_bytes(std::span<const char>(e.buffer.data(), e.buffer.size()));
   } else {
     std::ostringstream os(std::ios::binary);
     {
@@ -306,6 +321,12 @@ Result<S> decode(const ObjectData& d, const ObjectId& id) {
     alignas(S) unsigned char buf[sizeof(S)];
     std::memcpy(buf, p, sizeof(S));
     return *std::launder(reinterpret_cast<S*>(buf));
+  } else if constexpr (fixed_cereal<S>) {
+    if (n != S::kFerryFixedBytes)
+      return Status(Errc::malformed_message, "cannot deserialize object " + id.to_string() + " as " +
+                                                 std::string(type_name<S>()) + ": " + std::to_string(n) +
+                                                 " bytes, expected " + std::to_string(S::kFerryFixedBytes));
+    return S::ferry_load_fixed(p);
   } else {
     static_assert(std::is_default_constructible_v<S>,
                   "ferry: get() of a cereal-serialized type needs it to be default-constructible");
