@@ -2,9 +2,9 @@
 //   ferry-run -n 2 ferry_bench_borrow [--benchmark_* flags]
 // Rank 0 submits batches of tasks to rank 1 and gets them all (as task_bench's task_async):
 //   plain/<batch>  each task takes a 16-byte value argument (no ref travels)
-//   borrow/<batch> each task takes an ObjectRef<Blob> parameter to an object rank 0 owns: rank 1
-//                  decodes the ref and becomes a borrower (registration with the owner on the first
-//                  decode while none is held there, kBorrowRemove when its last ref drops)
+//   borrow/<batch> each task takes an ObjectRef<Blob> parameter to an object rank 0 owns: rank 0
+//                  holds it for the pending task, rank 1 decodes it as a covered argument (no
+//                  registration: the task does not keep it; docs/ARCHITECTURE.md "Borrowers")
 // Both report tasks_per_s; bench/borrow-cost.sh prints the ratio (target: borrow >= 0.9 x plain).
 #include <benchmark/benchmark.h>
 

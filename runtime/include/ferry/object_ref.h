@@ -11,9 +11,10 @@
 // can travel to another rank inside a message or another object (cereal
 // save/load, or encode()/decode() of its 16-byte id). A ref anywhere keeps
 // the object alive: a rank that decodes a ref becomes a borrower (registered
-// with the owner before decode returns), refs inside a put value or a task
-// result are kept by that object, refs passed to a task by the submitter
-// until the task ends. The object is freed when no rank holds a ref (see
+// with the owner before decode returns; a task's ref argument only if the task
+// keeps it beyond its end, before its result is reported), refs inside a put
+// value or a task result are kept by that object, refs passed to a task by the
+// submitter until the task ends. The object is freed when no rank holds a ref (see
 // docs/ARCHITECTURE.md "Borrowers"). A ref sent by hand (encode() in your
 // own message) must be kept by the sender until the receiver decoded it.
 //
