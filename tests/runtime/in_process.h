@@ -131,6 +131,18 @@ inline std::vector<std::string> run_ranks(Rank ranks, const ferry::RuntimeOption
 
 // Polls rt.stats() until nothing is owned, borrowed, cached, read, stored or pending on this rank;
 // throws with the last stats after `timeout`.
+// Waits (bounded) until every task and actor call this rank submitted has completed,
+// including those whose result handles were dropped.
+inline void wait_tasks_done(ferry::Runtime& rt, const std::string& what, std::chrono::milliseconds timeout = 60s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (rt.stats().tasks_pending != 0) {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error(what + ": tasks still pending after " + std::to_string(timeout.count()) + " ms: " +
+                               rt.stats().describe());
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
 inline void wait_clean(ferry::Runtime& rt, const std::string& what, std::chrono::milliseconds timeout = 60s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {

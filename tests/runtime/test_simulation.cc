@@ -383,7 +383,10 @@ std::vector<std::string> simulate(const SimSetup& s, Counters& n) {
         w.step();
       }
       w.wind_down();
-      sync.arrive_and_wait();  // no rank submits anything more
+      // Calls whose result handles were dropped unread (a keep among them) may still be queued at
+      // a keeper: they must have run before the keepers are cleared, or a keeper keeps a ref.
+      inproc::wait_tasks_done(c.rt, "rank " + std::to_string(c.rank) + " winding down");
+      sync.arrive_and_wait();  // no rank submits anything more, every call it made has completed
       w.outcome(own_keeper.call(keeper_clear).try_get(kGet).status(), "clearing the keeper");
       sync.arrive_and_wait();  // every handle and every keeper's refs dropped
       n.one_sided += w.one_sided_gets();
