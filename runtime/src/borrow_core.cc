@@ -81,7 +81,23 @@ Future<void> Core::uncover(std::span<const ObjectId> covered) {
     for (auto& [seq, p] : waiters) reg_waiters_.emplace(seq, std::move(p));
   }
   run(std::move(a));  // sends kBorrowAdd after the waiters are in place
+  // An episode started earlier (by another holder) may have been answered before our
+  // waiter was in place: then nobody else will wake it.
+  for (const BorrowMsg& m : wait)
+    if (!own_.registering(m.id, m.seq)) wake_registered(m.seq);
   return all;
+}
+
+void Core::wake_registered(std::uint64_t seq) {
+  std::vector<Promise<void>> woken;
+  {
+    MutexLock lock(reg_mu_);
+    auto [first, last] = reg_waiters_.equal_range(seq);
+    for (auto it = first; it != last; ++it) woken.push_back(std::move(it->second));
+    reg_waiters_.erase(first, last);
+  }
+  // The waiters go on either way: a refused ref fails at get() with its error.
+  for (Promise<void>& p : woken) p.set_value();
 }
 
 void Core::hold_contained(const ObjectId& outer, std::span<const ObjectId> contained) {
@@ -108,22 +124,11 @@ void Core::run_borrow(Actions& a) {
       else send(holder, proto::kRelease, proto::encode_release(ids));
     }
   }
-  for (Registered& r : a.registered) {
-    Promise<void> p;
-    {
-      MutexLock lock(reg_mu_);
-      auto it = reg_waiters_.find(r.seq);
-      if (it == reg_waiters_.end()) continue;
-      p = std::move(it->second);
-      reg_waiters_.erase(it);
-    }
-    // The decoder goes on either way: a refused ref fails at get() with this error.
-    p.set_value();
-  }
+  for (const Registered& r : a.registered) wake_registered(r.seq);
 }
 
 void Core::fail_registrations(const Status& why) {
-  std::unordered_map<std::uint64_t, Promise<void>> waiters;
+  std::unordered_multimap<std::uint64_t, Promise<void>> waiters;
   {
     MutexLock lock(reg_mu_);
     waiters.swap(reg_waiters_);

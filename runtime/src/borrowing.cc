@@ -32,10 +32,16 @@ Ownership::Decoded Ownership::add_ref_decoded(ObjectId id, bool covered) {
   }
   Borrowed& b = borrowed_[id];
   if (b.refs++ > 0) {  // registered, registering under another carrier, or covered
-    if (covered && b.reg == Reg::covered) {
+    if (b.reg != Reg::covered) return d;
+    if (covered) {
       ++b.covers;
       d.covered = true;
+      return d;
     }
+    // A holder that no running task's submitter stands for: register now, as a first decode.
+    start_registration(id, b, d.actions);
+    d.wait = true;
+    d.seq = b.seq;
     return d;
   }
   if (dead_.count(id.owner())) {
@@ -57,22 +63,39 @@ Ownership::Decoded Ownership::add_ref_decoded(ObjectId id, bool covered) {
   return d;
 }
 
+void Ownership::start_registration(ObjectId id, Borrowed& b, Actions& out) {
+  b.reg = Reg::registering;
+  b.covers = 0;
+  b.seq = next_seq_++;
+  out.borrow_adds.push_back({id, b.seq});
+}
+
 Actions Ownership::uncover(std::span<const ObjectId> ids, std::vector<BorrowMsg>& wait) {
   Actions out;
   MutexLock lock(mu_);
   for (const ObjectId& id : ids) {
     auto it = borrowed_.find(id);
-    // Gone (its last ref dropped, nothing sent), or registered meanwhile under another carrier.
-    if (it == borrowed_.end() || it->second.reg != Reg::covered) continue;
+    if (it == borrowed_.end()) continue;  // its last ref dropped while covered: nothing was sent
     Borrowed& b = it->second;
-    if (b.covers > 0 && --b.covers > 0) continue;  // another running task's submitter still holds it
-    b.reg = Reg::registering;  // refs > 0: the entry would have been erased otherwise
-    b.seq = next_seq_++;
+    if (b.reg == Reg::covered) {
+      // Still referenced here (refs > 0, else the entry would be gone): whatever holds it may
+      // outlive every running task, so it registers now, even if other tasks still cover it
+      // (their submitters' holds could end first, or with the submitter's death).
+      if (b.covers > 0) --b.covers;
+      start_registration(id, b, out);
+    } else if (b.reg != Reg::registering) {
+      continue;  // registered (or invalid): nothing to wait for
+    }
     ++b.refs;  // the waiter's: the entry (and so the answer, or owner_died) outlives the wait
-    out.borrow_adds.push_back({id, b.seq});
     wait.push_back({id, b.seq});
   }
   return out;
+}
+
+bool Ownership::registering(ObjectId id, std::uint64_t seq) const {
+  MutexLock lock(mu_);
+  auto it = borrowed_.find(id);
+  return it != borrowed_.end() && it->second.seq == seq && it->second.reg == Reg::registering;
 }
 
 void Ownership::erase_borrowed(std::unordered_map<ObjectId, Borrowed>::iterator it, Actions& out) {
@@ -177,10 +200,10 @@ bool Ownership::hold_locked(ObjectId id, Rank from, Actions& out) {
       b.reg = Reg::invalid;
       b.error = Status(Errc::owner_died, "object " + id.to_string() + ": its owner " + rank_str(id.owner()) + " died");
     } else {
-      b.reg = Reg::registering;
-      b.seq = next_seq_++;
-      out.borrow_adds.push_back({id, b.seq});
+      start_registration(id, b, out);
     }
+  } else if (b.reg == Reg::covered) {
+    start_registration(id, b, out);  // a holder no running task's submitter stands for
   }
   if (from == kInvalidRank) return true;
   if (b.reg == Reg::registering) b.release_to.push_back(from);

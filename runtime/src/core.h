@@ -181,6 +181,7 @@ class Core final : public CoreServices {
   void on_contained(Rank src, ByteView p);
   void on_release(Rank src, ByteView p);
   void run_borrow(Actions& a);
+  void wake_registered(std::uint64_t seq);  // completes every waiter of episode `seq`
   void fail_registrations(const Status& why);
   void send_reply(Reply&& r);
   void send(Rank dst, transport::HandlerId id, Bytes payload) override;
@@ -230,7 +231,8 @@ class Core final : public CoreServices {
   std::size_t gets_in_flight_ FERRY_GUARDED_BY(fetch_mu_) = 0;  // one-sided gets into our memory
 
   Mutex reg_mu_;
-  std::unordered_map<std::uint64_t, Promise<void>> reg_waiters_ FERRY_GUARDED_BY(reg_mu_);  // episode -> decoder
+  // episode -> its waiters (a decoder, finished tasks whose done records wait for it)
+  std::unordered_multimap<std::uint64_t, Promise<void>> reg_waiters_ FERRY_GUARDED_BY(reg_mu_);
 
   Mutex sd_mu_;
   std::condition_variable sd_cv_;

@@ -234,6 +234,8 @@ class Ownership {
   // until the task's done record. A foreign ref then needs no registration yet:
   // its entry is `covered` (no message, no wait; `covered` is set in the result
   // when this decode counts as one cover) until uncover() ends the task's covers.
+  // A decode that is not covered of a covered entry registers (and waits) as a
+  // first decode does.
   struct Decoded {
     Actions actions;
     bool wait = false;
@@ -242,12 +244,16 @@ class Ownership {
   };
   Decoded add_ref_decoded(ObjectId id, bool covered = false) FERRY_EXCLUDES(mu_);
   // A task whose decodes returned `covered` for `ids` ended (before its done record
-  // leaves). Each id loses one cover; one left with no cover that this rank still
-  // references starts its registration (borrow_adds), and is appended to `wait`
-  // with one more ref: the done record must not leave before `registered` reports
-  // the episode; the caller then drops that ref (remove_ref). One no longer
-  // referenced was erased already, with no message.
+  // leaves). An id still referenced here and covered starts its registration
+  // (borrow_adds), even if other running tasks cover it too; one registering (so
+  // started, or started by a holder that no task's submitter stands for: a
+  // non-covered decode, a contained hold) is waited for as well. Each is appended
+  // to `wait` with one more ref: the done record must not leave before
+  // `registered` reports the episode; the caller then drops that ref
+  // (remove_ref). One no longer referenced was erased already, with no message.
   Actions uncover(std::span<const ObjectId> ids, std::vector<BorrowMsg>& wait) FERRY_EXCLUDES(mu_);
+  // Episode `seq` of `id` still waits for its owner's answer.
+  bool registering(ObjectId id, std::uint64_t seq) const FERRY_EXCLUDES(mu_);
   // Owner: `borrower` registers (answered in borrow_acks) / ends an episode.
   Actions borrow_add(ObjectId id, Rank borrower, std::uint64_t seq) FERRY_EXCLUDES(mu_);
   Actions borrow_remove(ObjectId id, Rank borrower, std::uint64_t seq) FERRY_EXCLUDES(mu_);
@@ -379,7 +385,8 @@ class Ownership {
     }
     const Extra& view() const;  // for reading: an empty one when none was allocated
   };
-  // covered: unregistered, kept alive by the submitters of `covers` running tasks.
+  // covered: unregistered, kept alive by the submitters of `covers` running tasks; only
+  // those tasks' own handles (and copies of them) hold it: any other holder registers.
   enum class Reg : std::uint8_t { none, covered, registering, registered, invalid };
   struct Borrowed {
     std::uint64_t refs = 0;
@@ -413,6 +420,8 @@ class Ownership {
   // One more ref to `id` kept for `from` (released once registered); false: the ref is dead.
   bool hold_locked(ObjectId id, Rank from, Actions& out) FERRY_REQUIRES(mu_);
   void erase_borrowed(std::unordered_map<ObjectId, Borrowed>::iterator it, Actions& out) FERRY_REQUIRES(mu_);
+  // covered / new -> registering: a new episode (borrow_adds).
+  void start_registration(ObjectId id, Borrowed& b, Actions& out) FERRY_REQUIRES(mu_);
   LocateReply answer(ObjectId id, Owned& e, Rank reader) FERRY_REQUIRES(mu_);
   // Drops retired copies without leases; erases a released entry without leases.
   void settle(OwnedMap::iterator it, Actions& out) FERRY_REQUIRES(mu_);
