@@ -12,6 +12,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -68,8 +71,57 @@ SpillStore::SpillStore(std::string base)
     : base_(std::move(base)), dir_(base_ + "/" + prefix_of_host() + std::to_string(::getpid())) {}
 
 SpillStore::~SpillStore() {
+  {
+    std::lock_guard<std::mutex> lock(gone_mu_);
+    gone_stop_ = true;
+  }
+  gone_cv_.notify_all();
+  if (remover_.joinable()) remover_.join();
   std::lock_guard<std::mutex> lock(mu_);
-  if (dir_made_) remove_tree(dir_);
+  if (dir_made_) remove_tree(dir_);  // also what the removal thread had not reached
+}
+
+void SpillStore::discard(const std::string& path, std::uint64_t bytes) {
+  std::string gone;
+  {
+    std::lock_guard<std::mutex> lock(gone_mu_);
+    gone = path + ".gone." + std::to_string(++gone_seq_);
+  }
+  if (::rename(path.c_str(), gone.c_str()) != 0) {
+    (void)::unlink(path.c_str());
+  } else {
+    std::lock_guard<std::mutex> lock(gone_mu_);
+    gone_.push_back(std::move(gone));
+    if (!remover_.joinable()) remover_ = std::thread([this] { remove_loop(); });
+  }
+  gone_cv_.notify_one();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (files_ > 0) --files_;
+  bytes_ -= std::min<std::uint64_t>(bytes_, bytes);
+}
+
+void SpillStore::remove_loop() {
+  (void)::pthread_setname_np(::pthread_self(), "ferry-spill-rm");
+  std::unique_lock<std::mutex> lock(gone_mu_);
+  for (;;) {
+    gone_cv_.wait(lock, [this] { return gone_stop_ || !gone_.empty(); });
+    if (gone_.empty()) return;  // stopping: the destructor removes the directory
+    std::string path = std::move(gone_.front());
+    gone_.pop_front();
+    lock.unlock();
+    (void)::unlink(path.c_str());
+    lock.lock();
+  }
+}
+
+bool SpillStore::remove_queued() {
+  std::deque<std::string> queued;
+  {
+    std::lock_guard<std::mutex> lock(gone_mu_);
+    queued.swap(gone_);
+  }
+  for (const std::string& path : queued) (void)::unlink(path.c_str());
+  return !queued.empty();
 }
 
 std::size_t SpillStore::remove_stale(const std::string& base) {
@@ -119,16 +171,9 @@ Status SpillStore::full_error(const std::string& path, std::size_t wanted) const
                                       " to a larger file system)");
 }
 
-Status SpillStore::write(ObjectId id, std::span<const std::byte> payload) {
-  if (Status s = ensure_dir(); !s) return s;
-  const std::string path = path_of(id);
+int SpillStore::write_file(const std::string& path, std::span<const std::byte> payload) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == EEXIST) return Status(Errc::invalid_argument, "spill: " + id.to_string() + " is already spilled");
-    if (err == ENOSPC || err == EDQUOT) return full_error(path, payload.size());
-    return Status(Errc::store_full, "cannot spill to " + path + ": " + errno_text(err));
-  }
+  if (fd < 0) return errno;
   std::size_t done = 0;
   int err = 0;
   while (done < payload.size()) {
@@ -141,11 +186,19 @@ Status SpillStore::write(ObjectId id, std::span<const std::byte> payload) {
     done += static_cast<std::size_t>(n);
   }
   if (::close(fd) != 0 && err == 0) err = errno;
-  if (err != 0) {
-    (void)::unlink(path.c_str());
-    if (err == ENOSPC || err == EDQUOT) return full_error(path, payload.size());
-    return Status(Errc::store_full, "cannot spill to " + path + ": " + errno_text(err));
-  }
+  if (err != 0) (void)::unlink(path.c_str());
+  return err;
+}
+
+Status SpillStore::write(ObjectId id, std::span<const std::byte> payload) {
+  if (Status s = ensure_dir(); !s) return s;
+  const std::string path = path_of(id);
+  int err = write_file(path, payload);
+  // Files of restored objects not yet removed may be what fills the disk.
+  if ((err == ENOSPC || err == EDQUOT) && remove_queued()) err = write_file(path, payload);
+  if (err == EEXIST) return Status(Errc::invalid_argument, "spill: " + id.to_string() + " is already spilled");
+  if (err == ENOSPC || err == EDQUOT) return full_error(path, payload.size());
+  if (err != 0) return Status(Errc::store_full, "cannot spill to " + path + ": " + errno_text(err));
   std::lock_guard<std::mutex> lock(mu_);
   ++files_;
   bytes_ += payload.size();
@@ -176,7 +229,7 @@ Status SpillStore::read_and_remove(ObjectId id, std::span<std::byte> dst) {
     return Status(Errc::internal, "restore of " + id.to_string() + ": its spill file " + path + " holds " +
                                       std::to_string(done) + " of " + std::to_string(dst.size()) + " bytes" +
                                       (err ? ": " + errno_text(err) : std::string(" (truncated)")));
-  (void)remove(id);
+  discard(path, dst.size());
   return Status::ok();
 }
 

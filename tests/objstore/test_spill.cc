@@ -1,5 +1,6 @@
 // test_spill.cc — the spill store (files, per-process directory, stale
 // clean-up, full disk) and the object table's spill / restore life cycle.
+#include <dirent.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
@@ -30,6 +32,17 @@ constexpr std::size_t kMiB = std::size_t{1} << 20;
 bool exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
+}
+
+// Files in `dir` (not . and ..).
+std::size_t dir_entries(const std::string& dir) {
+  std::size_t n = 0;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d))
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) ++n;
+    ::closedir(d);
+  }
+  return n;
 }
 
 // A fresh private base directory, removed (with anything left in it) at the end.
@@ -131,6 +144,20 @@ TEST_CASE("spill store: write, read back, remove - the directory goes with the s
     CHECK_FALSE(store->remove(ObjectId(3, 99)));  // unknown: ignored
     CHECK(store->files() == 0);
     CHECK(store->bytes() == 0);
+    // A restored object's file leaves its name at once (the same id may spill again) and the
+    // directory within a bounded time (the removal thread unlinks it).
+    REQUIRE(store->write(ObjectId(3, 4), b).is_ok());
+    std::vector<std::byte> back_b(b.size());
+    REQUIRE(store->read_and_remove(ObjectId(3, 4), back_b).is_ok());
+    CHECK(back_b == b);
+    CHECK(store->files() == 0);
+    REQUIRE(store->write(ObjectId(3, 4), a).is_ok());
+    REQUIRE(store->read_and_remove(ObjectId(3, 4), back).is_ok());
+    CHECK(back == a);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (dir_entries(dir) > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    CHECK(dir_entries(dir) == 0);
     REQUIRE(store->write(ObjectId(3, 3), b).is_ok());  // left for the destructor
   }
   CHECK_FALSE(exists(dir));

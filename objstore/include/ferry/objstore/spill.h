@@ -11,9 +11,14 @@
 // Layout: one file per object, named by the id (obj-<owner>-<counter>),
 // holding exactly the payload (the table keeps the header fields). A spill is
 // open(O_EXCL) + pwrite of the whole payload + close; a read-back is pread of
-// the whole file, after which the file is unlinked (restored objects live in
-// the arena again; nothing is cached on disk). No fsync: spilled bytes need
-// not survive the process, only leave RAM (the page cache writes them back).
+// the whole file, after which the file is renamed out of the way (obj-...
+// .gone.<n>) and unlinked by a background thread (`ferry-spill-rm`, started
+// at the first restore): an unlink frees the file's page cache and extents,
+// which costs about as much as the read, and the reader need not wait for it
+// (restored objects live in the arena again; nothing is cached on disk). A
+// spill that finds the disk full first removes what is still queued, then
+// retries once. No fsync: spilled bytes need not survive the process, only
+// leave RAM (the page cache writes them back).
 //
 // Errors: a full disk (ENOSPC/EDQUOT) -> Errc::store_full naming the
 // directory and its free bytes (statvfs); other I/O errors -> Errc::io_error
@@ -25,12 +30,15 @@
 // counters take mu_).
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 
 #include "ferry/objstore/object_id.h"
 #include "ferry/status.h"
@@ -48,7 +56,7 @@ class SpillStore {
   // processes of this host under `base` (a missing or unreadable base is not
   // an error here: the first spill reports it). Never creates anything yet.
   static std::unique_ptr<SpillStore> open(std::string base = {});
-  ~SpillStore();  // removes this process's directory and its files
+  ~SpillStore();  // stops the removal thread; removes this process's directory and its files
   SpillStore(const SpillStore&) = delete;
   SpillStore& operator=(const SpillStore&) = delete;
 
@@ -77,6 +85,20 @@ class SpillStore {
   Status ensure_dir();                          // takes mu_
   std::string path_of(ObjectId id) const;
   Status full_error(const std::string& path, std::size_t wanted) const;
+  // One attempt of write(): 0, or the errno that failed it (nothing left on disk).
+  int write_file(const std::string& path, std::span<const std::byte> payload);
+  // A restored object's file: renamed and queued for the removal thread (unlinked here if the rename fails).
+  void discard(const std::string& path, std::uint64_t bytes);
+  // Unlinks every queued file now; false if none was queued.
+  bool remove_queued();
+  void remove_loop();
+
+  mutable std::mutex gone_mu_;
+  std::condition_variable gone_cv_;
+  std::deque<std::string> gone_;      // guarded by gone_mu_: renamed files still to unlink
+  std::uint64_t gone_seq_ = 0;        // guarded by gone_mu_
+  bool gone_stop_ = false;            // guarded by gone_mu_
+  std::thread remover_;               // started with the first queued file (under gone_mu_)
 
   const std::string base_;
   const std::string dir_;
