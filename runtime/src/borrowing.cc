@@ -55,9 +55,7 @@ Ownership::Decoded Ownership::add_ref_decoded(ObjectId id, bool covered) {
     d.covered = true;
     return d;
   }
-  b.reg = Reg::registering;
-  b.seq = next_seq_++;
-  d.actions.borrow_adds.push_back({id, b.seq});
+  start_registration(id, b, d.actions);
   d.wait = true;
   d.seq = b.seq;
   return d;
