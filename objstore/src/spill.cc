@@ -95,6 +95,10 @@ void SpillStore::discard(const std::string& path, std::uint64_t bytes) {
     if (!remover_.joinable()) remover_ = std::thread([this] { remove_loop(); });
   }
   gone_cv_.notify_one();
+  forget(bytes);
+}
+
+void SpillStore::forget(std::uint64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   if (files_ > 0) --files_;
   bytes_ -= std::min<std::uint64_t>(bytes_, bytes);
@@ -238,9 +242,7 @@ bool SpillStore::remove(ObjectId id) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return false;
   if (::unlink(path.c_str()) != 0) return false;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (files_ > 0) --files_;
-  bytes_ -= std::min<std::uint64_t>(bytes_, static_cast<std::uint64_t>(st.st_size));
+  forget(static_cast<std::uint64_t>(st.st_size));
   return true;
 }
 

@@ -89,6 +89,8 @@ class SpillStore {
   int write_file(const std::string& path, std::span<const std::byte> payload);
   // A restored object's file: renamed and queued for the removal thread (unlinked here if the rename fails).
   void discard(const std::string& path, std::uint64_t bytes);
+  // One file of `bytes` payload bytes no longer counts (files_, bytes_).
+  void forget(std::uint64_t bytes);
   // Unlinks every queued file now; false if none was queued.
   bool remove_queued();
   void remove_loop();
